@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class SocialCareConfig(AppConfig):
+    name = "socialcare"
+    verbose_name = _("Social care")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from socialcare import checks  # noqa: F401  (registers the system checks)

@@ -1,0 +1,108 @@
+"""socialcare settings.
+
+A project configures socialcare with one dict, ``SOCIALCARE = {...}``, plus the top-level
+``SOCIALCARE_CUSTOMER_MODEL`` (see ``socialcare.models.customer``). Everything is read lazily through
+``app_settings``, so ``override_settings`` works in tests::
+
+    from socialcare.conf import app_settings
+    app_settings.CASE_REFERENCE_PREFIX
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.utils.module_loading import import_string
+
+#: The platforms socialcare knows out of the box: key -> label.
+BUILTIN_PLATFORMS: dict[str, str] = {
+    "x": "X (Twitter)",
+    "facebook": "Facebook",
+    "instagram": "Instagram",
+    "mastodon": "Mastodon",
+    "bluesky": "Bluesky",
+    "email": "Email",
+}
+
+DEFAULTS: dict[str, Any] = {
+    # Platforms this installation accepts posts from (keys of BUILTIN_PLATFORMS or EXTRA_PLATFORMS).
+    "PLATFORMS": list(BUILTIN_PLATFORMS),
+    # Platforms a host adds: key -> label.
+    "EXTRA_PLATFORMS": {},
+    # Fernet keys (urlsafe base64, 32 bytes) for secrets at rest. The first key encrypts; every key
+    # decrypts, so a new key goes first and old ones stay until re-encrypted. Empty: a key derived
+    # from SECRET_KEY (check socialcare.W001 warns).
+    "ENCRYPTION_KEYS": [],
+    # Prefix of case references: SC-000123.
+    "CASE_REFERENCE_PREFIX": "SC-",
+    # How customer fields are named on the (possibly swapped) customer model.
+    "CUSTOMER_NAME_FIELD": "name",
+    "CUSTOMER_EMAIL_FIELD": "email",
+    # First-response target when no SLA policy matches.
+    "DEFAULT_FIRST_RESPONSE": timedelta(minutes=60),
+    # A resolved case that gets a new inbound post within this window reopens; later, a new case.
+    "REOPEN_WINDOW": timedelta(days=7),
+}
+
+#: Settings whose value is a dotted path to import on first use.
+IMPORT_STRINGS: set[str] = set()
+
+
+class AppSettings:
+    """Lazy view of ``settings.SOCIALCARE`` over ``DEFAULTS``."""
+
+    def __init__(self, defaults: dict[str, Any], import_strings: set[str]) -> None:
+        self.defaults = defaults
+        self.import_strings = import_strings
+        self._cached: set[str] = set()
+
+    @property
+    def user_settings(self) -> dict[str, Any]:
+        return getattr(settings, "SOCIALCARE", None) or {}
+
+    def unknown_names(self) -> list[str]:
+        return sorted(set(self.user_settings) - set(self.defaults))
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in self.defaults:
+            raise AttributeError(f"Invalid socialcare setting: {name!r}")
+        value = self.user_settings.get(name, self.defaults[name])
+        if name in self.import_strings and isinstance(value, str):
+            value = import_string(value)
+        self._cached.add(name)
+        setattr(self, name, value)
+        return value
+
+    def reload(self) -> None:
+        for name in self._cached:
+            delattr(self, name)
+        self._cached.clear()
+
+    # Derived values -------------------------------------------------------------------------
+
+    def platform_labels(self) -> dict[str, str]:
+        """All platforms this installation knows: built-in plus EXTRA_PLATFORMS, key -> label."""
+        return {**BUILTIN_PLATFORMS, **self.EXTRA_PLATFORMS}
+
+
+app_settings = AppSettings(DEFAULTS, IMPORT_STRINGS)
+
+
+def platform_choices() -> list[tuple[str, str]]:
+    """Choices for platform fields: evaluated lazily, so hosts can add platforms by setting."""
+    labels = app_settings.platform_labels()
+    return [(key, labels[key]) for key in labels]
+
+
+def _reload(*, setting: str, **kwargs: Any) -> None:
+    if setting in ("SOCIALCARE", "SECRET_KEY"):
+        app_settings.reload()
+        from socialcare import crypto
+
+        crypto.reset()
+
+
+setting_changed.connect(_reload)

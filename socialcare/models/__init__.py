@@ -1,0 +1,46 @@
+"""socialcare's domain model: one module per concept (see DESIGN.md, "Domain model")."""
+
+from socialcare.models.case import Case, CustomerMerge, Tag
+from socialcare.models.channel import SECRET_NAMES, Channel
+from socialcare.models.choices import Priority, Visibility
+from socialcare.models.customer import (
+    AbstractCustomer,
+    Customer,
+    customer_display_name,
+    customer_email,
+    customer_model_name,
+    get_customer_model,
+)
+from socialcare.models.delivery import WebhookDelivery
+from socialcare.models.event import CaseEvent
+from socialcare.models.identity import SocialIdentity
+from socialcare.models.post import Post
+from socialcare.models.sla import BusinessCalendar, BusinessHours, SLAPolicy
+from socialcare.models.team import Team, TeamMembership
+from socialcare.models.template import ReplyTemplate
+
+__all__ = [
+    "SECRET_NAMES",
+    "AbstractCustomer",
+    "BusinessCalendar",
+    "BusinessHours",
+    "Case",
+    "CaseEvent",
+    "Channel",
+    "Customer",
+    "CustomerMerge",
+    "Post",
+    "Priority",
+    "ReplyTemplate",
+    "SLAPolicy",
+    "SocialIdentity",
+    "Tag",
+    "Team",
+    "TeamMembership",
+    "Visibility",
+    "WebhookDelivery",
+    "customer_display_name",
+    "customer_email",
+    "customer_model_name",
+    "get_customer_model",
+]

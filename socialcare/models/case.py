@@ -1,0 +1,209 @@
+"""The unit of work: one customer's issue, its posts and its timeline."""
+
+from __future__ import annotations
+
+import swapper
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from socialcare.models.choices import Priority, Visibility
+
+
+class Tag(models.Model):
+    name = models.CharField(_("name"), max_length=50, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("tag")
+        verbose_name_plural = _("tags")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CaseQuerySet(models.QuerySet):
+    def open(self) -> CaseQuerySet:
+        """Cases that still need work (not resolved, not closed)."""
+        return self.filter(status__in=Case.OPEN_STATUSES)
+
+    def for_team(self, team: models.Model) -> CaseQuerySet:
+        return self.filter(team=team)
+
+    def assigned_to(self, user: models.Model) -> CaseQuerySet:
+        return self.filter(assignee=user)
+
+    def unassigned(self) -> CaseQuerySet:
+        return self.filter(assignee__isnull=True)
+
+    def awaiting_first_response(self) -> CaseQuerySet:
+        return self.open().filter(first_responded_at__isnull=True)
+
+    def overdue(self, now: timezone.datetime | None = None) -> CaseQuerySet:
+        """Open cases past their first-response due time."""
+        now = now or timezone.now()
+        return self.awaiting_first_response().filter(first_response_due_at__lt=now)
+
+    def with_people(self) -> CaseQuerySet:
+        return self.select_related("customer", "identity", "channel", "team", "assignee")
+
+
+class Case(models.Model):
+    class Status(models.TextChoices):
+        NEW = "new", _("New")
+        OPEN = "open", _("Open")
+        WAITING_ON_CUSTOMER = "waiting_on_customer", _("Waiting on customer")
+        RESOLVED = "resolved", _("Resolved")
+        CLOSED = "closed", _("Closed")
+
+    class HandOff(models.TextChoices):
+        DIRECT_MESSAGE = "direct_message", _("Direct message")
+        EMAIL = "email", _("Email")
+
+    OPEN_STATUSES = (Status.NEW, Status.OPEN, Status.WAITING_ON_CUSTOMER)
+
+    # NULL only for the instant between insert and numbering (unique NULLs never collide).
+    reference = models.CharField(  # noqa: DJ001
+        _("reference"), max_length=32, unique=True, null=True, editable=False
+    )
+    customer = models.ForeignKey(
+        swapper.get_model_name("socialcare", "Customer"),
+        verbose_name=_("customer"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="socialcare_cases",
+    )
+    identity = models.ForeignKey(
+        "socialcare.SocialIdentity",
+        verbose_name=_("social identity"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cases",
+    )
+    channel = models.ForeignKey(
+        "socialcare.Channel",
+        verbose_name=_("channel"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cases",
+    )
+    subject = models.CharField(_("subject"), max_length=200, blank=True)
+    status = models.CharField(
+        _("status"), max_length=24, choices=Status.choices, default=Status.NEW
+    )
+    priority = models.CharField(
+        _("priority"), max_length=10, choices=Priority.choices, default=Priority.NORMAL
+    )
+    visibility = models.CharField(
+        _("visibility"),
+        max_length=10,
+        choices=Visibility.choices,
+        default=Visibility.PUBLIC,
+        help_text=_(
+            "Public when it began in public; private for DMs, email or once taken private."
+        ),
+    )
+    team = models.ForeignKey(
+        "socialcare.Team",
+        verbose_name=_("team"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="cases",
+    )
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("assignee"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="socialcare_cases",
+    )
+    tags = models.ManyToManyField(Tag, verbose_name=_("tags"), blank=True, related_name="cases")
+    sla_policy = models.ForeignKey(
+        "socialcare.SLAPolicy",
+        verbose_name=_("SLA policy"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="cases",
+    )
+    first_response_due_at = models.DateTimeField(_("first response due"), null=True, blank=True)
+    next_response_due_at = models.DateTimeField(_("next response due"), null=True, blank=True)
+    resolution_due_at = models.DateTimeField(_("resolution due"), null=True, blank=True)
+    first_responded_at = models.DateTimeField(_("first responded"), null=True, blank=True)
+    last_inbound_at = models.DateTimeField(_("last customer post"), null=True, blank=True)
+    last_outbound_at = models.DateTimeField(_("last reply"), null=True, blank=True)
+    resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    handed_off_to = models.CharField(
+        _("taken private via"), max_length=20, choices=HandOff.choices, blank=True
+    )
+    merged_into = models.ForeignKey(
+        "self",
+        verbose_name=_("merged into"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="merged_cases",
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = CaseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        verbose_name = _("case")
+        verbose_name_plural = _("cases")
+        indexes = [
+            models.Index(fields=["status", "first_response_due_at"], name="socialcare_case_sla"),
+            models.Index(fields=["assignee", "status"], name="socialcare_case_assignee"),
+            models.Index(fields=["team", "status"], name="socialcare_case_team"),
+            models.Index(fields=["updated_at", "id"], name="socialcare_case_updated"),
+            models.Index(fields=["identity", "status"], name="socialcare_case_identity"),
+        ]
+        permissions = [
+            ("merge_case", "Can merge cases"),
+        ]
+
+    def __str__(self) -> str:
+        label = self.reference or f"Case #{self.pk}"
+        return f"{label}: {self.subject}" if self.subject else label
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES
+
+
+class CustomerMerge(models.Model):
+    """Audit record of one customer merged into another (the source record is kept, not deleted)."""
+
+    source_id = models.CharField(_("merged customer id"), max_length=64)
+    source_snapshot = models.JSONField(
+        _("merged customer"), default=dict, help_text=_("The source record's fields at merge time.")
+    )
+    target = models.ForeignKey(
+        swapper.get_model_name("socialcare", "Customer"),
+        verbose_name=_("kept customer"),
+        on_delete=models.CASCADE,
+        related_name="socialcare_merges",
+    )
+    merged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    merged_at = models.DateTimeField(_("merged at"), default=timezone.now)
+    identities_moved = models.PositiveIntegerField(default=0)
+    cases_moved = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-merged_at"]
+        verbose_name = _("customer merge")
+        verbose_name_plural = _("customer merges")
+
+    def __str__(self) -> str:
+        return f"Customer {self.source_id} merged into {self.target}"

@@ -1,0 +1,96 @@
+"""A brand account on a platform that receives posts."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from socialcare.models.fields import EncryptedJSONField, PlatformField, redacted
+
+#: The secret slots a channel may hold, with the label an admin sees.
+SECRET_NAMES: dict[str, str] = {
+    "webhook_secret": _("Webhook signing secret (X consumer secret, Meta app secret)"),
+    "verify_token": _("Webhook verify token (Meta)"),
+    "access_token": _("Access token"),
+    "access_token_secret": _("Access token secret (X OAuth 1.0a)"),
+    "refresh_token": _("Refresh token"),
+}
+
+
+class ChannelQuerySet(models.QuerySet):
+    def active(self) -> ChannelQuerySet:
+        return self.filter(is_active=True)
+
+
+class Channel(models.Model):
+    name = models.CharField(_("name"), max_length=100)
+    platform = PlatformField(_("platform"))
+    account_id = models.CharField(
+        _("account id"), max_length=255, help_text=_("The brand account's id on the platform.")
+    )
+    handle = models.CharField(_("handle"), max_length=255, blank=True)
+    base_url = models.URLField(
+        _("API base URL"),
+        blank=True,
+        help_text=_(
+            "For federated platforms (Mastodon instance, Bluesky PDS); empty for defaults."
+        ),
+    )
+    secrets = EncryptedJSONField(_("secrets"))
+    can_reply_public = models.BooleanField(_("can reply publicly"), default=True)
+    can_message_private = models.BooleanField(_("can send private messages"), default=True)
+    default_team = models.ForeignKey(
+        "socialcare.Team",
+        verbose_name=_("default team"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="channels",
+    )
+    sla_policy = models.ForeignKey(
+        "socialcare.SLAPolicy",
+        verbose_name=_("SLA policy"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_("Overrides policy matching for cases of this channel."),
+    )
+    poll_cursor = models.CharField(_("poll cursor"), max_length=500, blank=True)
+    last_polled_at = models.DateTimeField(_("last polled"), null=True, blank=True)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ChannelQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("channel")
+        verbose_name_plural = _("channels")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["platform", "account_id"], name="socialcare_channel_unique_account"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.get_platform_display()})"
+
+    def get_secret(self, name: str) -> str:
+        return str(self.secrets.get(name) or "")
+
+    def set_secret(self, name: str, value: str) -> None:
+        if name not in SECRET_NAMES:
+            raise ValueError(f"Unknown channel secret {name!r}; known: {', '.join(SECRET_NAMES)}")
+        secrets = dict(self.secrets)
+        if value:
+            secrets[name] = value
+        else:
+            secrets.pop(name, None)
+        self.secrets = secrets
+
+    def redacted_secrets(self) -> dict[str, str]:
+        """Secret names with redacted values, safe to show in admin, API and logs."""
+        return {
+            name: redacted(self.get_secret(name)) for name in SECRET_NAMES if self.get_secret(name)
+        }

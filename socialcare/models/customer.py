@@ -1,0 +1,76 @@
+"""The CRM's person. Swappable: ``SOCIALCARE_CUSTOMER_MODEL`` (default ``socialcare.Customer``)."""
+
+from __future__ import annotations
+
+import swapper
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class AbstractCustomer(models.Model):
+    name = models.CharField(_("name"), max_length=200, blank=True)
+    email = models.EmailField(_("email"), blank=True, db_index=True)
+    phone = models.CharField(_("phone"), max_length=50, blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    merged_into = models.ForeignKey(
+        "self",
+        verbose_name=_("merged into"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="merged_from",
+        help_text=_(
+            "Set when this record was merged into another; it is kept for the audit trail."
+        ),
+    )
+
+    class Meta:
+        abstract = True
+        ordering = ["name", "pk"]
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+
+    def __str__(self) -> str:
+        return self.name or self.email or f"Customer #{self.pk}"
+
+
+class Customer(AbstractCustomer):
+    class Meta(AbstractCustomer.Meta):
+        swappable = swapper.swappable_setting("socialcare", "Customer")
+
+
+def get_customer_model() -> type[models.Model]:
+    """The active customer model (``SOCIALCARE_CUSTOMER_MODEL``)."""
+    try:
+        return swapper.load_model("socialcare", "Customer")
+    except (ValueError, LookupError) as exc:
+        raise ImproperlyConfigured(
+            "SOCIALCARE_CUSTOMER_MODEL must be 'app_label.ModelName' of an installed model, "
+            f"got {swapper.get_model_name('socialcare', 'Customer')!r}."
+        ) from exc
+
+
+def customer_model_name() -> str:
+    """'app_label.ModelName' of the active customer model, for foreign keys."""
+    return swapper.get_model_name("socialcare", "Customer")
+
+
+def customer_display_name(customer: models.Model | None) -> str:
+    """The customer's name through ``CUSTOMER_NAME_FIELD``, falling back to ``str()``."""
+    from socialcare.conf import app_settings
+
+    if customer is None:
+        return ""
+    value = getattr(customer, app_settings.CUSTOMER_NAME_FIELD, "") or ""
+    return str(value) or str(customer)
+
+
+def customer_email(customer: models.Model | None) -> str:
+    from socialcare.conf import app_settings
+
+    if customer is None:
+        return ""
+    return str(getattr(customer, app_settings.CUSTOMER_EMAIL_FIELD, "") or "")

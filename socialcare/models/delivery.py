@@ -1,0 +1,65 @@
+"""The durable inbox: every accepted webhook delivery or polled batch, stored before it is processed."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from socialcare.models.fields import PlatformField
+
+
+class WebhookDeliveryQuerySet(models.QuerySet):
+    def pending(self) -> WebhookDeliveryQuerySet:
+        return self.filter(status=WebhookDelivery.Status.PENDING)
+
+    def failed(self) -> WebhookDeliveryQuerySet:
+        return self.filter(status=WebhookDelivery.Status.FAILED)
+
+
+class WebhookDelivery(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        PROCESSED = "processed", _("Processed")
+        FAILED = "failed", _("Failed")
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", _("Webhook")
+        POLL = "poll", _("Polling")
+
+    channel = models.ForeignKey(
+        "socialcare.Channel",
+        verbose_name=_("channel"),
+        on_delete=models.PROTECT,
+        related_name="deliveries",
+    )
+    platform = PlatformField(_("platform"))
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.WEBHOOK)
+    body = models.BinaryField(_("raw body"))
+    headers = models.JSONField(_("headers"), default=dict, blank=True)
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+    processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+    posts_count = models.PositiveIntegerField(_("posts"), default=0)
+
+    objects = WebhookDeliveryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-received_at", "-pk"]
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
+        indexes = [
+            models.Index(fields=["status", "received_at"], name="socialcare_delivery_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_platform_display()} delivery #{self.pk} ({self.get_status_display()})"
+
+    @property
+    def body_text(self) -> str:
+        """The body as text for people to read (invalid UTF-8 shown with replacement marks)."""
+        return bytes(self.body).decode("utf-8", errors="replace")

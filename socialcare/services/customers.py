@@ -1,0 +1,169 @@
+"""Customers and their social identities: linking, unlinking and merging."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.exceptions import FieldDoesNotExist
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models, transaction
+from django.forms.models import model_to_dict
+from django.utils import timezone
+
+from socialcare import signals
+from socialcare.conf import app_settings
+from socialcare.exceptions import MergeError, SocialCareError
+from socialcare.models import (
+    Case,
+    CaseEvent,
+    CustomerMerge,
+    SocialIdentity,
+    customer_display_name,
+    get_customer_model,
+)
+from socialcare.services.events import record_event
+
+
+def _has_field(model: type[models.Model], name: str) -> bool:
+    try:
+        model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return False
+    return True
+
+
+def _record_customer_change(cases: Any, customer: Any, actor: Any, **data: Any) -> int:
+    """Move ``cases`` to ``customer`` and note it on each case's timeline."""
+    cases = list(cases.select_related("customer"))
+    for case in cases:
+        before = case.customer
+        record_event(
+            case,
+            CaseEvent.Kind.CUSTOMER_CHANGED,
+            actor=actor,
+            to=customer_display_name(customer),
+            to_id=str(customer.pk),
+            from_id=str(before.pk) if before else None,
+            **{"from": customer_display_name(before)},
+            **data,
+        )
+    Case.objects.filter(pk__in=[c.pk for c in cases]).update(
+        customer=customer, updated_at=timezone.now()
+    )
+    return len(cases)
+
+
+@transaction.atomic
+def link_identity(identity: SocialIdentity, customer: Any, *, actor: Any = None) -> SocialIdentity:
+    """Attach ``identity`` to ``customer`` (moving it off another customer if it had one).
+
+    The identity's cases that belonged to its previous customer, or to nobody, follow it, with a
+    "customer changed" event each.
+    """
+    if customer is None or customer.pk is None:
+        raise SocialCareError("Pick a saved customer to link the identity to.")
+    locked = SocialIdentity.objects.select_for_update().get(pk=identity.pk)
+    previous = locked.customer
+    if previous is not None and previous.pk == customer.pk:
+        identity.refresh_from_db()
+        return identity
+    locked.customer = customer
+    locked.save(update_fields=["customer"])
+    cases = Case.objects.filter(identity=locked).filter(
+        models.Q(customer__isnull=True) | models.Q(customer=previous)
+        if previous is not None
+        else models.Q(customer__isnull=True)
+    )
+    _record_customer_change(cases, customer, actor, identity=str(locked))
+    transaction.on_commit(
+        lambda: signals.identity_linked.send(
+            SocialIdentity, identity=locked, customer=customer, previous=previous, actor=actor
+        )
+    )
+    identity.refresh_from_db()
+    return identity
+
+
+@transaction.atomic
+def unlink_identity(identity: SocialIdentity, *, actor: Any = None) -> SocialIdentity:
+    """Detach ``identity`` from its customer. Its past cases keep their customer (history stays)."""
+    locked = SocialIdentity.objects.select_for_update().get(pk=identity.pk)
+    if locked.customer_id is None:
+        raise SocialCareError(f"{locked} is not linked to a customer.")
+    previous = locked.customer
+    locked.customer = None
+    locked.save(update_fields=["customer"])
+    for case in Case.objects.filter(identity=locked).open():
+        record_event(
+            case,
+            CaseEvent.Kind.NOTE,
+            actor=actor,
+            text=f"{locked} was unlinked from {customer_display_name(previous)}.",
+        )
+    identity.refresh_from_db()
+    return identity
+
+
+@transaction.atomic
+def merge_customers(source: Any, target: Any, *, actor: Any = None) -> CustomerMerge:
+    """Merge customer ``source`` into ``target``: identities and cases move to ``target``; blank
+    name and email on ``target`` are filled from ``source``; a ``CustomerMerge`` row keeps a
+    snapshot of ``source``. The source record is kept (and marked ``merged_into`` when the model has
+    that field), never deleted: it may hold host CRM data socialcare does not know.
+    """
+    Customer = get_customer_model()
+    if source.pk == target.pk:
+        raise MergeError("A customer cannot be merged into itself.")
+    pks = sorted([source.pk, target.pk])
+    locked = {c.pk: c for c in Customer.objects.select_for_update().filter(pk__in=pks)}
+    if len(locked) != 2:
+        raise MergeError("Both customers must exist to be merged.")
+    src, dst = locked[source.pk], locked[target.pk]
+    has_merged_into = _has_field(Customer, "merged_into")
+    if has_merged_into:
+        for customer in (src, dst):
+            if customer.merged_into_id:
+                raise MergeError(f"{customer} was already merged into another customer.")
+
+    identities_moved = SocialIdentity.objects.filter(customer=src).update(customer=dst)
+    cases_moved = _record_customer_change(
+        Case.objects.filter(customer=src), dst, actor, reason="customers merged"
+    )
+    changed = []
+    for setting in ("CUSTOMER_NAME_FIELD", "CUSTOMER_EMAIL_FIELD"):
+        name = getattr(app_settings, setting)
+        if not getattr(dst, name, None) and getattr(src, name, None):
+            setattr(dst, name, getattr(src, name))
+            changed.append(name)
+    if _has_field(Customer, "notes") and getattr(src, "notes", ""):
+        dst.notes = "\n\n".join(
+            part for part in (dst.notes, f"[Merged from {src}]\n{src.notes}") if part
+        )
+        changed.append("notes")
+    if changed:
+        dst.save()
+    merge = CustomerMerge.objects.create(
+        source_id=str(src.pk),
+        source_snapshot=_snapshot(src),
+        target=dst,
+        merged_by=actor if getattr(actor, "pk", None) else None,
+        identities_moved=identities_moved,
+        cases_moved=cases_moved,
+    )
+    if has_merged_into:
+        src.merged_into = dst
+        src.save()
+    transaction.on_commit(
+        lambda: signals.customers_merged.send(
+            Customer, source=src, target=dst, merge=merge, actor=actor
+        )
+    )
+    source.refresh_from_db()
+    target.refresh_from_db()
+    return merge
+
+
+def _snapshot(customer: Any) -> dict:
+    """The customer's own field values, JSON-safe."""
+    return json.loads(DjangoJSONEncoder().encode(model_to_dict(customer)))

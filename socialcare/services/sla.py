@@ -1,0 +1,112 @@
+"""SLA policy matching and due times on 24/7 or business-hours clocks."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections import defaultdict
+from functools import lru_cache
+
+from socialcare.conf import app_settings
+from socialcare.models import BusinessCalendar, Case, SLAPolicy
+
+UTC = dt.UTC
+#: How far ahead a due time is searched for before a calendar is judged to never open.
+MAX_DAYS_AHEAD = 800
+
+
+def match_policy(
+    *, priority: str, platform: str, visibility: str, channel_id: int | None
+) -> SLAPolicy | None:
+    """The first active policy (by ``order``) whose conditions match; None if none does."""
+    for policy in SLAPolicy.objects.active().select_related("calendar"):
+        if policy.matches(
+            priority=priority, platform=platform, visibility=visibility, channel_id=channel_id
+        ):
+            return policy
+    return None
+
+
+@lru_cache(maxsize=64)
+def _holidays(country: str, subdivision: str, year: int) -> frozenset[dt.date]:
+    import holidays
+
+    return frozenset(holidays.country_holidays(country, subdiv=subdivision or None, years=year))
+
+
+def closed_days(calendar: BusinessCalendar, year: int) -> set[dt.date]:
+    days: set[dt.date] = set()
+    if calendar.holiday_country:
+        days |= _holidays(calendar.holiday_country.upper(), calendar.holiday_subdivision, year)
+    for text in calendar.extra_closed_days or []:
+        try:
+            days.add(dt.date.fromisoformat(str(text)))
+        except ValueError:
+            continue
+    return days
+
+
+def add_business_time(
+    start: dt.datetime, duration: dt.timedelta, calendar: BusinessCalendar | None
+) -> dt.datetime:
+    """The moment ``duration`` of working time has passed after ``start``.
+
+    ``calendar=None`` is a 24/7 clock. Otherwise only the calendar's opening hours count, in its
+    time zone, skipping public holidays and extra closed days. Wall-clock opening hours are turned
+    into real instants day by day, so DST changes shorten or lengthen that day's hours as they
+    would for the team. A calendar with no opening hours counts as 24/7.
+    """
+    if calendar is None:
+        return start + duration
+    weekly: dict[int, list[tuple[dt.time, dt.time]]] = defaultdict(list)
+    for hours in calendar.hours.all():
+        weekly[hours.weekday].append((hours.opens, hours.closes))
+    if not weekly:
+        return start + duration
+    tz = zoneinfo.ZoneInfo(calendar.timezone)
+    cursor = start.astimezone(UTC)
+    remaining = duration
+    day = start.astimezone(tz).date()
+    closed_by_year: dict[int, set[dt.date]] = {}
+    for _ in range(MAX_DAYS_AHEAD):
+        if day.year not in closed_by_year:
+            closed_by_year[day.year] = closed_days(calendar, day.year)
+        if day not in closed_by_year[day.year]:
+            for opens, closes in sorted(weekly.get(day.weekday(), [])):
+                window_start = dt.datetime.combine(day, opens, tzinfo=tz).astimezone(UTC)
+                window_end = dt.datetime.combine(day, closes, tzinfo=tz).astimezone(UTC)
+                begin = max(window_start, cursor)
+                if begin >= window_end:
+                    continue
+                available = window_end - begin
+                if remaining <= available:
+                    return begin + remaining
+                remaining -= available
+                cursor = window_end
+        day += dt.timedelta(days=1)
+    raise ValueError(f"Calendar {calendar} has no working time in the next {MAX_DAYS_AHEAD} days.")
+
+
+def apply_policy(case: Case, *, start: dt.datetime) -> None:
+    """Pick the case's SLA policy and set its due times from ``start`` (does not save)."""
+    channel = case.channel
+    policy = (channel.sla_policy if channel and channel.sla_policy_id else None) or match_policy(
+        priority=case.priority,
+        platform=channel.platform if channel else "",
+        visibility=case.visibility,
+        channel_id=case.channel_id,
+    )
+    case.sla_policy = policy
+    if policy is None:
+        case.first_response_due_at = start + app_settings.DEFAULT_FIRST_RESPONSE
+        case.resolution_due_at = None
+        return
+    calendar = policy.calendar or (case.team.calendar if case.team_id else None)
+    case.first_response_due_at = add_business_time(
+        start, dt.timedelta(minutes=policy.first_response_minutes), calendar
+    )
+    case.resolution_due_at = (
+        add_business_time(start, dt.timedelta(minutes=policy.resolution_minutes), calendar)
+        if policy.resolution_minutes
+        else None
+    )

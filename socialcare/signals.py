@@ -1,0 +1,26 @@
+"""Signals socialcare sends after a change is committed to the database's transaction.
+
+They are outputs for a host project (notifications, CRM sync); socialcare's own flow never depends
+on a receiver. Every signal is sent by a service, with ``actor`` (a user, or None for the system).
+"""
+
+from django.dispatch import Signal
+
+#: A case was opened. Arguments: case, actor.
+case_opened = Signal()
+
+#: A case changed status. Arguments: case, actor, from_status, to_status.
+case_status_changed = Signal()
+
+#: A case was assigned or unassigned. Arguments: case, actor, previous (user or None).
+case_assigned = Signal()
+
+#: One case was merged into another. Arguments: source, target, actor.
+cases_merged = Signal()
+
+#: One customer was merged into another. Arguments: source, target, merge (CustomerMerge), actor.
+customers_merged = Signal()
+
+#: A social identity was linked to (or moved between) customers. Arguments: identity, customer,
+#: previous (customer or None), actor.
+identity_linked = Signal()
