@@ -76,6 +76,8 @@ def open_case(
     """
     if priority not in Priority.values:
         raise SocialCareError(f"Unknown priority {priority!r}.")
+    if visibility not in Visibility.values:
+        raise SocialCareError(f"Unknown visibility {visibility!r}.")
     opened_at = opened_at or timezone.now()
     case = Case(
         channel=channel,
@@ -223,10 +225,15 @@ def change_priority(case: Case, priority: str, *, actor: Any = None, reason: str
     return _sync(case)
 
 
+@transaction.atomic
 def raise_priority(case: Case, at_least: str, *, actor: Any = None, reason: str = "") -> Case:
     """Raise the priority to ``at_least`` unless it is already as high or higher."""
-    if PRIORITY_RANK[Priority(case.priority)] >= PRIORITY_RANK[Priority(at_least)]:
-        return case
+    if at_least not in Priority.values:
+        raise SocialCareError(f"Unknown priority {at_least!r}.")
+    # Compare with the stored priority: the caller's copy may be stale, and must never lower it.
+    current = _lock(case).priority
+    if PRIORITY_RANK[Priority(current)] >= PRIORITY_RANK[Priority(at_least)]:
+        return _sync(case)
     return change_priority(case, at_least, actor=actor, reason=reason)
 
 
@@ -300,6 +307,9 @@ def merge_cases(source: Case, target: Case, *, actor: Any = None) -> Case:
             f"Cases {src.reference} and {dst.reference} belong to different customers; "
             "merge the customers first."
         )
+    if src.is_open and dst.status == Status.CLOSED:
+        # A closed case is final: merging open work into it would reopen it behind the workflow.
+        raise MergeError(f"Case {dst.reference} is closed; merge it into {src.reference} instead.")
     moved = Post.objects.filter(case=src).update(case=dst)
     dst.tags.add(*src.tags.all())
     dst.customer_id = dst.customer_id or src.customer_id
@@ -329,3 +339,62 @@ def merge_cases(source: Case, target: Case, *, actor: Any = None) -> Case:
     source.refresh_from_db()
     target.refresh_from_db()
     return target
+
+
+@transaction.atomic
+def set_customer(case: Case, customer: Any, *, actor: Any = None) -> Case:
+    """Attribute the case to another customer (or none), with a "customer changed" event."""
+    from socialcare.models import customer_display_name
+
+    locked = _lock(case)
+    previous = locked.customer
+    if (previous.pk if previous else None) == (customer.pk if customer else None):
+        return _sync(case)
+    locked.customer = customer
+    locked.save(update_fields=["customer", "updated_at"])
+    record_event(
+        locked,
+        CaseEvent.Kind.CUSTOMER_CHANGED,
+        actor=actor,
+        to=customer_display_name(customer),
+        to_id=str(customer.pk) if customer else None,
+        from_id=str(previous.pk) if previous else None,
+        **{"from": customer_display_name(previous)},
+    )
+    return _sync(case)
+
+
+_UNSET: Any = object()
+
+
+@transaction.atomic
+def update_case(
+    case: Case,
+    *,
+    actor: Any = None,
+    subject: str = _UNSET,
+    customer: Any = _UNSET,
+    status: str = _UNSET,
+    priority: str = _UNSET,
+    team: Team | None = _UNSET,
+    assignee: Any = _UNSET,
+    tags: Iterable[str] = _UNSET,
+) -> Case:
+    """Apply several edits at once (what an edit form or an API PATCH sends), each through its own
+    service so each leaves its event. Arguments left out are not touched. All or nothing."""
+    if subject is not _UNSET and subject != case.subject:
+        Case.objects.filter(pk=case.pk).update(subject=subject[:200], updated_at=timezone.now())
+        case.subject = subject[:200]
+    if customer is not _UNSET:
+        set_customer(case, customer, actor=actor)
+    if priority is not _UNSET:
+        change_priority(case, priority, actor=actor)
+    if team is not _UNSET:
+        set_team(case, team, actor=actor)
+    if assignee is not _UNSET:
+        assign_case(case, assignee, actor=actor)
+    if tags is not _UNSET:
+        set_tags(case, tags, actor=actor)
+    if status is not _UNSET and status != case.status:
+        change_status(case, status, actor=actor)
+    return case

@@ -1,0 +1,266 @@
+"""Case admin: every edit goes through the case services, so each one lands in the timeline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from socialcare.admin.inlines import CaseEventInline, PostInline
+from socialcare.admin.merge import merge_action
+from socialcare.conf import app_settings
+from socialcare.models import Case
+from socialcare.services import cases as case_services
+
+
+class CaseForm(forms.ModelForm):
+    tag_names = forms.CharField(
+        label="Tags", required=False, help_text="Comma-separated, e.g. billing, outage."
+    )
+    note = forms.CharField(
+        label="Add internal note",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Visible to agents only; added to the timeline.",
+    )
+
+    class Meta:
+        model = Case
+        fields = [
+            "subject",
+            "customer",
+            "identity",
+            "channel",
+            "visibility",
+            "status",
+            "priority",
+            "team",
+            "assignee",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["tag_names"].initial = ", ".join(t.name for t in self.instance.tags.all())
+            for name in ("identity", "channel", "visibility"):
+                self.fields[name].disabled = True
+        else:
+            self.fields["status"].choices = [(Case.Status.NEW, Case.Status.NEW.label)]
+        if "assignee" in self.fields:
+            self.fields["assignee"].queryset = get_user_model().objects.filter(is_active=True)
+
+    def clean_tag_names(self) -> list[str]:
+        raw = self.cleaned_data.get("tag_names") or ""
+        return [name.strip() for name in raw.split(",") if name.strip()]
+
+    def clean_status(self) -> str:
+        status = self.cleaned_data["status"]
+        case = self.instance
+        if case.pk and status != case.status:
+            if case.merged_into_id:
+                raise ValidationError("This case was merged into another case; work on that one.")
+            if status not in case_services.TRANSITIONS[case.status]:
+                allowed = ", ".join(
+                    Case.Status(s).label for s in sorted(case_services.TRANSITIONS[case.status])
+                )
+                raise ValidationError(
+                    f"A {case.get_status_display().lower()} case cannot become "
+                    f"{Case.Status(status).label.lower()} (allowed: {allowed or 'none'})."
+                )
+        return status
+
+
+@admin.register(Case)
+class CaseAdmin(admin.ModelAdmin):
+    form = CaseForm
+    list_display = [
+        "reference",
+        "subject",
+        "who",
+        "channel",
+        "status",
+        "priority",
+        "team",
+        "assignee",
+        "first_response_due_at",
+        "created_at",
+    ]
+    list_display_links = ["reference", "subject"]
+    list_filter = ["status", "priority", "visibility", "channel__platform", "team", "tags"]
+    list_select_related = ["customer", "identity", "channel", "team", "assignee"]
+    raw_id_fields = ["customer", "identity", "assignee"]
+    autocomplete_fields = ["channel", "team"]
+    readonly_fields = [
+        "reference",
+        "sla_policy",
+        "first_response_due_at",
+        "next_response_due_at",
+        "resolution_due_at",
+        "first_responded_at",
+        "last_inbound_at",
+        "last_outbound_at",
+        "resolved_at",
+        "closed_at",
+        "handed_off_to",
+        "merged_into",
+        "created_at",
+        "updated_at",
+    ]
+    fieldsets = [
+        (
+            None,
+            {"fields": ["reference", "subject", "customer", "identity", "channel", "visibility"]},
+        ),
+        ("Work", {"fields": ["status", "priority", "team", "assignee", "tag_names", "note"]}),
+        (
+            "SLA",
+            {
+                "fields": [
+                    "sla_policy",
+                    "first_response_due_at",
+                    "first_responded_at",
+                    "next_response_due_at",
+                    "resolution_due_at",
+                ]
+            },
+        ),
+        (
+            "History",
+            {
+                "classes": ["collapse"],
+                "fields": [
+                    "last_inbound_at",
+                    "last_outbound_at",
+                    "resolved_at",
+                    "closed_at",
+                    "handed_off_to",
+                    "merged_into",
+                    "created_at",
+                    "updated_at",
+                ],
+            },
+        ),
+    ]
+    inlines = [PostInline, CaseEventInline]
+    ordering = ["-created_at", "-pk"]
+    show_full_result_count = False
+    list_per_page = 50
+    actions = [
+        "assign_to_me",
+        "mark_open",
+        "mark_waiting",
+        "mark_resolved",
+        "mark_closed",
+        "merge_selected",
+    ]
+
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        return [
+            "=reference",
+            "subject",
+            "identity__handle",
+            "identity__display_name",
+            f"customer__{app_settings.CUSTOMER_NAME_FIELD}",
+            f"customer__{app_settings.CUSTOMER_EMAIL_FIELD}",
+        ]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return self.readonly_fields
+
+    @admin.display(description="customer")
+    def who(self, obj: Case) -> str:
+        if obj.customer_id:
+            return str(obj.customer)
+        return str(obj.identity) if obj.identity_id else "—"
+
+    def save_model(self, request: HttpRequest, obj: Case, form: CaseForm, change: bool) -> None:
+        data = form.cleaned_data
+        try:
+            if not change:
+                opened = case_services.open_case(
+                    channel=data.get("channel"),
+                    identity=data.get("identity"),
+                    customer=data.get("customer"),
+                    subject=data.get("subject", ""),
+                    priority=data["priority"],
+                    visibility=data["visibility"],
+                    team=data.get("team"),
+                    actor=request.user,
+                )
+                obj.pk = opened.pk
+                obj.refresh_from_db()
+                edits = {"assignee": data.get("assignee")} if data.get("assignee") else {}
+            else:
+                editable = {"subject", "customer", "status", "priority", "team", "assignee"}
+                edits = {f: data[f] for f in form.changed_data if f in editable}
+            if "tag_names" in form.changed_data:
+                edits["tags"] = data["tag_names"]
+            case_services.update_case(obj, actor=request.user, **edits)
+            if data.get("note"):
+                case_services.add_note(obj, data["note"], actor=request.user)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        obj.refresh_from_db()
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        # Tags were saved through set_tags() in save_model, so no form.save_m2m() here.
+        for formset in formsets:
+            self.save_formset(request, form, formset, change=change)
+
+    # Actions -----------------------------------------------------------------------------------
+
+    def _each(self, request: HttpRequest, queryset: QuerySet, fn: Any, done: str) -> None:
+        ok = 0
+        for case in queryset:
+            try:
+                fn(case)
+                ok += 1
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.WARNING)
+        if ok:
+            self.message_user(request, f"{ok} case(s) {done}.", messages.SUCCESS)
+
+    @admin.action(description="Assign selected cases to me", permissions=["change"])
+    def assign_to_me(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda c: case_services.assign_case(c, request.user, actor=request.user),
+            "assigned to you",
+        )
+
+    def _status_action(self, request: HttpRequest, queryset: QuerySet, status: str) -> None:
+        self._each(
+            request,
+            queryset,
+            lambda c: case_services.change_status(c, status, actor=request.user),
+            f"marked {Case.Status(status).label.lower()}",
+        )
+
+    @admin.action(description="Mark selected cases open", permissions=["change"])
+    def mark_open(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._status_action(request, queryset, Case.Status.OPEN)
+
+    @admin.action(description="Mark selected cases waiting on customer", permissions=["change"])
+    def mark_waiting(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._status_action(request, queryset, Case.Status.WAITING_ON_CUSTOMER)
+
+    @admin.action(description="Mark selected cases resolved", permissions=["change"])
+    def mark_resolved(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._status_action(request, queryset, Case.Status.RESOLVED)
+
+    @admin.action(description="Mark selected cases closed", permissions=["change"])
+    def mark_closed(self, request: HttpRequest, queryset: QuerySet) -> None:
+        self._status_action(request, queryset, Case.Status.CLOSED)
+
+    merge_selected = merge_action(
+        case_services.merge_cases, description="Merge selected cases", permission="merge"
+    )
+
+    def has_merge_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("socialcare.merge_case")

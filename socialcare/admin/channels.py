@@ -1,0 +1,183 @@
+"""Channels (with write-only, encrypted secrets) and the durable webhook inbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.db import models
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+
+from socialcare.models import SECRET_NAMES, Channel, WebhookDelivery
+
+
+def _https_urls(field: models.Field, **kwargs: Any) -> forms.Field | None:
+    if isinstance(field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return field.formfield(**kwargs)
+
+
+def _secret_input(label: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+    )
+
+
+class _ChannelFormBase(forms.ModelForm):
+    """Secrets are write-only: a blank field keeps the stored value; "clear" removes it."""
+
+    clear_secrets = forms.MultipleChoiceField(
+        label="Clear secrets",
+        required=False,
+        choices=list(SECRET_NAMES.items()),
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = Channel
+        formfield_callback = _https_urls
+        fields = [
+            "name",
+            "platform",
+            "account_id",
+            "handle",
+            "base_url",
+            "can_reply_public",
+            "can_message_private",
+            "default_team",
+            "sla_policy",
+            "is_active",
+        ]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        stored = self.instance.redacted_secrets() if self.instance.pk else {}
+        for name in SECRET_NAMES:
+            current = stored.get(name)
+            self.fields[f"secret_{name}"].help_text = (
+                f"Stored: {current}. Leave blank to keep." if current else "Not set."
+            )
+
+    def save(self, commit: bool = True) -> Channel:
+        channel = super().save(commit=False)
+        for name in SECRET_NAMES:
+            value = self.cleaned_data.get(f"secret_{name}")
+            if value:
+                channel.set_secret(name, value)
+        for name in self.cleaned_data.get("clear_secrets") or []:
+            channel.set_secret(name, "")
+        if commit:
+            channel.save()
+        return channel
+
+
+# One password input per secret slot, declared on the class so the admin knows the fields.
+ChannelForm = type(
+    "ChannelForm",
+    (_ChannelFormBase,),
+    {f"secret_{name}": _secret_input(label) for name, label in SECRET_NAMES.items()},
+)
+
+
+@admin.register(Channel)
+class ChannelAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    form = ChannelForm
+    list_display = [
+        "name",
+        "platform",
+        "handle",
+        "account_id",
+        "default_team",
+        "is_active",
+        "last_polled_at",
+    ]
+    list_filter = ["platform", "is_active"]
+    search_fields = ["name", "handle", "account_id"]
+    autocomplete_fields = ["default_team", "sla_policy"]
+    readonly_fields = ["stored_secrets", "poll_cursor", "last_polled_at", "created_at"]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list:
+        secret_fields = [f"secret_{name}" for name in SECRET_NAMES]
+        return [
+            (
+                None,
+                {"fields": ["name", "platform", "account_id", "handle", "base_url", "is_active"]},
+            ),
+            (
+                "Replies",
+                {
+                    "fields": [
+                        "can_reply_public",
+                        "can_message_private",
+                        "default_team",
+                        "sla_policy",
+                    ]
+                },
+            ),
+            (
+                "Secrets (encrypted at rest)",
+                {"fields": ["stored_secrets", *secret_fields, "clear_secrets"]},
+            ),
+            (
+                "Polling",
+                {
+                    "classes": ["collapse"],
+                    "fields": ["poll_cursor", "last_polled_at", "created_at"],
+                },
+            ),
+        ]
+
+    @admin.display(description="stored secrets")
+    def stored_secrets(self, obj: Channel) -> str:
+        shown = obj.redacted_secrets()
+        if not shown:
+            return "none"
+        return format_html("<ul>{}</ul>", format_html_join("", "<li>{}: {}</li>", shown.items()))
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = [
+        "pk",
+        "platform",
+        "channel",
+        "source",
+        "status",
+        "attempts",
+        "posts_count",
+        "received_at",
+    ]
+    list_filter = ["status", "platform", "source"]
+    list_select_related = ["channel"]
+    search_fields = ["=id", "last_error"]
+    fields = [
+        "channel",
+        "platform",
+        "source",
+        "status",
+        "attempts",
+        "posts_count",
+        "received_at",
+        "processed_at",
+        "last_error",
+        "headers",
+        "raw_body",
+    ]
+    readonly_fields = fields
+    show_full_result_count = False
+
+    @admin.display(description="raw body")
+    def raw_body(self, obj: WebhookDelivery) -> str:
+        return format_html('<pre style="white-space:pre-wrap">{}</pre>', obj.body_text[:20000])
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,144 @@
+"""Customers (when socialcare's own model is in use), social identities and merge records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+
+from socialcare.admin.inlines import CustomerCaseInline, SocialIdentityInline
+from socialcare.admin.merge import merge_action
+from socialcare.models import Customer, CustomerMerge, SocialIdentity, customer_model_name
+from socialcare.services import customers as customer_services
+
+
+class OwnerVerifiedFilter(admin.SimpleListFilter):
+    title = "owner verified"
+    parameter_name = "owner_verified"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Verified by the customer"), ("no", "Not verified")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.filter(owner_verified_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(owner_verified_at__isnull=True)
+        return queryset
+
+
+class LinkedFilter(admin.SimpleListFilter):
+    title = "customer"
+    parameter_name = "linked"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Linked to a customer"), ("no", "Not yet linked")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(customer__isnull=self.value() == "no")
+        return queryset
+
+
+class CustomerAdmin(admin.ModelAdmin):
+    """Admin for socialcare's default Customer. A host CRM may subclass it or attach
+    ``SocialIdentityInline`` to its own customer admin instead."""
+
+    list_display = ["__str__", "email", "phone", "identities", "cases", "created_at"]
+    search_fields = ["name", "email", "phone", "social_identities__handle"]
+    list_filter = ["created_at"]
+    readonly_fields = ["merged_into", "created_at", "updated_at"]
+    inlines = [SocialIdentityInline, CustomerCaseInline]
+    actions = ["merge_selected"]
+    show_full_result_count = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                n_identities=Count("social_identities", distinct=True),
+                n_cases=Count("socialcare_cases", distinct=True),
+            )
+        )
+
+    @admin.display(description="identities", ordering="n_identities")
+    def identities(self, obj: Any) -> int:
+        return obj.n_identities
+
+    @admin.display(description="cases", ordering="n_cases")
+    def cases(self, obj: Any) -> int:
+        return obj.n_cases
+
+    merge_selected = merge_action(
+        customer_services.merge_customers,
+        description="Merge selected customers",
+        permission="merge",
+    )
+
+    def has_merge_permission(self, request: HttpRequest) -> bool:
+        return self.has_change_permission(request)
+
+
+if customer_model_name() == "socialcare.Customer":
+    admin.site.register(Customer, CustomerAdmin)
+
+
+@admin.register(SocialIdentity)
+class SocialIdentityAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    list_display = [
+        "__str__",
+        "display_name",
+        "platform",
+        "customer",
+        "followers_count",
+        "platform_verified",
+        "owner_verified_at",
+        "last_seen_at",
+    ]
+    list_filter = ["platform", "platform_verified", OwnerVerifiedFilter, LinkedFilter]
+    search_fields = ["handle", "display_name", "external_id"]
+    list_select_related = ["customer"]
+    raw_id_fields = ["customer"]
+    readonly_fields = ["owner_verified_at", "owner_verified_via", "first_seen_at", "last_seen_at"]
+    show_full_result_count = False
+
+    def save_model(
+        self, request: HttpRequest, obj: SocialIdentity, form: Any, change: bool
+    ) -> None:
+        if not change or "customer" not in form.changed_data:
+            obj.save()
+            return
+        new_customer = obj.customer
+        obj.customer_id = form.initial.get("customer")
+        obj.save()
+        try:
+            if new_customer is None:
+                customer_services.unlink_identity(obj, actor=request.user)
+            else:
+                customer_services.link_identity(obj, new_customer, actor=request.user)
+        except ValidationError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+        obj.refresh_from_db()
+
+
+@admin.register(CustomerMerge)
+class CustomerMergeAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "merged_by", "merged_at", "identities_moved", "cases_moved"]
+    list_select_related = ["target", "merged_by"]
+    search_fields = ["source_id"]
+    raw_id_fields = ["target", "merged_by"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,123 @@
+"""Inlines, including ``SocialIdentityInline`` for a host CRM's own customer admin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from socialcare.models import Case, CaseEvent, Post, SocialIdentity, TeamMembership
+
+
+class ReadOnlyInlineMixin:
+    """An inline that lists rows without letting anyone add, edit or delete them."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class SocialIdentityInline(admin.TabularInline):
+    """The customer's accounts on social platforms. Attach it to your customer admin::
+
+    class ContactAdmin(admin.ModelAdmin):
+        inlines = [SocialIdentityInline]
+    """
+
+    model = SocialIdentity
+    fk_name = "customer"
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = [
+        "platform",
+        "external_id",
+        "handle",
+        "display_name",
+        "followers_count",
+        "platform_verified",
+        "owner_verified_at",
+    ]
+    readonly_fields = ["owner_verified_at"]
+    verbose_name_plural = "social identities (unlink from the identity's own page)"
+
+
+class CustomerCaseInline(ReadOnlyInlineMixin, admin.TabularInline):
+    model = Case
+    fk_name = "customer"
+    fields = ["case_link", "subject", "status", "priority", "channel", "created_at"]
+    readonly_fields = fields
+    verbose_name_plural = "cases"
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).select_related("channel")
+
+    @admin.display(description="case")
+    def case_link(self, obj: Case) -> str:
+        url = reverse("admin:socialcare_case_change", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.reference)
+
+
+class PostInline(ReadOnlyInlineMixin, admin.TabularInline):
+    """The case's conversation, oldest first."""
+
+    model = Post
+    fk_name = "case"
+    fields = ["posted_at", "direction", "author_label", "visibility", "text", "status_label"]
+    readonly_fields = fields
+    ordering = ["posted_at", "pk"]
+    verbose_name_plural = "conversation"
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).select_related("author", "sent_by")
+
+    @admin.display(description="from")
+    def author_label(self, obj: Post) -> str:
+        if obj.is_inbound:
+            return str(obj.author) if obj.author_id else "unknown"
+        return f"{obj.sent_by or 'brand'} (agent)"
+
+    @admin.display(description="state")
+    def status_label(self, obj: Post) -> str:
+        if obj.deleted_at:
+            return "deleted on platform"
+        if obj.edited_at:
+            return "edited"
+        return obj.get_send_status_display() if obj.send_status else ""
+
+
+class CaseEventInline(ReadOnlyInlineMixin, admin.TabularInline):
+    """The case's timeline: every change, note and message, oldest first."""
+
+    model = CaseEvent
+    fk_name = "case"
+    fields = ["at", "kind", "actor_name", "what_happened"]
+    readonly_fields = fields
+    ordering = ["at", "pk"]
+    verbose_name_plural = "timeline"
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).select_related("actor")
+
+    @admin.display(description="by")
+    def actor_name(self, obj: CaseEvent) -> str:
+        return obj.actor_label
+
+    @admin.display(description="details")
+    def what_happened(self, obj: CaseEvent) -> str:
+        return obj.summary()
+
+
+class TeamMembershipInline(admin.TabularInline):
+    model = TeamMembership
+    extra = 1
+    raw_id_fields = ["user"]
+    fields = ["user", "on_duty"]

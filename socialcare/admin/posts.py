@@ -1,0 +1,57 @@
+"""Posts and case events: the record of what was said and done, shown read-only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db import models
+from django.http import HttpRequest
+
+from socialcare.models import CaseEvent, Post
+
+
+class ViewOnlyAdmin(admin.ModelAdmin):
+    """History is not edited by hand: posts come from platforms, events from services."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Post)
+class PostAdmin(ViewOnlyAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    list_display = [
+        "__str__",
+        "platform",
+        "direction",
+        "kind",
+        "visibility",
+        "author",
+        "case",
+        "sentiment",
+        "reach",
+        "posted_at",
+    ]
+    list_filter = ["platform", "direction", "kind", "visibility", "send_status"]
+    list_select_related = ["author", "case"]
+    search_fields = ["text", "=external_id", "author__handle"]
+    raw_id_fields = ["author", "case", "parent", "channel", "sent_by"]
+    show_full_result_count = False
+    exclude = ["raw"]
+
+
+@admin.register(CaseEvent)
+class CaseEventAdmin(ViewOnlyAdmin):
+    list_display = ["at", "case", "kind", "actor", "summary"]
+    list_filter = ["kind"]
+    list_select_related = ["case", "actor"]
+    search_fields = ["=case__reference"]
+    raw_id_fields = ["case", "actor", "post"]
+    show_full_result_count = False

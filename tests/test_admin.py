@@ -1,0 +1,397 @@
+"""The admin: every page renders, and edits made there go through the services into the timeline."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from socialcare.conf import app_settings
+from socialcare.models import (
+    BusinessCalendar,
+    Case,
+    CaseEvent,
+    Channel,
+    CustomerMerge,
+    Post,
+    ReplyTemplate,
+    SLAPolicy,
+    SocialIdentity,
+    Tag,
+    Team,
+    WebhookDelivery,
+    customer_model_name,
+    get_customer_model,
+)
+from socialcare.services import cases as case_services
+from socialcare.services import customers as customer_services
+
+pytestmark = pytest.mark.django_db
+
+
+def make_customer(name: str, email: str = "") -> object:
+    Customer = get_customer_model()
+    return Customer.objects.create(
+        **{app_settings.CUSTOMER_NAME_FIELD: name, app_settings.CUSTOMER_EMAIL_FIELD: email}
+    )
+
+
+@pytest.fixture
+def superuser():
+    return get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
+
+
+@pytest.fixture
+def client_in(client, superuser):
+    client.force_login(superuser)
+    return client
+
+
+@pytest.fixture
+def world(superuser):
+    """One of everything, made the way the product makes it."""
+    team = Team.objects.create(name="Social Care")
+    calendar = BusinessCalendar.objects.create(name="Berlin office", timezone="Europe/Berlin")
+    policy = SLAPolicy.objects.create(name="Urgent", priority="urgent", first_response_minutes=15)
+    channel = Channel(name="Acme on X", platform="x", account_id="100", handle="acme")
+    channel.set_secret("webhook_secret", "super-secret-consumer-key-1234")
+    channel.save()
+    customer = make_customer("Tanu Learns", "tanu@example.com")
+    identity = SocialIdentity.objects.create(
+        platform="x", external_id="1247048165561270272", handle="TanuLearns", customer=customer
+    )
+    case = case_services.open_case(
+        channel=channel, identity=identity, subject="Late parcel", actor=superuser
+    )
+    post = Post.objects.create(
+        platform="x",
+        external_id="1332557345071644672",
+        channel=channel,
+        author=identity,
+        direction="inbound",
+        kind="mention",
+        visibility="public",
+        text="@acme where is my parcel? <script>alert(1)</script>",
+        case=case,
+    )
+    delivery = WebhookDelivery.objects.create(
+        channel=channel, platform="x", body=b'{"for_user_id": "100"}'
+    )
+    template = ReplyTemplate.objects.create(name="Thanks", text="Thanks {{ customer }}!")
+    tag = Tag.objects.create(name="shipping")
+    other = make_customer("Tanu L.", "")
+    merge = customer_services.merge_customers(other, customer, actor=superuser)
+    return {
+        "team": team,
+        "calendar": calendar,
+        "policy": policy,
+        "channel": channel,
+        "customer": customer,
+        "identity": identity,
+        "case": case,
+        "post": post,
+        "delivery": delivery,
+        "template": template,
+        "tag": tag,
+        "merge": merge,
+        "event": case.events.first(),
+    }
+
+
+MODELS = [
+    ("case", Case),
+    ("caseevent", CaseEvent),
+    ("channel", Channel),
+    ("customermerge", CustomerMerge),
+    ("post", Post),
+    ("replytemplate", ReplyTemplate),
+    ("slapolicy", SLAPolicy),
+    ("socialidentity", SocialIdentity),
+    ("tag", Tag),
+    ("team", Team),
+    ("webhookdelivery", WebhookDelivery),
+    ("businesscalendar", BusinessCalendar),
+]
+
+
+@pytest.mark.parametrize(("name", "model"), MODELS)
+def test_every_model_changelist_and_change_page_render(client_in, world, name, model):
+    response = client_in.get(reverse(f"admin:socialcare_{name}_changelist"))
+    assert response.status_code == 200
+    obj = model.objects.first()
+    assert obj is not None
+    response = client_in.get(reverse(f"admin:socialcare_{name}_change", args=[obj.pk]))
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "case",
+        "channel",
+        "replytemplate",
+        "slapolicy",
+        "socialidentity",
+        "tag",
+        "team",
+        "businesscalendar",
+    ],
+)
+def test_add_pages_render(client_in, name):
+    assert client_in.get(reverse(f"admin:socialcare_{name}_add")).status_code == 200
+
+
+def test_history_pages_cannot_be_added_by_hand(client_in):
+    for name in ("post", "caseevent", "webhookdelivery", "customermerge"):
+        assert client_in.get(reverse(f"admin:socialcare_{name}_add")).status_code == 403
+
+
+def test_customer_admin_shows_identities_inline(client_in, world):
+    Customer = get_customer_model()
+    opts = Customer._meta
+    url = reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[world["customer"].pk])
+    response = client_in.get(url)
+    assert response.status_code == 200
+    assert b"TanuLearns" in response.content
+    assert b"social identities" in response.content.lower()
+
+
+def test_customer_changelist_renders(client_in, world):
+    opts = get_customer_model()._meta
+    response = client_in.get(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+    assert response.status_code == 200
+    assert b"Tanu Learns" in response.content
+
+
+def test_case_page_shows_conversation_and_timeline_escaped(client_in, world):
+    response = client_in.get(reverse("admin:socialcare_case_change", args=[world["case"].pk]))
+    body = response.content.decode()
+    assert world["case"].reference in body
+    assert "where is my parcel?" in body
+    assert "<script>alert(1)</script>" not in body
+    assert "Case opened" in body  # the timeline's first event
+
+
+def test_case_search_by_reference_and_handle(client_in, world):
+    url = reverse("admin:socialcare_case_changelist")
+    case = world["case"]
+    assert case.reference.encode() in client_in.get(url, {"q": case.reference}).content
+    assert case.reference.encode() in client_in.get(url, {"q": "tanulearns"}).content
+    assert case.reference.encode() not in client_in.get(url, {"q": "nobody-here"}).content
+
+
+def case_form_data(case: Case, **changes) -> dict:
+    data = {
+        "subject": case.subject,
+        "customer": case.customer_id or "",
+        "status": case.status,
+        "priority": case.priority,
+        "team": case.team_id or "",
+        "assignee": case.assignee_id or "",
+        "tag_names": ", ".join(t.name for t in case.tags.all()),
+        "note": "",
+        "posts-TOTAL_FORMS": "0",
+        "posts-INITIAL_FORMS": "0",
+        "events-TOTAL_FORMS": "0",
+        "events-INITIAL_FORMS": "0",
+    }
+    data.update(changes)
+    return data
+
+
+def test_editing_a_case_goes_through_services_and_lands_in_timeline(client_in, world, superuser):
+    case = world["case"]
+    url = reverse("admin:socialcare_case_change", args=[case.pk])
+    response = client_in.post(
+        url,
+        case_form_data(
+            case,
+            priority="urgent",
+            assignee=superuser.pk,
+            tag_names="shipping, VIP",
+            note="Called the courier.",
+        ),
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    case.refresh_from_db()
+    assert case.priority == "urgent"
+    assert case.assignee == superuser
+    assert case.status == Case.Status.OPEN  # assigning a new case opens it
+    assert sorted(t.name for t in case.tags.all()) == ["VIP", "shipping"]
+    kinds = list(case.events.values_list("kind", flat=True))
+    for kind in ("priority_changed", "assignee_changed", "status_changed", "tags_changed", "note"):
+        assert kind in kinds
+    # The urgent SLA policy now applies: 15 minutes from opening.
+    assert case.sla_policy == world["policy"]
+    assert (case.first_response_due_at - case.created_at).total_seconds() == 15 * 60
+    assert case.events.get(kind="note").actor == superuser
+
+
+def test_illegal_transition_is_a_form_error_not_a_500(client_in, world, superuser):
+    case = world["case"]
+    case_services.change_status(case, "closed", actor=superuser)
+    url = reverse("admin:socialcare_case_change", args=[case.pk])
+    response = client_in.post(url, case_form_data(case, status="waiting_on_customer"))
+    assert response.status_code == 200
+    assert "cannot become waiting on customer" in response.content.decode()
+    case.refresh_from_db()
+    assert case.status == "closed"
+
+
+def test_adding_a_case_in_admin_opens_it_through_the_service(client_in, world):
+    response = client_in.post(
+        reverse("admin:socialcare_case_add"),
+        {
+            "subject": "Phoned in",
+            "customer": world["customer"].pk,
+            "identity": world["identity"].pk,
+            "channel": world["channel"].pk,
+            "visibility": "private",
+            "status": "new",
+            "priority": "high",
+            "team": world["team"].pk,
+            "assignee": "",
+            "tag_names": "",
+            "note": "",
+            "posts-TOTAL_FORMS": "0",
+            "posts-INITIAL_FORMS": "0",
+            "events-TOTAL_FORMS": "0",
+            "events-INITIAL_FORMS": "0",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    case = Case.objects.get(subject="Phoned in")
+    assert case.reference == f"SC-{case.pk:06d}"
+    assert case.events.filter(kind="created").count() == 1
+    assert case.first_response_due_at is not None
+
+
+def test_bulk_status_action_reports_illegal_moves(client_in, world, superuser):
+    case = world["case"]
+    closed = case_services.open_case(channel=world["channel"], subject="Old")
+    case_services.change_status(closed, "closed", actor=superuser)
+    response = client_in.post(
+        reverse("admin:socialcare_case_changelist"),
+        {"action": "mark_resolved", "_selected_action": [case.pk, closed.pk]},
+        follow=True,
+    )
+    text = response.content.decode()
+    assert "1 case(s) marked resolved" in text
+    assert "cannot go from Closed to Resolved" in text
+    case.refresh_from_db()
+    assert case.status == "resolved"
+
+
+def test_merge_cases_action_asks_which_to_keep_then_merges(client_in, world):
+    keep = world["case"]
+    dup = case_services.open_case(
+        channel=world["channel"], identity=world["identity"], subject="Dup"
+    )
+    url = reverse("admin:socialcare_case_changelist")
+    response = client_in.post(
+        url, {"action": "merge_selected", "_selected_action": [keep.pk, dup.pk]}
+    )
+    assert response.status_code == 200
+    assert b"Choose the case to keep" in response.content
+    response = client_in.post(
+        url,
+        {
+            "action": "merge_selected",
+            "_selected_action": [keep.pk, dup.pk],
+            "confirm": "yes",
+            "keep": keep.pk,
+        },
+        follow=True,
+    )
+    assert b"Merged 1 record(s)" in response.content
+    dup.refresh_from_db()
+    assert dup.merged_into == keep
+    assert dup.status == "closed"
+
+
+def test_agent_without_merge_permission_does_not_get_the_merge_action(client, world):
+    User = get_user_model()
+    agent = User.objects.create_user("agent", password="pw", is_staff=True)
+    from django.contrib.auth.models import Permission
+
+    agent.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_case", "change_case"])
+    )
+    client.force_login(agent)
+    response = client.get(reverse("admin:socialcare_case_changelist"))
+    assert response.status_code == 200
+    assert b"assign_to_me" in response.content
+    assert b"merge_selected" not in response.content
+
+
+def test_channel_secrets_are_write_only_and_redacted(client_in, world):
+    channel = world["channel"]
+    url = reverse("admin:socialcare_channel_change", args=[channel.pk])
+    body = client_in.get(url).content.decode()
+    assert "super-secret-consumer-key-1234" not in body
+    assert "••••1234" in body
+    data = {
+        "name": channel.name,
+        "platform": "x",
+        "account_id": channel.account_id,
+        "handle": channel.handle,
+        "base_url": "",
+        "is_active": "on",
+        "can_reply_public": "on",
+        "can_message_private": "on",
+        "default_team": "",
+        "sla_policy": "",
+        "secret_webhook_secret": "",  # blank keeps the stored value
+        "secret_access_token": "new-access-token-9876",
+    }
+    assert client_in.post(url, data).status_code == 302
+    channel.refresh_from_db()
+    assert channel.get_secret("webhook_secret") == "super-secret-consumer-key-1234"
+    assert channel.get_secret("access_token") == "new-access-token-9876"
+    data.update(secret_access_token="", clear_secrets=["access_token"])
+    assert client_in.post(url, data).status_code == 302
+    channel.refresh_from_db()
+    assert channel.get_secret("access_token") == ""
+    assert channel.get_secret("webhook_secret") == "super-secret-consumer-key-1234"
+
+
+def test_relinking_identity_in_admin_moves_its_cases_with_events(client_in, world):
+    identity = world["identity"]
+    new_owner = make_customer("Someone Else", "else@example.com")
+    url = reverse("admin:socialcare_socialidentity_change", args=[identity.pk])
+    data = {
+        "platform": "x",
+        "external_id": identity.external_id,
+        "handle": identity.handle,
+        "display_name": "",
+        "profile_url": "",
+        "avatar_url": "",
+        "followers_count": 20,
+        "customer": new_owner.pk,
+    }
+    response = client_in.post(url, data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    case = world["case"]
+    case.refresh_from_db()
+    assert case.customer_id == new_owner.pk
+    assert case.events.filter(kind="customer_changed").exists()
+
+
+def test_delivery_page_shows_raw_body_escaped(client_in, world):
+    delivery = WebhookDelivery.objects.create(
+        channel=world["channel"], platform="x", body=b"<img src=x onerror=alert(1)>\xff"
+    )
+    body = client_in.get(
+        reverse("admin:socialcare_webhookdelivery_change", args=[delivery.pk])
+    ).content.decode()
+    assert "&lt;img src=x onerror=alert(1)&gt;" in body
+    assert "<img src=x onerror" not in body
+
+
+@pytest.mark.skipif(
+    customer_model_name() == "socialcare.Customer", reason="only with a swapped customer model"
+)
+def test_swapped_model_hides_socialcare_customer_admin(client_in):
+    response = client_in.get("/admin/socialcare/customer/")
+    assert response.status_code == 404
+    assert client_in.get(reverse("admin:testapp_contact_changelist")).status_code == 200
