@@ -32,6 +32,8 @@ DEFAULTS: dict[str, Any] = {
     "PLATFORMS": list(BUILTIN_PLATFORMS),
     # Platforms a host adds: key -> label.
     "EXTRA_PLATFORMS": {},
+    # Adapters a host adds or replaces: platform key -> dotted path of a PlatformAdapter class.
+    "PLATFORM_ADAPTERS": {},
     # Fernet keys (urlsafe base64, 32 bytes) for secrets at rest. The first key encrypts; every key
     # decrypts, so a new key goes first and old ones stay until re-encrypted. Empty: a key derived
     # from SECRET_KEY (check socialcare.W001 warns).
@@ -45,6 +47,23 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_FIRST_RESPONSE": timedelta(minutes=60),
     # A resolved case that gets a new inbound post within this window reopens; later, a new case.
     "REOPEN_WINDOW": timedelta(days=7),
+    # Priority scoring (see socialcare/scoring.py and docs/settings.md): weights of negativity,
+    # reach and the platform's verified badge; score thresholds for high and urgent.
+    "PRIORITY_WEIGHTS": {"negativity": 0.6, "reach": 0.3, "verified": 0.1},
+    "PRIORITY_THRESHOLDS": {"urgent": 70, "high": 40},
+    # Followers at which reach counts fully (log scale).
+    "FULL_REACH_FOLLOWERS": 1_000_000,
+    # Largest webhook body accepted (bytes); larger gets HTTP 413.
+    "MAX_WEBHOOK_BODY": 5 * 1024 * 1024,
+    # How outbound replies leave: "live" (the platform's API) or "console" (logged, for demos).
+    "REPLY_TRANSPORT": "socialcare.transports.live.LiveTransport",
+    # Sending a reply is tried this many times (with exponential backoff) before it is failed.
+    "SEND_MAX_ATTEMPTS": 5,
+    # A delivery still "processing" after this long (worker died) is re-queued by the sweeper.
+    "STALE_DELIVERY_AFTER": timedelta(minutes=10),
+    # Polling: timeout of one HTTP call, and pages fetched per channel per run.
+    "HTTP_TIMEOUT": 10.0,
+    "POLL_MAX_PAGES": 5,
 }
 
 #: Settings whose value is a dotted path to import on first use.
@@ -101,8 +120,10 @@ def _reload(*, setting: str, **kwargs: Any) -> None:
     if setting in ("SOCIALCARE", "SECRET_KEY"):
         app_settings.reload()
         from socialcare import crypto
+        from socialcare.platforms import registry
 
         crypto.reset()
+        registry.reset()
 
 
 setting_changed.connect(_reload)

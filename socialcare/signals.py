@@ -24,3 +24,9 @@ customers_merged = Signal()
 #: A social identity was linked to (or moved between) customers. Arguments: identity, customer,
 #: previous (customer or None), actor.
 identity_linked = Signal()
+
+#: An inbound post was stored and linked to its case. Arguments: post, case, case_created.
+post_received = Signal()
+
+#: A delivery was processed (or failed). Arguments: delivery.
+delivery_processed = Signal()

@@ -58,6 +58,13 @@ class Channel(models.Model):
     )
     poll_cursor = models.CharField(_("poll cursor"), max_length=500, blank=True)
     last_polled_at = models.DateTimeField(_("last polled"), null=True, blank=True)
+    poll_paused_until = models.DateTimeField(
+        _("polling paused until"),
+        null=True,
+        blank=True,
+        help_text=_("Set when the platform rate-limited us; polling resumes after it."),
+    )
+    last_poll_error = models.TextField(_("last polling error"), blank=True)
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -20,6 +20,7 @@ class WebhookDeliveryQuerySet(models.QuerySet):
 class WebhookDelivery(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending", _("Pending")
+        PROCESSING = "processing", _("Processing")
         PROCESSED = "processed", _("Processed")
         FAILED = "failed", _("Failed")
 
@@ -43,6 +44,12 @@ class WebhookDelivery(models.Model):
     )
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     last_error = models.TextField(_("last error"), blank=True)
+    claimed_at = models.DateTimeField(
+        _("processing since"),
+        null=True,
+        blank=True,
+        help_text=_("When a worker took it; a delivery stuck in processing is re-queued."),
+    )
     processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
     posts_count = models.PositiveIntegerField(_("posts"), default=0)
 

@@ -24,7 +24,9 @@ class EncryptedJSONField(models.TextField):
     """A JSON object stored as one Fernet token. Never logged or shown: see ``redacted()``.
 
     A value that no configured key decrypts reads as ``{}`` plus the marker key ``"__undecryptable__"``
-    rather than raising, so an admin can still open the row and enter fresh secrets.
+    (holding the stored token) rather than raising, so an admin can still open the row and enter
+    fresh secrets. Saving the row without new secrets keeps the stored token, so restoring the
+    missing key brings the secrets back.
     """
 
     UNDECRYPTABLE = "__undecryptable__"
@@ -41,7 +43,7 @@ class EncryptedJSONField(models.TextField):
         try:
             return json.loads(crypto.decrypt(value))
         except crypto.InvalidToken:
-            return {self.UNDECRYPTABLE: True}
+            return {self.UNDECRYPTABLE: value}
 
     def to_python(self, value: Any) -> dict:
         if isinstance(value, dict):
@@ -51,9 +53,10 @@ class EncryptedJSONField(models.TextField):
         return json.loads(value)
 
     def get_prep_value(self, value: Any) -> str:
-        value = {k: v for k, v in (value or {}).items() if k != self.UNDECRYPTABLE}
+        value = dict(value or {})
+        token = value.pop(self.UNDECRYPTABLE, None)
         if not value:
-            return ""
+            return token if isinstance(token, str) else ""
         return crypto.encrypt(json.dumps(value, sort_keys=True))
 
 

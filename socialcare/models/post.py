@@ -86,6 +86,13 @@ class Post(models.Model):
         related_name="replies",
     )
     conversation_id = models.CharField(_("conversation"), max_length=500, blank=True)
+    local_id = models.CharField(
+        _("id on the brand's server"),
+        max_length=100,
+        blank=True,
+        help_text=_("Where replies name a server-local id instead of the global one (Mastodon)."),
+    )
+    language = models.CharField(_("language"), max_length=16, blank=True)
     posted_at = models.DateTimeField(_("posted"), default=timezone.now)
     received_at = models.DateTimeField(_("received"), default=timezone.now)
     edited_at = models.DateTimeField(_("edited"), null=True, blank=True)
@@ -137,6 +144,16 @@ class Post(models.Model):
                 fields=["platform", "in_reply_to_external_id"], name="socialcare_post_reply_to"
             ),
             models.Index(fields=["channel", "posted_at"], name="socialcare_post_channel_time"),
+            models.Index(
+                fields=["channel", "local_id"],
+                condition=~models.Q(local_id=""),
+                name="socialcare_post_local_id",
+            ),
+            models.Index(
+                fields=["platform", "conversation_id"],
+                condition=~models.Q(conversation_id=""),
+                name="socialcare_post_conversation",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -128,10 +128,10 @@ def change_status(case: Case, to: str, *, actor: Any = None, reason: str = "") -
             f"Case {locked.reference} is already {locked.get_status_display()}."
         )
     if to not in TRANSITIONS[locked.status]:
-        allowed = ", ".join(Status(s).label for s in sorted(TRANSITIONS[locked.status])) or "none"
+        allowed = ", ".join(str(Status(s).label) for s in sorted(TRANSITIONS[locked.status]))
         raise IllegalTransition(
             f"Case {locked.reference} cannot go from {locked.get_status_display()} to "
-            f"{Status(to).label} (allowed: {allowed})."
+            f"{Status(to).label} (allowed: {allowed or 'none'})."
         )
     _set_status(locked, to, actor=actor, reason=reason)
     return _sync(case)

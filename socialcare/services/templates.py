@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django.template import Context, Template
@@ -40,7 +41,8 @@ def render_reply_template(template: ReplyTemplate, case: Case, agent: Any = None
         "brand": case.channel.name if case.channel else "",
     }
     text = Template(template.text).render(Context(context, autoescape=False))
-    return " ".join(text.split(" ")).strip()
+    # A blank variable ("Hi {{ handle }} there") must not leave a double space; keep line breaks.
+    return re.sub(r"[ \t]{2,}", " ", text).strip()
 
 
 def check_length(text: str, platform: str, visibility: str) -> None:

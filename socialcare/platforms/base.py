@@ -1,0 +1,295 @@
+"""The adapter protocol and the normalized shapes every platform is turned into.
+
+An adapter knows one platform's wire format: how a webhook is signed and challenged, how a delivery
+or a polled page becomes ``InboundPost`` / ``PostEdit`` / ``PostDeletion`` events, and how a reply is
+sent. It never touches the database: the ingest service turns events into rows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+import httpx
+
+
+# Errors ---------------------------------------------------------------------------------------
+class PlatformError(Exception):
+    """Base class of adapter errors."""
+
+
+class ParseError(PlatformError):
+    """The body is not a delivery this adapter understands. The message says what is wrong."""
+
+
+class SendError(PlatformError):
+    """Sending failed for good (rejected by the platform): do not retry."""
+
+
+class TransientSendError(PlatformError):
+    """Sending failed for now (5xx, timeout, connection refused): retry later."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimited(TransientSendError):
+    """The platform asked us to slow down (HTTP 429); ``retry_after`` is in seconds."""
+
+
+# What adapters read and return -----------------------------------------------------------------
+@dataclass(frozen=True)
+class ChannelConfig:
+    """What an adapter may know of a channel: no model, just values."""
+
+    platform: str
+    account_id: str
+    handle: str = ""
+    base_url: str = ""
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    cursor: str = ""
+
+    def secret(self, name: str) -> str:
+        return str(self.secrets.get(name) or "")
+
+
+@dataclass(frozen=True)
+class InboundIdentity:
+    """An account as a delivery describes it. ``None`` means "not in this delivery": keep what
+    is stored (e.g. Bluesky notifications carry no follower counts)."""
+
+    platform: str
+    external_id: str
+    handle: str = ""
+    display_name: str = ""
+    profile_url: str = ""
+    avatar_url: str = ""
+    followers_count: int | None = None
+    platform_verified: bool | None = None
+
+
+@dataclass(frozen=True)
+class InboundPost:
+    """One message seen on a platform.
+
+    ``direction`` is "outbound" for the brand's own posts seen coming back (X tweets by the brand,
+    Messenger echoes). ``in_reply_to`` is the parent's ``external_id`` (or its ``local_id`` on
+    platforms where replies name the server-local id, like Mastodon). ``conversation_id`` names
+    the thread root when the platform says it.
+    """
+
+    platform: str
+    external_id: str
+    author: InboundIdentity
+    kind: str  # mention | reply | comment | direct_message | email
+    visibility: str  # public | private
+    text: str
+    posted_at: dt.datetime
+    direction: str = "inbound"
+    html: str = ""
+    url: str = ""
+    in_reply_to: str = ""
+    conversation_id: str = ""
+    local_id: str = ""
+    language: str = ""
+    attachments: tuple[Mapping[str, Any], ...] = ()
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PostEdit:
+    """A post's new text. Carries the whole post, so an edit that arrives before the original
+    (deliveries come out of order) still records the post."""
+
+    post: InboundPost
+    edited_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class PostDeletion:
+    """A post deleted on the platform: marked deleted, never removed."""
+
+    platform: str
+    external_id: str
+    deleted_at: dt.datetime
+
+
+Event = InboundPost | PostEdit | PostDeletion
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """The answer to a webhook verification GET."""
+
+    body: str
+    content_type: str = "text/plain"
+
+
+@dataclass(frozen=True)
+class PollPage:
+    """One polled page: the raw bytes (stored as a delivery before parsing) and the next cursor."""
+
+    body: bytes
+    cursor: str
+    has_more: bool = False
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A reply to send. ``in_reply_to`` is the parent post (public replies); ``recipient`` the
+    identity's platform id (private messages)."""
+
+    text: str
+    visibility: str
+    in_reply_to: str = ""
+    in_reply_to_local_id: str = ""
+    conversation_id: str = ""
+    recipient: str = ""
+    recipient_handle: str = ""
+    idempotency_key: str = ""
+    #: The parent post's stored raw payload, for platforms that need more than its id (Bluesky
+    #: replies name the parent's and the thread root's CIDs).
+    parent_raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SentPost:
+    external_id: str
+    url: str = ""
+    local_id: str = ""
+    posted_at: dt.datetime | None = None
+
+
+# The protocol ----------------------------------------------------------------------------------
+@runtime_checkable
+class PlatformAdapter(Protocol):
+    #: Platform keys this adapter serves (Meta's adapter serves facebook and instagram).
+    platforms: ClassVar[tuple[str, ...]]
+    #: True for platforms that push webhooks; False for polled ones.
+    receives_webhooks: ClassVar[bool]
+
+    def verify_signature(
+        self, body: bytes, headers: Mapping[str, str], channel: ChannelConfig
+    ) -> bool:
+        """True when ``body`` was signed with the channel's secret (constant-time compare)."""
+
+    def answer_challenge(
+        self, params: Mapping[str, str], channel: ChannelConfig
+    ) -> Challenge | None:
+        """The answer to the platform's verification GET, or None to refuse it."""
+
+    def parse(self, body: bytes, channel: ChannelConfig) -> list[Event]:
+        """Events in a delivery or polled page; raises ``ParseError`` for anything else."""
+
+    def poll(self, channel: ChannelConfig, client: httpx.Client) -> PollPage:
+        """Fetch the next page after ``channel.cursor`` (polled platforms only)."""
+
+    def send(
+        self, channel: ChannelConfig, message: OutboundMessage, client: httpx.Client
+    ) -> SentPost:
+        """Publish a reply or private message; raises ``SendError``/``TransientSendError``."""
+
+
+# Helpers shared by adapters --------------------------------------------------------------------
+def hmac_sha256(secret: str, payload: bytes) -> bytes:
+    return hmac.new(secret.encode(), payload, hashlib.sha256).digest()
+
+
+def constant_time_equal(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def header(headers: Mapping[str, str], name: str) -> str:
+    """Case-insensitive header lookup."""
+    lowered = name.lower()
+    for key, value in headers.items():
+        if key.lower() == lowered:
+            return value
+    return ""
+
+
+def from_epoch_ms(value: Any) -> dt.datetime:
+    try:
+        return dt.datetime.fromtimestamp(int(value) / 1000, tz=dt.UTC)
+    except (TypeError, ValueError, OverflowError, OSError) as exc:
+        raise ParseError(f"Bad epoch-milliseconds timestamp {value!r}.") from exc
+
+
+def from_epoch_s(value: Any) -> dt.datetime:
+    try:
+        return dt.datetime.fromtimestamp(int(value), tz=dt.UTC)
+    except (TypeError, ValueError, OverflowError, OSError) as exc:
+        raise ParseError(f"Bad epoch-seconds timestamp {value!r}.") from exc
+
+
+def from_iso(value: Any) -> dt.datetime:
+    """An ISO-8601 timestamp as an aware UTC datetime (naive input is taken as UTC)."""
+    try:
+        parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ParseError(f"Bad ISO timestamp {value!r}.") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.UTC)
+    return parsed.astimezone(dt.UTC)
+
+
+def retry_after_seconds(response: httpx.Response, default: float = 60.0) -> float:
+    """Seconds to wait from ``Retry-After`` or a rate-limit reset header (epoch seconds)."""
+    import time
+
+    value = response.headers.get("retry-after")
+    if value:
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            pass
+    for name in ("x-rate-limit-reset", "x-ratelimit-reset", "ratelimit-reset"):
+        value = response.headers.get(name)
+        if value:
+            try:
+                reset = float(value)
+            except ValueError:
+                try:
+                    reset = from_iso(value).timestamp()
+                except ParseError:
+                    continue
+            # Small numbers are "seconds from now" (IETF draft); large ones are epoch seconds.
+            return max(0.0, reset - time.time()) if reset > 10**9 else max(0.0, reset)
+    return default
+
+
+def raise_for_send_status(response: httpx.Response) -> None:
+    """Turn an HTTP error answer into the adapter error the reply service understands."""
+    if response.status_code == 429:
+        raise RateLimited(
+            "Rate limited by the platform.", retry_after=retry_after_seconds(response)
+        )
+    if response.status_code >= 500:
+        raise TransientSendError(
+            f"Platform error {response.status_code}.", retry_after=retry_after_seconds(response, 30)
+        )
+    if response.status_code >= 400:
+        raise SendError(
+            f"Platform refused the message ({response.status_code}): {response.text[:500]}"
+        )
+
+
+def load_json(body: bytes) -> Any:
+    """Parse JSON from raw bytes, with ``ParseError`` on anything that is not UTF-8 JSON."""
+    import json
+
+    try:
+        return json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ParseError(f"Body is not UTF-8 (byte {exc.start}).") from exc
+    except json.JSONDecodeError as exc:
+        raise ParseError(
+            f"Body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
+        ) from exc
+    except RecursionError as exc:
+        raise ParseError("Body is nested too deeply.") from exc

@@ -1,0 +1,73 @@
+"""Keeping social identities current from what platforms tell us."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.db import IntegrityError, transaction
+
+from socialcare.models import SocialIdentity
+from socialcare.platforms.base import InboundIdentity
+
+
+def upsert_identity(seen: InboundIdentity, *, seen_at: dt.datetime) -> SocialIdentity:
+    """The identity for (platform, external_id), created or refreshed with what the platform says.
+
+    Values the delivery does not carry (``None``, or empty strings) never erase stored ones, and an
+    older delivery arriving late never overwrites what a newer one said. Safe under concurrent
+    workers: the unique constraint decides who creates the row.
+    """
+    identity = SocialIdentity.objects.filter(
+        platform=seen.platform, external_id=seen.external_id
+    ).first()
+    if identity is None:
+        try:
+            with transaction.atomic():
+                return SocialIdentity.objects.create(
+                    platform=seen.platform,
+                    external_id=seen.external_id,
+                    handle=seen.handle[:255],
+                    display_name=seen.display_name[:255],
+                    profile_url=seen.profile_url[:500],
+                    avatar_url=seen.avatar_url[:500],
+                    followers_count=max(0, seen.followers_count or 0),
+                    platform_verified=bool(seen.platform_verified),
+                    first_seen_at=seen_at,
+                    last_seen_at=seen_at,
+                )
+        except IntegrityError:
+            identity = SocialIdentity.objects.get(
+                platform=seen.platform, external_id=seen.external_id
+            )
+    changed: list[str] = []
+    if seen_at < identity.first_seen_at:
+        identity.first_seen_at = seen_at
+        changed.append("first_seen_at")
+    if seen_at < identity.last_seen_at:
+        if changed:
+            identity.save(update_fields=changed)
+        return identity
+    updates = {
+        "handle": seen.handle[:255],
+        "display_name": seen.display_name[:255],
+        "profile_url": seen.profile_url[:500],
+        "avatar_url": seen.avatar_url[:500],
+    }
+    for name, value in updates.items():
+        if value and getattr(identity, name) != value:
+            setattr(identity, name, value)
+            changed.append(name)
+    if seen.followers_count is not None and identity.followers_count != max(
+        0, seen.followers_count
+    ):
+        identity.followers_count = max(0, seen.followers_count)
+        changed.append("followers_count")
+    if seen.platform_verified is not None and identity.platform_verified != seen.platform_verified:
+        identity.platform_verified = seen.platform_verified
+        changed.append("platform_verified")
+    if seen_at > identity.last_seen_at:
+        identity.last_seen_at = seen_at
+        changed.append("last_seen_at")
+    if changed:
+        identity.save(update_fields=changed)
+    return identity

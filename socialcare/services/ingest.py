@@ -1,0 +1,484 @@
+"""From a stored delivery to posts on cases: parsing, de-duplication, threading, scoring.
+
+Each event is ingested in its own transaction. Threading decisions for a channel are serialized
+on the channel's row lock, so two workers replaying the same deliveries in any order reach the
+same posts and cases as one ordered pass (see docs/ingestion.md for the rules).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from socialcare import signals
+from socialcare.conf import app_settings
+from socialcare.models import Case, CaseEvent, Channel, Post, SocialIdentity, WebhookDelivery
+from socialcare.models.choices import PRIORITY_RANK, Priority
+from socialcare.platforms.base import (
+    ChannelConfig,
+    Event,
+    InboundPost,
+    ParseError,
+    PostDeletion,
+    PostEdit,
+)
+from socialcare.platforms.registry import UnknownPlatform, get_adapter
+from socialcare.services import cases as case_services
+from socialcare.services import sla
+from socialcare.services.events import record_event
+from socialcare.services.identities import upsert_identity
+
+logger = logging.getLogger("socialcare.ingest")
+
+OUTBOUND = Post.Direction.OUTBOUND
+INBOUND = Post.Direction.INBOUND
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    action: str  # created | duplicate | edited | deleted | tombstone
+    post: Post | None = None
+    case: Case | None = None
+    case_created: bool = False
+
+    @property
+    def created(self) -> bool:
+        return self.action == "created"
+
+
+def channel_config(channel: Channel) -> ChannelConfig:
+    """What an adapter may know of a channel."""
+    return ChannelConfig(
+        platform=channel.platform,
+        account_id=channel.account_id,
+        handle=channel.handle,
+        base_url=channel.base_url,
+        secrets=dict(channel.secrets),
+        cursor=channel.poll_cursor,
+    )
+
+
+# Deliveries -------------------------------------------------------------------------------------
+def process_delivery(delivery_id: int) -> WebhookDelivery | None:
+    """Parse a stored delivery and ingest its events. Safe to call twice: only a pending or failed
+    delivery is claimed, and re-ingesting a post is a no-op. A parse error or a failing event marks
+    the delivery failed with a readable error (retryable); the other events are kept."""
+    now = timezone.now()
+    claimed = WebhookDelivery.objects.filter(
+        pk=delivery_id,
+        status__in=[WebhookDelivery.Status.PENDING, WebhookDelivery.Status.FAILED],
+    ).update(status=WebhookDelivery.Status.PROCESSING, claimed_at=now, attempts=F("attempts") + 1)
+    delivery = WebhookDelivery.objects.select_related("channel").filter(pk=delivery_id).first()
+    if not claimed or delivery is None:
+        return delivery
+    errors: list[str] = []
+    created = 0
+    try:
+        adapter = get_adapter(delivery.platform)
+        events = adapter.parse(bytes(delivery.body), channel_config(delivery.channel))
+    except (ParseError, UnknownPlatform) as exc:
+        events = []
+        errors.append(str(exc))
+    for event in events:
+        try:
+            created += ingest(delivery.channel, event).created
+        except Exception as exc:  # one bad event must not lose the others
+            logger.exception("Ingesting %s from delivery %s failed", _event_id(event), delivery.pk)
+            errors.append(f"{_event_id(event)}: {type(exc).__name__}: {exc}")
+    delivery.status = WebhookDelivery.Status.FAILED if errors else WebhookDelivery.Status.PROCESSED
+    delivery.last_error = "\n".join(errors)[:10000]
+    delivery.processed_at = timezone.now()
+    delivery.posts_count = F("posts_count") + created
+    delivery.save(update_fields=["status", "last_error", "processed_at", "posts_count"])
+    delivery.refresh_from_db()
+    signals.delivery_processed.send(WebhookDelivery, delivery=delivery)
+    return delivery
+
+
+def _event_id(event: Event) -> str:
+    if isinstance(event, PostEdit):
+        return f"edit of {event.post.external_id}"
+    if isinstance(event, PostDeletion):
+        return f"delete of {event.external_id}"
+    return event.external_id
+
+
+def ingest(channel: Channel, event: Event) -> IngestResult:
+    """Store one event from ``channel``: a new post, an edit or a platform delete."""
+    if isinstance(event, PostEdit):
+        return ingest_edit(channel, event)
+    if isinstance(event, PostDeletion):
+        return ingest_deletion(channel, event)
+    return ingest_post(channel, event)
+
+
+# Posts ------------------------------------------------------------------------------------------
+def _lock_channel(channel: Channel) -> None:
+    Channel.objects.select_for_update().filter(pk=channel.pk).values_list("pk").first()
+
+
+def find_post(channel: Channel, platform: str, ref: str) -> Post | None:
+    """The post a platform reference names: its global id, or its id on the brand's server."""
+    if not ref:
+        return None
+    return (
+        Post.objects.filter(platform=platform)
+        .filter(Q(external_id=ref) | Q(channel=channel, local_id=ref))
+        .select_related("case")
+        .first()
+    )
+
+
+def _live(case: Case | None) -> Case | None:
+    """Follow merges to the case that is worked on now."""
+    for _ in range(20):
+        if case is None or not case.merged_into_id:
+            return case
+        case = case.merged_into
+    return case
+
+
+@transaction.atomic
+def ingest_post(
+    channel: Channel, item: InboundPost, *, edited_at: dt.datetime | None = None
+) -> IngestResult:
+    _lock_channel(channel)
+    existing = Post.objects.filter(platform=item.platform, external_id=item.external_id).first()
+    deleted_at = None
+    if existing is not None:
+        if not (existing.raw or {}).get("tombstone"):
+            return IngestResult("duplicate", existing, existing.case)
+        # Its delete came first. Record the post as one ordered pass would have, then delete it.
+        deleted_at = existing.deleted_at
+        existing.delete()
+    result = _ingest_new_post(channel, item, edited_at)
+    if deleted_at is not None:
+        ingest_deletion(channel, PostDeletion(item.platform, item.external_id, deleted_at))
+    return result
+
+
+def _ingest_new_post(
+    channel: Channel, item: InboundPost, edited_at: dt.datetime | None
+) -> IngestResult:
+    parent = find_post(channel, item.platform, item.in_reply_to)
+    if item.direction == OUTBOUND:
+        return _ingest_outbound(channel, item, parent)
+
+    identity = upsert_identity(item.author, seen_at=item.posted_at)
+    from socialcare import scoring
+
+    mood = scoring.sentiment(item.text)
+    score = scoring.priority_score(
+        sentiment=mood, followers=identity.followers_count, verified=identity.platform_verified
+    )
+    priority = scoring.priority_for(score, mood)
+    case, case_created = _case_for(channel, identity, item, parent, priority)
+    post = Post.objects.create(
+        platform=item.platform,
+        external_id=item.external_id,
+        channel=channel,
+        author=identity,
+        direction=INBOUND,
+        kind=item.kind,
+        visibility=item.visibility,
+        text=item.text,
+        html=item.html,
+        url=item.url[:1000],
+        in_reply_to_external_id=item.in_reply_to[:500],
+        parent=parent,
+        conversation_id=item.conversation_id[:500],
+        local_id=item.local_id[:100],
+        language=item.language[:16],
+        posted_at=item.posted_at,
+        edited_at=edited_at,
+        sentiment=mood,
+        reach=identity.followers_count,
+        attachments=list(item.attachments),
+        raw=dict(item.raw),
+        case=case,
+    )
+    record_event(
+        case,
+        CaseEvent.Kind.POST_ADDED,
+        post=post,
+        at=item.posted_at,
+        text=item.text[:280],
+        author=str(identity),
+        score=score,
+    )
+    if parent is not None and parent.direction == OUTBOUND and parent.case_id is None:
+        # The brand's message this answers (an echo seen before any case) joins the case too.
+        Post.objects.filter(pk=parent.pk).update(case=case)
+    _after_inbound(case, post, priority, case_created)
+    _adopt_children(channel, post, case)
+    transaction.on_commit(
+        lambda: signals.post_received.send(Post, post=post, case=case, case_created=case_created)
+    )
+    return IngestResult("created", post, case, case_created)
+
+
+def _case_for(
+    channel: Channel,
+    identity: SocialIdentity,
+    item: InboundPost,
+    parent: Post | None,
+    priority: str,
+) -> tuple[Case, bool]:
+    """The case this customer post belongs to, reopening or opening one as the rules say."""
+    for candidate in _candidate_cases(channel, identity, item, parent):
+        case = _usable(candidate, item)
+        if case is not None:
+            return case, False
+    subject = (
+        " ".join(item.text.split())[:120]
+        or f"{item.kind.replace('_', ' ').capitalize()} from {identity}"
+    )
+    case = case_services.open_case(
+        channel=channel,
+        identity=identity,
+        subject=subject,
+        priority=priority,
+        visibility=item.visibility,
+        opened_at=item.posted_at,
+    )
+    return case, True
+
+
+def _candidate_cases(
+    channel: Channel, identity: SocialIdentity, item: InboundPost, parent: Post | None
+):
+    """Cases this post may join, best first: its parent's, its early-arrived replies', its
+    conversation's, and for private messages the customer's open one. Only cases of this same
+    customer qualify: someone else replying in a thread gets a case of their own."""
+
+    def mine(case: Case | None) -> Case | None:
+        case = _live(case)
+        if case is not None and case.identity_id in (identity.pk, None):
+            return case
+        return None
+
+    if parent is not None and parent.case_id:
+        yield mine(parent.case)
+    refs = [r for r in (item.external_id, item.local_id) if r]
+    child = (
+        Post.objects.filter(
+            platform=item.platform, in_reply_to_external_id__in=refs, case__isnull=False
+        )
+        .filter(Q(author=identity) | Q(direction=OUTBOUND))
+        .select_related("case")
+        .order_by("posted_at", "pk")
+        .first()
+    )
+    if child is not None:
+        yield mine(child.case)
+    if item.conversation_id:
+        sibling = (
+            Post.objects.filter(
+                platform=item.platform,
+                conversation_id=item.conversation_id,
+                author=identity,
+                case__isnull=False,
+            )
+            .select_related("case")
+            .order_by("-posted_at", "-pk")
+            .first()
+        )
+        if sibling is not None:
+            yield mine(sibling.case)
+    if item.visibility == "private":
+        recent = (
+            Case.objects.filter(identity=identity, merged_into__isnull=True)
+            .exclude(status=Case.Status.CLOSED)
+            .order_by(
+                # An open case first, then the most recently resolved one.
+                F("resolved_at").desc(nulls_first=True),
+                "-created_at",
+            )
+            .first()
+        )
+        yield recent
+
+
+def _usable(case: Case | None, item: InboundPost) -> Case | None:
+    """``case`` if this post may join it (reopening it when needed), else None."""
+    if case is None:
+        return None
+    if case.is_open:
+        if case.status == Case.Status.WAITING_ON_CUSTOMER:
+            case_services.change_status(case, Case.Status.OPEN, reason="customer replied")
+        return case
+    ended_at = case.closed_at if case.status == Case.Status.CLOSED else case.resolved_at
+    if ended_at is not None and item.posted_at <= ended_at:
+        return case  # a late delivery of something said before the case ended
+    if (
+        case.status == Case.Status.RESOLVED
+        and timezone.now() - case.resolved_at <= app_settings.REOPEN_WINDOW
+    ):
+        case_services.reopen_case(case, reason="customer wrote again")
+        return case
+    return None
+
+
+def _after_inbound(case: Case, post: Post, priority: str, case_created: bool) -> None:
+    """Keep the case's clocks and priority in step with a new customer post."""
+    updates: dict = {}
+    if case.last_inbound_at is None or post.posted_at > case.last_inbound_at:
+        updates["last_inbound_at"] = post.posted_at
+        policy = case.sla_policy
+        if case.first_responded_at and policy and policy.next_response_minutes:
+            calendar = policy.calendar or (case.team.calendar if case.team_id else None)
+            updates["next_response_due_at"] = sla.add_business_time(
+                post.posted_at, dt.timedelta(minutes=policy.next_response_minutes), calendar
+            )
+    if updates:
+        Case.objects.filter(pk=case.pk).update(**updates, updated_at=timezone.now())
+        for name, value in updates.items():
+            setattr(case, name, value)
+    if (
+        not case_created
+        and PRIORITY_RANK[Priority(priority)] > PRIORITY_RANK[Priority(case.priority)]
+    ):
+        case_services.raise_priority(case, priority, reason=f"new post scored {priority}")
+
+
+def _adopt_children(channel: Channel, post: Post, case: Case | None) -> None:
+    """Link replies that arrived before this post, and fold this customer's cases that such
+    replies opened into this post's case (what one ordered pass would have given)."""
+    refs = [r for r in (post.external_id, post.local_id) if r]
+    children = Post.objects.filter(
+        platform=post.platform, in_reply_to_external_id__in=refs, parent__isnull=True
+    ).exclude(pk=post.pk)
+    if not children.exists():
+        return
+    children.update(parent=post)
+    if case is None:
+        return
+    for child in Post.objects.filter(parent=post).exclude(case=case).select_related("case"):
+        other = _live(child.case)
+        if other is None:
+            if child.direction == OUTBOUND:
+                Post.objects.filter(pk=child.pk).update(case=case)
+            continue
+        if (
+            other.pk != case.pk
+            and other.identity_id == case.identity_id
+            and not other.merged_into_id
+        ):
+            case_services.merge_cases(other, case)
+
+
+def _ingest_outbound(channel: Channel, item: InboundPost, parent: Post | None) -> IngestResult:
+    """The brand's own post seen coming back (sent natively on the platform, or an echo)."""
+    case = _live(parent.case) if parent is not None else None
+    if case is None:
+        refs = [r for r in (item.external_id, item.local_id) if r]
+        child = (
+            Post.objects.filter(
+                platform=item.platform, in_reply_to_external_id__in=refs, case__isnull=False
+            )
+            .select_related("case")
+            .first()
+        )
+        case = _live(child.case) if child else None
+    post = Post.objects.create(
+        platform=item.platform,
+        external_id=item.external_id,
+        channel=channel,
+        direction=OUTBOUND,
+        kind=item.kind,
+        visibility=item.visibility,
+        text=item.text,
+        html=item.html,
+        url=item.url[:1000],
+        in_reply_to_external_id=item.in_reply_to[:500],
+        parent=parent,
+        conversation_id=item.conversation_id[:500],
+        local_id=item.local_id[:100],
+        language=item.language[:16],
+        posted_at=item.posted_at,
+        attachments=list(item.attachments),
+        raw=dict(item.raw),
+        send_status=Post.SendStatus.SENT,
+        case=case,
+    )
+    if case is not None:
+        record_event(
+            case,
+            CaseEvent.Kind.REPLIED,
+            post=post,
+            at=item.posted_at,
+            text=item.text[:280],
+            via="platform",
+        )
+        from socialcare.services.replies import note_response
+
+        note_response(case, post.posted_at)
+    _adopt_children(channel, post, case)
+    return IngestResult("created", post, case)
+
+
+# Edits and deletes -----------------------------------------------------------------------------
+@transaction.atomic
+def ingest_edit(channel: Channel, edit: PostEdit) -> IngestResult:
+    _lock_channel(channel)
+    item = edit.post
+    post = Post.objects.filter(platform=item.platform, external_id=item.external_id).first()
+    if post is None:
+        return ingest_post(channel, item, edited_at=edit.edited_at)
+    if post.deleted_at or (post.edited_at and edit.edited_at <= post.edited_at):
+        return IngestResult("duplicate", post, post.case)
+    if post.text == item.text:
+        return IngestResult("duplicate", post, post.case)
+    old_text = post.text
+    Post.objects.filter(pk=post.pk).update(text=item.text, html=item.html, edited_at=edit.edited_at)
+    post.refresh_from_db()
+    if post.case_id:
+        record_event(
+            post.case,
+            CaseEvent.Kind.POST_EDITED,
+            post=post,
+            at=edit.edited_at,
+            old_text=old_text,
+            text=item.text[:2000],
+        )
+    return IngestResult("edited", post, post.case)
+
+
+@transaction.atomic
+def ingest_deletion(channel: Channel, deletion: PostDeletion) -> IngestResult:
+    """Mark the post deleted (kept for the record). A delete that arrives before its post leaves
+    a tombstone, so the late post is never shown."""
+    _lock_channel(channel)
+    post = Post.objects.filter(platform=deletion.platform, external_id=deletion.external_id).first()
+    if post is None:
+        post = Post.objects.create(
+            platform=deletion.platform,
+            external_id=deletion.external_id,
+            channel=channel,
+            direction=INBOUND,
+            kind=Post.Kind.MENTION,
+            visibility="public",
+            posted_at=deletion.deleted_at,
+            deleted_at=deletion.deleted_at,
+            raw={"tombstone": True},
+        )
+        _adopt_children(channel, post, None)
+        return IngestResult("tombstone", post, None)
+    if post.deleted_at:
+        return IngestResult("duplicate", post, post.case)
+    Post.objects.filter(pk=post.pk).update(deleted_at=deletion.deleted_at)
+    post.deleted_at = deletion.deleted_at
+    if post.case_id:
+        record_event(
+            post.case,
+            CaseEvent.Kind.POST_DELETED,
+            post=post,
+            at=deletion.deleted_at,
+            text="The customer deleted this post on the platform.",
+        )
+    return IngestResult("deleted", post, post.case)

@@ -1,0 +1,110 @@
+"""Polling platforms that have no webhooks (Mastodon, Bluesky) for new mentions and messages.
+
+Each new page is stored as a delivery (source "poll") in the same transaction that advances the
+channel's cursor, so a crash between the two never skips posts, then processed like a webhook.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+import httpx
+from django.db import transaction
+from django.utils import timezone
+
+from socialcare.conf import app_settings
+from socialcare.exceptions import SocialCareError
+from socialcare.models import Channel, WebhookDelivery
+from socialcare.platforms.base import PlatformError, RateLimited
+from socialcare.platforms.registry import UnknownPlatform, get_adapter
+from socialcare.services.deliveries import accept_delivery
+from socialcare.services.ingest import channel_config, process_delivery
+
+logger = logging.getLogger("socialcare.polling")
+
+
+@dataclass
+class PollOutcome:
+    channel: Channel
+    pages: int = 0
+    deliveries: list[int] = dataclasses.field(default_factory=list)
+    posts: int = 0
+    error: str = ""
+    paused_until: object = None
+
+    def __str__(self) -> str:
+        if self.error:
+            return f"{self.channel}: {self.error}"
+        return f"{self.channel}: {self.pages} new page(s), {self.posts} new post(s)"
+
+
+def is_polled(channel: Channel) -> bool:
+    try:
+        return not get_adapter(channel.platform).receives_webhooks
+    except UnknownPlatform:
+        return False
+
+
+def poll_channel(channel: Channel, *, client: httpx.Client | None = None) -> PollOutcome:
+    """Fetch what is new on ``channel`` (up to POLL_MAX_PAGES pages), store and ingest it."""
+    if not is_polled(channel):
+        raise SocialCareError(f"{channel} receives webhooks; there is nothing to poll.")
+    adapter = get_adapter(channel.platform)
+    outcome = PollOutcome(channel)
+    own_client = client is None
+    client = client or httpx.Client(timeout=app_settings.HTTP_TIMEOUT)
+    try:
+        for _ in range(max(1, app_settings.POLL_MAX_PAGES)):
+            try:
+                page = adapter.poll(channel_config(channel), client)
+            except RateLimited as exc:
+                outcome.paused_until = timezone.now() + dt.timedelta(
+                    seconds=exc.retry_after or 60
+                )
+                outcome.error = f"rate limited; polling paused for {int(exc.retry_after or 60)} s"
+                break
+            except (PlatformError, httpx.HTTPError) as exc:
+                outcome.error = f"{type(exc).__name__}: {exc}"
+                break
+            if page.cursor == channel.poll_cursor and not page.has_more:
+                break
+            with transaction.atomic():
+                delivery = accept_delivery(
+                    channel, page.body, {}, source=WebhookDelivery.Source.POLL
+                )
+                Channel.objects.filter(pk=channel.pk).update(poll_cursor=page.cursor[:500])
+                channel.poll_cursor = page.cursor[:500]
+            outcome.pages += 1
+            outcome.deliveries.append(delivery.pk)
+            processed = process_delivery(delivery.pk)
+            outcome.posts += processed.posts_count if processed else 0
+            if not page.has_more:
+                break
+    finally:
+        if own_client:
+            client.close()
+    Channel.objects.filter(pk=channel.pk).update(
+        last_polled_at=timezone.now(),
+        last_poll_error=outcome.error[:2000],
+        poll_paused_until=outcome.paused_until,
+    )
+    channel.refresh_from_db()
+    if outcome.error:
+        logger.warning("Polling %s: %s", channel, outcome.error)
+    return outcome
+
+
+def poll_due_channels() -> list[PollOutcome]:
+    """Poll every active polled channel that is not paused by a rate limit."""
+    now = timezone.now()
+    outcomes = []
+    for channel in Channel.objects.active().order_by("pk"):
+        if not is_polled(channel):
+            continue
+        if channel.poll_paused_until and channel.poll_paused_until > now:
+            continue
+        outcomes.append(poll_channel(channel))
+    return outcomes

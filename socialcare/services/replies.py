@@ -1,0 +1,244 @@
+"""Replies from a case: queued as outbound posts, sent by a worker with retries.
+
+A reply is stored (``queued``) and recorded in the timeline at once; the worker sends it through
+the channel's transport. Rate limits and platform errors are retried with exponential backoff
+(honouring Retry-After); a reply the platform refuses, or that runs out of attempts, is marked
+``failed`` with the error on the case. First-response time is the moment a reply is sent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from socialcare.conf import app_settings
+from socialcare.exceptions import SocialCareError
+from socialcare.models import Case, CaseEvent, Post, ReplyTemplate, Visibility
+from socialcare.platforms.base import (
+    OutboundMessage,
+    SendError,
+    TransientSendError,
+)
+from socialcare.services.events import record_event
+from socialcare.services.templates import check_length, render_reply_template
+
+logger = logging.getLogger("socialcare.replies")
+
+#: Backoff before retry n (1-based), in seconds, unless the platform asks for longer.
+BACKOFF_BASE_SECONDS = 15
+
+
+def reply_target(case: Case) -> Post | None:
+    """The customer post a public reply answers: the case's latest visible inbound public post."""
+    return (
+        case.posts.inbound()
+        .visible()
+        .filter(visibility=Visibility.PUBLIC)
+        .order_by("-posted_at", "-pk")
+        .first()
+    )
+
+
+@transaction.atomic
+def send_reply(
+    case: Case,
+    text: str = "",
+    *,
+    actor: Any,
+    visibility: str = Visibility.PUBLIC,
+    in_reply_to: Post | None = None,
+    template: ReplyTemplate | None = None,
+) -> Post:
+    """Queue a reply on ``case``: public (threaded to ``in_reply_to`` or the latest customer post)
+    or private (a direct message, or an email on email channels). Returns the outbound post."""
+    case = (
+        Case.objects.select_for_update()
+        .select_related("channel", "identity", "customer")
+        .get(pk=case.pk)
+    )
+    if template is not None and not text:
+        text = render_reply_template(template, case, actor)
+    text = (text or "").strip()
+    if not text:
+        raise SocialCareError("A reply needs some text.")
+    if case.merged_into_id:
+        raise SocialCareError(f"{case.reference} was merged; reply on the case it was merged into.")
+    if case.status == Case.Status.CLOSED:
+        raise SocialCareError(
+            f"{case.reference} is closed; open a new case to write to the customer."
+        )
+    channel = case.channel
+    if channel is None:
+        raise SocialCareError(f"{case.reference} has no channel to reply through.")
+    if visibility not in Visibility.values:
+        raise SocialCareError(f"Unknown visibility {visibility!r}.")
+    check_length(text, channel.platform, visibility)
+    parent = None
+    if visibility == Visibility.PUBLIC:
+        if not channel.can_reply_public:
+            raise SocialCareError(f"{channel} cannot reply publicly; send a private message.")
+        parent = in_reply_to or reply_target(case)
+        if parent is None:
+            raise SocialCareError(
+                f"{case.reference} has no public customer post to reply to; send a private message."
+            )
+        if parent.case_id != case.pk:
+            raise SocialCareError("That post is not part of this case.")
+        kind = Post.Kind.REPLY
+    else:
+        if not channel.can_message_private:
+            raise SocialCareError(f"{channel} cannot send private messages.")
+        if channel.platform != "email" and case.identity_id is None:
+            raise SocialCareError(f"{case.reference} has no social identity to message.")
+        parent = in_reply_to
+        kind = Post.Kind.EMAIL if channel.platform == "email" else Post.Kind.DIRECT_MESSAGE
+    post = Post.objects.create(
+        platform=channel.platform,
+        channel=channel,
+        direction=Post.Direction.OUTBOUND,
+        kind=kind,
+        visibility=visibility,
+        text=text,
+        parent=parent,
+        in_reply_to_external_id=(parent.external_id or "") if parent else "",
+        conversation_id=parent.conversation_id if parent else "",
+        posted_at=timezone.now(),
+        case=case,
+        sent_by=actor if getattr(actor, "pk", None) else None,
+        send_status=Post.SendStatus.QUEUED,
+    )
+    record_event(
+        case,
+        CaseEvent.Kind.REPLIED,
+        actor=actor,
+        post=post,
+        text=text[:2000],
+        visibility=visibility,
+        template=template.name if template else "",
+    )
+    queue_send(post)
+    return post
+
+
+def queue_send(post: Post, delay: float = 0) -> None:
+    from socialcare import tasks
+
+    transaction.on_commit(lambda: tasks.enqueue_send_post(post.pk, delay=delay))
+
+
+def outbound_message(post: Post) -> OutboundMessage:
+    """What the transport needs to send ``post``."""
+    from socialcare.models import customer_email
+
+    case = post.case
+    identity = case.identity if case else None
+    parent = post.parent
+    recipient = identity.external_id if identity else ""
+    if post.platform == "email":
+        recipient = customer_email(case.customer) if case else ""
+        recipient = recipient or (
+            identity.external_id if identity and identity.platform == "email" else ""
+        )
+    return OutboundMessage(
+        text=post.text,
+        visibility=post.visibility,
+        in_reply_to=parent.external_id or "" if parent else "",
+        in_reply_to_local_id=parent.local_id if parent else "",
+        conversation_id=post.conversation_id or (case.subject if case else ""),
+        recipient=recipient,
+        recipient_handle=identity.handle if identity else "",
+        idempotency_key=f"socialcare-post-{post.pk}",
+        parent_raw=dict(parent.raw) if parent else {},
+    )
+
+
+def deliver_post(post_id: int) -> Post | None:
+    """Send a queued outbound post once. Only a ``queued`` post is claimed, so a duplicate task
+    never sends twice. Returns the post (sent, re-queued with a delay, or failed)."""
+    from socialcare.transports import get_transport
+
+    claimed = Post.objects.filter(pk=post_id, send_status=Post.SendStatus.QUEUED).update(
+        send_status=Post.SendStatus.SENDING, send_attempts=F("send_attempts") + 1
+    )
+    post = (
+        Post.objects.select_related("channel", "case", "parent", "case__identity", "case__customer")
+        .filter(pk=post_id)
+        .first()
+    )
+    if not claimed or post is None:
+        return post
+    try:
+        sent = get_transport().send(post.channel, outbound_message(post))
+    except TransientSendError as exc:
+        return _retry_or_fail(post, exc)
+    except SendError as exc:
+        return _fail(post, str(exc))
+    except Exception as exc:  # an unexpected transport bug must not leave the post "sending"
+        logger.exception("Sending post %s failed", post.pk)
+        return _fail(post, f"{type(exc).__name__}: {exc}")
+    with transaction.atomic():
+        Post.objects.filter(pk=post.pk).update(
+            send_status=Post.SendStatus.SENT,
+            send_error="",
+            external_id=sent.external_id or None,
+            url=sent.url[:1000],
+            local_id=sent.local_id[:100],
+            posted_at=sent.posted_at or timezone.now(),
+        )
+        post.refresh_from_db()
+        if post.case_id:
+            note_response(post.case, post.posted_at)
+    return post
+
+
+def _retry_or_fail(post: Post, exc: TransientSendError) -> Post:
+    if post.send_attempts >= app_settings.SEND_MAX_ATTEMPTS:
+        return _fail(post, f"{exc} (gave up after {post.send_attempts} attempts)")
+    delay = max(exc.retry_after or 0, BACKOFF_BASE_SECONDS * 2 ** (post.send_attempts - 1))
+    with transaction.atomic():
+        Post.objects.filter(pk=post.pk).update(
+            send_status=Post.SendStatus.QUEUED, send_error=f"{exc}; retrying in {int(delay)} s"
+        )
+        post.refresh_from_db()
+        queue_send(post, delay=delay)
+    return post
+
+
+@transaction.atomic
+def _fail(post: Post, error: str) -> Post:
+    Post.objects.filter(pk=post.pk).update(
+        send_status=Post.SendStatus.FAILED, send_error=error[:2000]
+    )
+    post.refresh_from_db()
+    if post.case_id:
+        record_event(
+            post.case, CaseEvent.Kind.NOTE, post=post, text=f"Reply could not be sent: {error}"
+        )
+    return post
+
+
+@transaction.atomic
+def retry_post(post: Post, *, actor: Any = None) -> Post:
+    """Queue a failed reply again (an agent's "retry")."""
+    updated = Post.objects.filter(pk=post.pk, send_status=Post.SendStatus.FAILED).update(
+        send_status=Post.SendStatus.QUEUED, send_attempts=0, send_error=""
+    )
+    if not updated:
+        raise SocialCareError("Only a failed reply can be retried.")
+    post.refresh_from_db()
+    queue_send(post)
+    return post
+
+
+def note_response(case: Case, at: dt.datetime) -> None:
+    """A reply reached the customer at ``at``: first response (once), last reply, next-response
+    clock stopped."""
+    Case.objects.filter(pk=case.pk, first_responded_at__isnull=True).update(first_responded_at=at)
+    Case.objects.filter(pk=case.pk).update(next_response_due_at=None, updated_at=timezone.now())
+    Case.objects.filter(pk=case.pk).exclude(last_outbound_at__gte=at).update(last_outbound_at=at)
+    case.refresh_from_db()

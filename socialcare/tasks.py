@@ -1,0 +1,78 @@
+"""django-q2 entry points: thin wrappers that take ids and call services. Only this module
+imports django-q2; services queue work through the ``enqueue_*`` functions here."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.utils import timezone
+from django_q.models import Schedule
+from django_q.tasks import async_task
+
+
+# Entry points ----------------------------------------------------------------------------------
+def process_delivery(delivery_id: int) -> None:
+    from socialcare.services.ingest import process_delivery as run
+
+    run(delivery_id)
+
+
+def send_post(post_id: int) -> None:
+    from socialcare.services.replies import deliver_post
+
+    deliver_post(post_id)
+
+
+def poll_channels() -> None:
+    from socialcare.services.polling import poll_due_channels
+
+    poll_due_channels()
+
+
+def sweep_deliveries() -> None:
+    from socialcare.services.deliveries import requeue_stale
+
+    requeue_stale()
+
+
+# Queueing --------------------------------------------------------------------------------------
+def enqueue_delivery(delivery_id: int) -> None:
+    async_task("socialcare.tasks.process_delivery", delivery_id, group="socialcare.ingest")
+
+
+def enqueue_send_post(post_id: int, delay: float = 0) -> None:
+    if delay <= 0:
+        async_task("socialcare.tasks.send_post", post_id, group="socialcare.replies")
+        return
+    Schedule.objects.create(
+        name=f"socialcare: retry sending post {post_id} ({timezone.now():%H:%M:%S})",
+        func="socialcare.tasks.send_post",
+        args=repr((post_id,)),
+        schedule_type=Schedule.ONCE,
+        repeats=1,
+        next_run=timezone.now() + dt.timedelta(seconds=delay),
+    )
+
+
+#: Recurring work, installed by ``manage.py socialcare_schedules``: name -> (func, minutes).
+SCHEDULES: dict[str, tuple[str, int]] = {
+    "socialcare: poll channels": ("socialcare.tasks.poll_channels", 1),
+    "socialcare: re-queue stuck deliveries": ("socialcare.tasks.sweep_deliveries", 5),
+}
+
+
+def install_schedules() -> list[str]:
+    """Create or update the recurring schedules; idempotent. Returns what changed."""
+    changed = []
+    for name, (func, minutes) in SCHEDULES.items():
+        _, created = Schedule.objects.update_or_create(
+            name=name,
+            defaults={
+                "func": func,
+                "schedule_type": Schedule.MINUTES,
+                "minutes": minutes,
+                "repeats": -1,
+            },
+        )
+        changed.append(f"{'created' if created else 'updated'}: {name} (every {minutes} min)")
+    return changed

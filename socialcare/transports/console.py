@@ -1,0 +1,27 @@
+"""A transport for demos and development: replies are logged and marked sent, nothing leaves."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.utils import timezone
+
+from socialcare.models import Channel
+from socialcare.platforms.base import OutboundMessage, SentPost
+
+logger = logging.getLogger("socialcare.transports.console")
+
+
+class ConsoleTransport:
+    def send(self, channel: Channel, message: OutboundMessage) -> SentPost:
+        target = message.recipient_handle or message.recipient or message.in_reply_to or "?"
+        logger.info(
+            "[console transport] %s %s reply on %s to %s: %s",
+            channel.platform,
+            message.visibility,
+            channel.name,
+            target,
+            message.text,
+        )
+        return SentPost(external_id=f"console-{uuid.uuid4().hex}", posted_at=timezone.now())
