@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
 from socialcare.models import Post, WebhookDelivery
@@ -165,7 +166,7 @@ def test_inactive_channel_gets_404(client, x_channel):
     assert response.status_code == 404
 
 
-@override_settings(SOCIALCARE={"MAX_WEBHOOK_BODY": 1000})
+@override_settings(SOCIALCARE={**settings.SOCIALCARE, "MAX_WEBHOOK_BODY": 1000})
 def test_oversized_body_is_413(client, x_channel):
     body = fixture_bytes("x/tweet_create_reply.json")
     assert len(body) > 1000
