@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from cryptography.fernet import Fernet
-from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 
+from socialcare import crypto
 from socialcare.conf import app_settings
 
 
@@ -47,7 +47,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
 def _check_encryption() -> list:
     keys = app_settings.ENCRYPTION_KEYS
     if not keys:
-        if not getattr(settings, "SECRET_KEY", ""):
+        if not crypto.secret_key():
             return [
                 Error(
                     "No key to encrypt channel secrets at rest.",

@@ -17,7 +17,15 @@ from django.core.exceptions import ImproperlyConfigured
 
 from socialcare.conf import app_settings
 
-__all__ = ["InvalidToken", "decrypt", "encrypt", "get_fernet", "reset"]
+__all__ = ["InvalidToken", "decrypt", "encrypt", "get_fernet", "reset", "secret_key"]
+
+
+def secret_key() -> str:
+    """``settings.SECRET_KEY``, or "" when it is empty (Django raises on reading an empty one)."""
+    try:
+        return settings.SECRET_KEY or ""
+    except ImproperlyConfigured:
+        return ""
 
 
 def derive_key(secret: str) -> bytes:
@@ -30,11 +38,12 @@ def derive_key(secret: str) -> bytes:
 def get_fernet() -> MultiFernet:
     keys = list(app_settings.ENCRYPTION_KEYS)
     if not keys:
-        if not getattr(settings, "SECRET_KEY", ""):
+        secret = secret_key()
+        if not secret:
             raise ImproperlyConfigured(
                 "socialcare needs SOCIALCARE['ENCRYPTION_KEYS'] (or SECRET_KEY) to encrypt secrets."
             )
-        keys = [derive_key(settings.SECRET_KEY)]
+        keys = [derive_key(secret)]
     try:
         return MultiFernet([Fernet(k) for k in keys])
     except (ValueError, TypeError) as exc:

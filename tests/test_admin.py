@@ -395,3 +395,55 @@ def test_swapped_model_hides_socialcare_customer_admin(client_in):
     response = client_in.get("/admin/socialcare/customer/")
     assert response.status_code == 404
     assert client_in.get(reverse("admin:testapp_contact_changelist")).status_code == 200
+
+
+def test_reply_from_the_case_page_is_queued_through_the_reply_service(
+    client_in, world, superuser, django_capture_on_commit_callbacks, settings
+):
+    settings.SOCIALCARE = {
+        **settings.SOCIALCARE,
+        "REPLY_TRANSPORT": "socialcare.transports.console.ConsoleTransport",
+    }
+    case = world["case"]
+    url = reverse("admin:socialcare_case_change", args=[case.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_in.post(
+            url,
+            case_form_data(case, reply="Sorry Tanu, on it!", reply_visibility="public"),
+            follow=True,
+        )
+    assert b"Reply queued for sending." in response.content
+    reply = case.posts.get(direction="outbound")
+    assert reply.text == "Sorry Tanu, on it!"
+    assert reply.parent == world["post"]
+    assert reply.send_status == "sent"
+    case.refresh_from_db()
+    assert case.first_responded_at is not None
+
+
+def test_reply_over_the_platform_limit_is_refused_with_a_message(client_in, world):
+    case = world["case"]
+    url = reverse("admin:socialcare_case_change", args=[case.pk])
+    response = client_in.post(url, case_form_data(case, reply="x" * 300), follow=True)
+    assert b"280-character limit" in response.content
+    assert not case.posts.filter(direction="outbound").exists()
+
+
+def test_failed_delivery_can_be_retried_from_admin(
+    client_in, world, django_capture_on_commit_callbacks
+):
+    delivery = world["delivery"]
+    delivery.status = WebhookDelivery.Status.FAILED
+    delivery.last_error = "boom"
+    delivery.save()
+    changelist = reverse("admin:socialcare_webhookdelivery_changelist")
+    assert b"boom" in client_in.get(changelist).content
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_in.post(
+            changelist, {"action": "retry_selected", "_selected_action": [delivery.pk]}, follow=True
+        )
+    assert b"queued again" in response.content
+    delivery.refresh_from_db()
+    assert delivery.attempts == 1  # the worker took it again
+    assert delivery.status == WebhookDelivery.Status.PROCESSED
+    assert delivery.last_error == ""

@@ -353,3 +353,37 @@ def test_two_workers_at_once_give_the_same_result_as_one_pass():
     assert not errors
     assert snapshot() == ordered
     assert not WebhookDelivery.objects.exclude(status="processed").exists()
+
+
+def test_mentions_without_an_author_never_share_an_identity(channels):
+    import json
+
+    channel = channels[("instagram", "17841405309211844")]
+    for n in (1, 2):
+        body = json.dumps(
+            {
+                "object": "instagram",
+                "entry": [
+                    {
+                        "id": "17841405309211844",
+                        "time": 1700000000 + n,
+                        "changes": [
+                            {
+                                "field": "mentions",
+                                "value": {
+                                    "media_id": f"1790000000000{n}",
+                                    "comment_id": f"1795{n}",
+                                },
+                            }
+                        ],
+                    }
+                ],
+            }
+        ).encode()
+        delivery = accept_delivery(channel, body, {}, queue=False)
+        assert process_delivery(delivery.pk).status == "processed"
+    mentions = Post.objects.filter(platform="instagram", kind="mention")
+    assert mentions.count() == 2
+    assert all(p.author is None for p in mentions)
+    assert len({p.case_id for p in mentions}) == 2
+    assert not SocialIdentity.objects.filter(external_id="").exists()

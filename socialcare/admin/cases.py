@@ -14,13 +14,33 @@ from django.http import HttpRequest
 from socialcare.admin.inlines import CaseEventInline, PostInline
 from socialcare.admin.merge import merge_action
 from socialcare.conf import app_settings
-from socialcare.models import Case
+from socialcare.models import Case, ReplyTemplate, Visibility
 from socialcare.services import cases as case_services
+from socialcare.services import replies as reply_services
 
 
 class CaseForm(forms.ModelForm):
     tag_names = forms.CharField(
         label="Tags", required=False, help_text="Comma-separated, e.g. billing, outage."
+    )
+    reply = forms.CharField(
+        label="Reply to the customer",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Sent through the case's channel: publicly as a reply to the latest customer "
+        "post, or privately as a direct message (or email).",
+    )
+    reply_visibility = forms.ChoiceField(
+        label="Send as",
+        choices=Visibility.choices,
+        initial=Visibility.PUBLIC,
+        required=False,
+    )
+    reply_template = forms.ModelChoiceField(
+        label="…or use a canned reply",
+        queryset=ReplyTemplate.objects.active(),
+        required=False,
+        help_text="Used when the reply box is empty.",
     )
     note = forms.CharField(
         label="Add internal note",
@@ -117,6 +137,7 @@ class CaseAdmin(admin.ModelAdmin):
             {"fields": ["reference", "subject", "customer", "identity", "channel", "visibility"]},
         ),
         ("Work", {"fields": ["status", "priority", "team", "assignee", "tag_names", "note"]}),
+        ("Reply", {"fields": ["reply", "reply_visibility", "reply_template"]}),
         (
             "SLA",
             {
@@ -203,6 +224,15 @@ class CaseAdmin(admin.ModelAdmin):
             case_services.update_case(obj, actor=request.user, **edits)
             if data.get("note"):
                 case_services.add_note(obj, data["note"], actor=request.user)
+            if change and (data.get("reply") or data.get("reply_template")):
+                reply_services.send_reply(
+                    obj,
+                    data.get("reply") or "",
+                    actor=request.user,
+                    visibility=data.get("reply_visibility") or Visibility.PUBLIC,
+                    template=data.get("reply_template"),
+                )
+                self.message_user(request, "Reply queued for sending.", messages.SUCCESS)
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
         obj.refresh_from_db()

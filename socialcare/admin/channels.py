@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 
 from socialcare.models import SECRET_NAMES, Channel, WebhookDelivery
+from socialcare.services.deliveries import retry_delivery
 
 
 def _https_urls(field: models.Field, **kwargs: Any) -> forms.Field | None:
@@ -152,7 +155,9 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
         "attempts",
         "posts_count",
         "received_at",
+        "error_summary",
     ]
+    actions = ["retry_selected"]
     list_filter = ["status", "platform", "source"]
     list_select_related = ["channel"]
     search_fields = ["=id", "last_error"]
@@ -175,6 +180,25 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     @admin.display(description="raw body")
     def raw_body(self, obj: WebhookDelivery) -> str:
         return format_html('<pre style="white-space:pre-wrap">{}</pre>', obj.body_text[:20000])
+
+    @admin.display(description="error")
+    def error_summary(self, obj: WebhookDelivery) -> str:
+        return (obj.last_error or "")[:120]
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("socialcare.change_webhookdelivery")
+
+    @admin.action(description="Retry selected failed deliveries", permissions=["retry"])
+    def retry_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        retried = 0
+        for delivery in queryset:
+            try:
+                retry_delivery(delivery)
+                retried += 1
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.WARNING)
+        if retried:
+            self.message_user(request, f"{retried} delivery(ies) queued again.", messages.SUCCESS)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import HttpRequest
 
 from socialcare.models import CaseEvent, Post
+from socialcare.services.replies import retry_post
 
 
 class ViewOnlyAdmin(admin.ModelAdmin):
@@ -45,6 +47,22 @@ class PostAdmin(ViewOnlyAdmin):
     raw_id_fields = ["author", "case", "parent", "channel", "sent_by"]
     show_full_result_count = False
     exclude = ["raw"]
+    actions = ["retry_sending"]
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("socialcare.change_post")
+
+    @admin.action(description="Retry sending selected failed replies", permissions=["retry"])
+    def retry_sending(self, request: HttpRequest, queryset: Any) -> None:
+        retried = 0
+        for post in queryset:
+            try:
+                retry_post(post, actor=request.user)
+                retried += 1
+            except ValidationError as exc:
+                self.message_user(request, f"{post}: {' '.join(exc.messages)}", messages.WARNING)
+        if retried:
+            self.message_user(request, f"{retried} reply(ies) queued again.", messages.SUCCESS)
 
 
 @admin.register(CaseEvent)

@@ -245,9 +245,14 @@ def retry_after_seconds(response: httpx.Response, default: float = 60.0) -> floa
     value = response.headers.get("retry-after")
     if value:
         try:
-            return max(0.0, float(value))
+            return _bounded(float(value))
         except ValueError:
-            pass
+            try:  # an HTTP date
+                from email.utils import parsedate_to_datetime
+
+                return _bounded(parsedate_to_datetime(value).timestamp() - time.time())
+            except (TypeError, ValueError):
+                pass
     for name in ("x-rate-limit-reset", "x-ratelimit-reset", "ratelimit-reset"):
         value = response.headers.get(name)
         if value:
@@ -259,8 +264,18 @@ def retry_after_seconds(response: httpx.Response, default: float = 60.0) -> floa
                 except ParseError:
                     continue
             # Small numbers are "seconds from now" (IETF draft); large ones are epoch seconds.
-            return max(0.0, reset - time.time()) if reset > 10**9 else max(0.0, reset)
+            return _bounded(reset - time.time() if reset > 10**9 else reset)
     return default
+
+
+#: The longest wait a platform's rate-limit answer can impose on us (a day).
+MAX_RETRY_AFTER = 86_400.0
+
+
+def _bounded(seconds: float) -> float:
+    if seconds != seconds:  # NaN
+        return MAX_RETRY_AFTER
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))
 
 
 def raise_for_send_status(response: httpx.Response) -> None:
@@ -269,7 +284,7 @@ def raise_for_send_status(response: httpx.Response) -> None:
         raise RateLimited(
             "Rate limited by the platform.", retry_after=retry_after_seconds(response)
         )
-    if response.status_code >= 500:
+    if response.status_code >= 500 or response.status_code == 408:
         raise TransientSendError(
             f"Platform error {response.status_code}.", retry_after=retry_after_seconds(response, 30)
         )
@@ -293,3 +308,5 @@ def load_json(body: bytes) -> Any:
         ) from exc
     except RecursionError as exc:
         raise ParseError("Body is nested too deeply.") from exc
+    except ValueError as exc:  # e.g. an integer longer than Python's digit limit
+        raise ParseError(f"Body is not usable JSON: {exc}.") from exc

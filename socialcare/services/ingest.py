@@ -169,12 +169,17 @@ def _ingest_new_post(
     if item.direction == OUTBOUND:
         return _ingest_outbound(channel, item, parent)
 
-    identity = upsert_identity(item.author, seen_at=item.posted_at)
+    # Some deliveries do not name the author (Instagram mentions): no identity, never a shared one.
+    identity = (
+        upsert_identity(item.author, seen_at=item.posted_at) if item.author.external_id else None
+    )
     from socialcare import scoring
 
     mood = scoring.sentiment(item.text)
     score = scoring.priority_score(
-        sentiment=mood, followers=identity.followers_count, verified=identity.platform_verified
+        sentiment=mood,
+        followers=identity.followers_count if identity else 0,
+        verified=identity.platform_verified if identity else False,
     )
     priority = scoring.priority_for(score, mood)
     case, case_created = _case_for(channel, identity, item, parent, priority)
@@ -197,7 +202,7 @@ def _ingest_new_post(
         posted_at=item.posted_at,
         edited_at=edited_at,
         sentiment=mood,
-        reach=identity.followers_count,
+        reach=identity.followers_count if identity else 0,
         attachments=list(item.attachments),
         raw=dict(item.raw),
         case=case,
@@ -208,7 +213,7 @@ def _ingest_new_post(
         post=post,
         at=item.posted_at,
         text=item.text[:280],
-        author=str(identity),
+        author=str(identity) if identity else "unknown",
         score=score,
     )
     if parent is not None and parent.direction == OUTBOUND and parent.case_id is None:
@@ -236,7 +241,7 @@ def _case_for(
             return case, False
     subject = (
         " ".join(item.text.split())[:120]
-        or f"{item.kind.replace('_', ' ').capitalize()} from {identity}"
+        or f"{item.kind.replace('_', ' ').capitalize()} from {identity or 'unknown author'}"
     )
     case = case_services.open_case(
         channel=channel,
@@ -255,6 +260,9 @@ def _candidate_cases(
     """Cases this post may join, best first: its parent's, its early-arrived replies', its
     conversation's, and for private messages the customer's open one. Only cases of this same
     customer qualify: someone else replying in a thread gets a case of their own."""
+
+    if identity is None:
+        return  # an unnamed author matches nobody's case
 
     def mine(case: Case | None) -> Case | None:
         case = _live(case)

@@ -61,9 +61,7 @@ def poll_channel(channel: Channel, *, client: httpx.Client | None = None) -> Pol
             try:
                 page = adapter.poll(channel_config(channel), client)
             except RateLimited as exc:
-                outcome.paused_until = timezone.now() + dt.timedelta(
-                    seconds=exc.retry_after or 60
-                )
+                outcome.paused_until = timezone.now() + dt.timedelta(seconds=exc.retry_after or 60)
                 outcome.error = f"rate limited; polling paused for {int(exc.retry_after or 60)} s"
                 break
             except (PlatformError, httpx.HTTPError) as exc:

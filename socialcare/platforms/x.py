@@ -1,0 +1,406 @@
+"""X (formerly Twitter): Account Activity API webhooks in, API v2 replies out.
+
+Inbound, X pushes one JSON object per delivery, addressed to the brand account (``for_user_id``)
+and signed with the app's consumer secret (channel secret ``webhook_secret``)::
+
+    x-twitter-webhooks-signature: sha256=<base64 HMAC-SHA256(consumer secret, raw body)>
+
+Before it delivers anything X checks the endpoint with ``GET ?crc_token=T``, answered with
+``{"response_token": "sha256=<base64 HMAC-SHA256(consumer secret, T)>"}``.
+
+The events read here are ``tweet_create_events`` (mentions, replies, quote tweets and the brand's
+own tweets), ``direct_message_events`` (``message_create`` only) and ``tweet_delete_events``.
+Every other event type (favorites, follows, typing indicators, read receipts, ...) is ignored.
+Pure retweets are skipped too: they carry no words of their own, and a retweet of a brand tweet
+is not a request for help.
+
+Outbound, replies go through API v2 with an OAuth 2.0 user-context token (channel secret
+``access_token``): ``POST /2/tweets`` for public replies and
+``POST /2/dm_conversations/with/<participant id>/messages`` for direct messages.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import json
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import httpx
+
+from socialcare.platforms.base import (
+    Challenge,
+    ChannelConfig,
+    Event,
+    InboundIdentity,
+    InboundPost,
+    OutboundMessage,
+    ParseError,
+    PollPage,
+    PostDeletion,
+    SendError,
+    SentPost,
+    TransientSendError,
+    constant_time_equal,
+    from_epoch_ms,
+    header,
+    hmac_sha256,
+    load_json,
+    raise_for_send_status,
+)
+
+PLATFORM = "x"
+DEFAULT_BASE_URL = "https://api.x.com"
+SIGNATURE_HEADER = "x-twitter-webhooks-signature"
+WEB_URL = "https://x.com"
+
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"),
+        start=1,
+    )
+}
+
+
+# Small readers that turn a wrong shape into a ParseError ---------------------------------------
+def _obj(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ParseError(f"{what} is not a JSON object (got {type(value).__name__}).")
+    return value
+
+
+def _opt_obj(value: Any, what: str) -> dict[str, Any]:
+    """A nested object that may be absent or null."""
+    return {} if value is None else _obj(value, what)
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if not isinstance(value, list):
+        raise ParseError(f"{what} is not a JSON array (got {type(value).__name__}).")
+    return value
+
+
+def _opt_list(value: Any, what: str) -> list[Any]:
+    """A list that may be absent or null."""
+    return [] if value is None else _list(value, what)
+
+
+def _id(value: Any, what: str, required: bool = True) -> str:
+    """A platform id: a non-empty string or an integer, returned as a string."""
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if value is None or value == "":
+        if required:
+            raise ParseError(f"{what} is missing.")
+        return ""
+    raise ParseError(f"{what} is not an id (got {type(value).__name__}).")
+
+
+def _text(value: Any, what: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise ParseError(f"{what} is not a string (got {type(value).__name__}).")
+    return value
+
+
+def _count(value: Any) -> int | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    return None
+
+
+def _flag(value: Any) -> bool | None:
+    return value if isinstance(value, bool) else None
+
+
+def parse_created_at(value: Any) -> dt.datetime:
+    """``Sat Nov 28 05:30:03 +0000 2020`` as an aware UTC datetime (locale-independent, unlike
+    ``strptime`` with ``%a``/``%b``)."""
+    if not isinstance(value, str):
+        raise ParseError(f"Bad created_at {value!r}.")
+    parts = value.split()
+    try:
+        _weekday, month, day, clock, offset, year = parts
+        hour, minute, second = (int(p) for p in clock.split(":"))
+        sign = -1 if offset[0] == "-" else 1
+        if offset[0] not in "+-" or len(offset) != 5:
+            raise ValueError(offset)
+        delta = dt.timedelta(hours=int(offset[1:3]), minutes=int(offset[3:5]))
+        tz = dt.timezone(sign * delta)
+        parsed = dt.datetime(
+            int(year), _MONTHS[month.lower()], int(day), hour, minute, second, tzinfo=tz
+        )
+        return parsed.astimezone(dt.UTC)
+    except (ValueError, KeyError, IndexError, OverflowError) as exc:
+        raise ParseError(f"Bad created_at {value!r}.") from exc
+
+
+def _load_object(body: bytes) -> dict[str, Any]:
+    if not isinstance(body, bytes | bytearray | memoryview):
+        raise ParseError(f"Body is {type(body).__name__}, not bytes.")
+    try:
+        data = load_json(bytes(body))
+    except ValueError as exc:  # e.g. an integer longer than Python's int-conversion limit
+        raise ParseError(f"Body is not usable JSON: {exc}") from exc
+    return _obj(data, "The body")
+
+
+class XAdapter:
+    platforms: ClassVar[tuple[str, ...]] = ("x",)
+    receives_webhooks: ClassVar[bool] = True
+
+    # Webhook verification ------------------------------------------------------------------
+    def signature_for(self, body: bytes, secret: str) -> str:
+        """The ``x-twitter-webhooks-signature`` value X sends for ``body``."""
+        return "sha256=" + base64.b64encode(hmac_sha256(secret, body)).decode("ascii")
+
+    def verify_signature(
+        self, body: bytes, headers: Mapping[str, str], channel: ChannelConfig
+    ) -> bool:
+        secret = channel.secret("webhook_secret")
+        received = header(headers, SIGNATURE_HEADER).strip()
+        if not secret or not received:
+            return False
+        return constant_time_equal(received, self.signature_for(bytes(body), secret))
+
+    def answer_challenge(
+        self, params: Mapping[str, str], channel: ChannelConfig
+    ) -> Challenge | None:
+        """The CRC check: ``GET ?crc_token=T`` answered with the HMAC of ``T``."""
+        token = params.get("crc_token") or ""
+        secret = channel.secret("webhook_secret")
+        if not token or not secret:
+            return None
+        digest = base64.b64encode(hmac_sha256(secret, token.encode())).decode("ascii")
+        return Challenge(
+            body=json.dumps({"response_token": f"sha256={digest}"}),
+            content_type="application/json",
+        )
+
+    # Parsing -------------------------------------------------------------------------------
+    def parse(self, body: bytes, channel: ChannelConfig) -> list[Event]:
+        data = _load_object(body)
+        brand_id = _id(data.get("for_user_id"), "for_user_id")
+        if brand_id != channel.account_id:
+            raise ParseError(
+                f"Delivery is for account {brand_id!r}, but this channel is account "
+                f"{channel.account_id!r}."
+            )
+        users = _opt_obj(data.get("users"), "users")
+        events: list[Event] = []
+        for key, value in data.items():
+            if key == "tweet_create_events":
+                for index, tweet in enumerate(_list(value, key)):
+                    post = self._tweet(_obj(tweet, f"{key}[{index}]"), brand_id)
+                    if post is not None:
+                        events.append(post)
+            elif key == "direct_message_events":
+                for index, item in enumerate(_list(value, key)):
+                    post = self._direct_message(_obj(item, f"{key}[{index}]"), brand_id, users)
+                    if post is not None:
+                        events.append(post)
+            elif key == "tweet_delete_events":
+                for index, item in enumerate(_list(value, key)):
+                    events.append(self._deletion(_obj(item, f"{key}[{index}]"), key, index))
+        return events
+
+    def _author(self, user: dict[str, Any], what: str) -> InboundIdentity:
+        user_id = _id(user.get("id_str") or user.get("id"), f"{what}.id")
+        handle = _text(user.get("screen_name"), f"{what}.screen_name")
+        return InboundIdentity(
+            platform=PLATFORM,
+            external_id=user_id,
+            handle=handle,
+            display_name=html.unescape(_text(user.get("name"), f"{what}.name")),
+            profile_url=f"{WEB_URL}/{handle}" if handle else "",
+            avatar_url=_text(user.get("profile_image_url_https"), f"{what}.profile_image_url"),
+            followers_count=_count(user.get("followers_count")),
+            platform_verified=_flag(user.get("verified")),
+        )
+
+    def _tweet(self, tweet: dict[str, Any], brand_id: str) -> InboundPost | None:
+        if tweet.get("retweeted_status") is not None:
+            return None
+        tweet_id = _id(tweet.get("id_str") or tweet.get("id"), "tweet id")
+        what = f"tweet {tweet_id}"
+        author = self._author(_obj(tweet.get("user"), f"{what} user"), f"{what} user")
+
+        extended = _opt_obj(tweet.get("extended_tweet"), f"{what} extended_tweet")
+        text = _text(tweet.get("text"), f"{what} text")
+        if extended.get("full_text") is not None:
+            text = _text(extended.get("full_text"), f"{what} extended_tweet.full_text")
+        elif tweet.get("full_text") is not None:
+            text = _text(tweet.get("full_text"), f"{what} full_text")
+
+        if tweet.get("timestamp_ms") is not None:
+            posted_at = from_epoch_ms(tweet.get("timestamp_ms"))
+        elif tweet.get("created_at") is not None:
+            posted_at = parse_created_at(tweet.get("created_at"))
+        else:
+            raise ParseError(f"{what} has neither timestamp_ms nor created_at.")
+
+        in_reply_to = _id(
+            tweet.get("in_reply_to_status_id_str") or tweet.get("in_reply_to_status_id"),
+            f"{what} in_reply_to_status_id",
+            required=False,
+        )
+        media_holder = extended if "extended_entities" in extended else tweet
+        entities = _opt_obj(media_holder.get("extended_entities"), f"{what} extended_entities")
+        attachments = tuple(
+            self._media(_obj(item, f"{what} media"))
+            for item in _opt_list(entities.get("media"), f"{what} media")
+        )
+        lang = _text(tweet.get("lang"), f"{what} lang")
+        return InboundPost(
+            platform=PLATFORM,
+            external_id=tweet_id,
+            author=author,
+            kind="reply" if in_reply_to else "mention",
+            visibility="public",
+            text=html.unescape(text),
+            posted_at=posted_at,
+            direction="outbound" if author.external_id == brand_id else "inbound",
+            url=f"{WEB_URL}/{author.handle or 'i/web'}/status/{tweet_id}",
+            in_reply_to=in_reply_to,
+            # A tweet that answers nothing starts its own conversation; for a reply the v1.1
+            # payload does not name the root, so it is left to the parent chain.
+            conversation_id="" if in_reply_to else tweet_id,
+            language="" if lang == "und" else lang,
+            attachments=attachments,
+            raw=tweet,
+        )
+
+    @staticmethod
+    def _media(item: dict[str, Any]) -> dict[str, Any]:
+        media: dict[str, Any] = {
+            "type": _text(item.get("type"), "media type") or "media",
+            "url": _text(item.get("media_url_https") or item.get("media_url"), "media url"),
+        }
+        media_id = _id(item.get("id_str") or item.get("id"), "media id", required=False)
+        if media_id:
+            media["id"] = media_id
+        return media
+
+    def _direct_message(
+        self, item: dict[str, Any], brand_id: str, users: dict[str, Any]
+    ) -> InboundPost | None:
+        if item.get("type") != "message_create":
+            return None
+        event_id = _id(item.get("id"), "direct message event id")
+        what = f"direct message {event_id}"
+        create = _obj(item.get("message_create"), f"{what} message_create")
+        sender_id = _id(create.get("sender_id"), f"{what} sender_id")
+        target = _obj(create.get("target"), f"{what} target")
+        recipient_id = _id(target.get("recipient_id"), f"{what} recipient_id")
+        data = _obj(create.get("message_data"), f"{what} message_data")
+
+        user = users.get(sender_id)
+        if user is not None:
+            author = self._author(_obj(user, f"users[{sender_id}]"), f"users[{sender_id}]")
+        else:
+            author = InboundIdentity(platform=PLATFORM, external_id=sender_id)
+        outbound = sender_id == brand_id
+        customer_id = recipient_id if outbound else sender_id
+
+        attachments: tuple[dict[str, Any], ...] = ()
+        attachment = _opt_obj(data.get("attachment"), f"{what} attachment")
+        if attachment:
+            media = _opt_obj(attachment.get("media"), f"{what} attachment media")
+            attachments = (
+                self._media(media)
+                if media
+                else {"type": _text(attachment.get("type"), f"{what} attachment type"), "url": ""},
+            )
+        return InboundPost(
+            platform=PLATFORM,
+            external_id=event_id,
+            author=author,
+            kind="direct_message",
+            visibility="private",
+            text=html.unescape(_text(data.get("text"), f"{what} text")),
+            posted_at=from_epoch_ms(item.get("created_timestamp")),
+            direction="outbound" if outbound else "inbound",
+            conversation_id=f"dm:{customer_id}",
+            attachments=attachments,
+            raw=item,
+        )
+
+    @staticmethod
+    def _deletion(item: dict[str, Any], key: str, index: int) -> PostDeletion:
+        status = _obj(item.get("status"), f"{key}[{index}].status")
+        return PostDeletion(
+            platform=PLATFORM,
+            external_id=_id(status.get("id_str") or status.get("id"), f"{key}[{index}] id"),
+            deleted_at=from_epoch_ms(item.get("timestamp_ms")),
+        )
+
+    # Polling (not used: X pushes) --------------------------------------------------------------
+    def poll(self, channel: ChannelConfig, client: httpx.Client) -> PollPage:
+        raise NotImplementedError("X delivers through the Account Activity webhook; no polling.")
+
+    # Sending -------------------------------------------------------------------------------
+    def send(
+        self, channel: ChannelConfig, message: OutboundMessage, client: httpx.Client
+    ) -> SentPost:
+        token = channel.secret("access_token")
+        if not token:
+            raise SendError("The X channel has no access_token (OAuth 2.0 user context).")
+        base = (channel.base_url or DEFAULT_BASE_URL).rstrip("/")
+        if message.visibility == "private":
+            recipient = message.recipient or _dm_customer(message.conversation_id)
+            if not recipient:
+                raise SendError("A direct message needs a recipient id.")
+            path = f"/2/dm_conversations/with/{recipient}/messages"
+            payload: dict[str, Any] = {"text": message.text}
+        else:
+            path = "/2/tweets"
+            payload = {"text": message.text}
+            if message.in_reply_to:
+                payload["reply"] = {"in_reply_to_tweet_id": message.in_reply_to}
+
+        data = _post_json(client, base + path, payload, token)
+        if message.visibility == "private":
+            event_id = _id(data.get("dm_event_id"), "dm_event_id", required=False)
+            if not event_id:
+                raise SendError(f"X accepted the message but named no dm_event_id: {data!r:.300}")
+            return SentPost(external_id=event_id)
+        tweet_id = _id(data.get("id"), "tweet id", required=False)
+        if not tweet_id:
+            raise SendError(f"X accepted the tweet but named no id: {data!r:.300}")
+        handle = channel.handle.lstrip("@") or "i/web"
+        return SentPost(external_id=tweet_id, url=f"{WEB_URL}/{handle}/status/{tweet_id}")
+
+
+def _dm_customer(conversation_id: str) -> str:
+    return conversation_id[3:] if conversation_id.startswith("dm:") else ""
+
+
+def _post_json(
+    client: httpx.Client, url: str, payload: dict[str, Any], token: str
+) -> dict[str, Any]:
+    """POST ``payload`` and return the answer's ``data`` object, mapping failures to the
+    send errors of ``base``. A 2xx answer that cannot be read is a ``SendError``: the post may
+    be out, and retrying could publish it twice."""
+    try:
+        response = client.post(url, json=payload, headers={"Authorization": f"Bearer {token}"})
+    except httpx.UnsupportedProtocol as exc:
+        raise SendError(f"Bad X API URL {url!r}: {exc}") from exc
+    except httpx.InvalidURL as exc:
+        raise SendError(f"Bad X API URL {url!r}: {exc}") from exc
+    except httpx.TransportError as exc:
+        raise TransientSendError(f"Could not reach X: {exc!r}") from exc
+    raise_for_send_status(response)
+    try:
+        answer = response.json()
+    except ValueError as exc:
+        raise SendError(f"X answered {response.status_code} with non-JSON: {exc}") from exc
+    data = answer.get("data") if isinstance(answer, dict) else None
+    if not isinstance(data, dict):
+        raise SendError(f"X answered {response.status_code} without data: {answer!r:.300}")
+    return data
