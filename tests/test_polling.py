@@ -10,7 +10,8 @@ from django.core.management import CommandError, call_command
 from socialcare.models import Post, WebhookDelivery
 from socialcare.services.polling import poll_channel, poll_due_channels
 from tests.ingest_helpers import fixture_bytes, make_channels
-from tests.platform_server import Answer, platform_server  # noqa: F401
+from tests.platform_server import Answer
+from tests.platform_server import platform_server as platform_server
 
 pytestmark = pytest.mark.django_db
 

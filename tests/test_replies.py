@@ -16,7 +16,8 @@ from socialcare.services.deliveries import accept_delivery
 from socialcare.services.ingest import process_delivery
 from socialcare.services.replies import deliver_post, retry_post, send_reply
 from tests.ingest_helpers import channel_for, fixture_bytes, make_channels
-from tests.platform_server import Answer, platform_server  # noqa: F401
+from tests.platform_server import Answer
+from tests.platform_server import platform_server as platform_server
 
 pytestmark = pytest.mark.django_db
 

@@ -231,11 +231,11 @@ def from_iso(value: Any) -> dt.datetime:
     """An ISO-8601 timestamp as an aware UTC datetime (naive input is taken as UTC)."""
     try:
         parsed = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError as exc:
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=dt.UTC)
+        return parsed.astimezone(dt.UTC)
+    except (ValueError, OverflowError) as exc:
         raise ParseError(f"Bad ISO timestamp {value!r}.") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
 
 
 def retry_after_seconds(response: httpx.Response, default: float = 60.0) -> float:

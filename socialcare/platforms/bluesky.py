@@ -5,8 +5,10 @@ private messages go through the chat service (``chat.bsky.convo.*``).
 Identity: a post's id is its at-URI; an account's stable id is its DID (handles change).
 
 Auth: the channel's ``access_token`` secret is an app password (with direct-message access for
-private replies); every poll and send opens a session with ``com.atproto.server.createSession``
-(identifier = the channel handle, else its DID). Nothing is cached between calls.
+private replies). A session from ``com.atproto.server.createSession`` (identifier = the channel
+handle, else its DID) is kept in memory per worker process until its access token is about to
+expire, because Bluesky allows only 30 logins per 5 minutes (300 a day) per account; an answer
+of 401 drops it and the call is tried once more with a fresh session.
 
 Polling: ``listNotifications`` pages *backwards* in time (newest first; its ``cursor`` leads to
 older pages), so the channel cursor is the newest ``indexedAt`` seen. A poll reads pages until it
@@ -22,9 +24,13 @@ counts with ``app.bsky.actor.getProfiles`` (25 actors a call). The polled body i
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import json
 import re
+import threading
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -157,6 +163,8 @@ def _request(
         raise TransientSendError(f"{what}: connection failed ({exc}).", retry_after=30) from exc
     except (httpx.HTTPError, httpx.InvalidURL) as exc:
         raise SendError(f"{what}: cannot make the request ({exc}).") from exc
+    if response.status_code == 401 and not url.endswith("com.atproto.server.createSession"):
+        raise SessionRefused(f"{what}: the session was refused (401).")
     try:
         raise_for_send_status(response)
     except TransientSendError as exc:  # RateLimited included: keep the class and the delay
@@ -195,7 +203,39 @@ def _byte_span(text: str, start: int, end: int) -> dict[str, int]:
     return {"byteStart": len(text[:start].encode()), "byteEnd": len(text[:end].encode())}
 
 
+class SessionRefused(SendError):
+    """A call was refused with 401: the kept session expired or was revoked."""
+
+
+#: Sessions kept per (base URL, identifier, password hash): (session, expires at, epoch s).
+_SESSIONS: dict[tuple[str, str, str], tuple[_Session, float]] = {}
+_SESSIONS_LOCK = threading.Lock()
+#: Used when an access token's expiry cannot be read; AT Protocol access tokens live ~2 hours.
+DEFAULT_SESSION_SECONDS = 15 * 60
+
+
+def _expiry(access_jwt: str) -> float:
+    """When to stop using an access token: a minute before its ``exp`` claim."""
+    try:
+        payload = access_jwt.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return float(claims["exp"]) - 60
+    except (IndexError, ValueError, KeyError, TypeError):
+        return time.time() + DEFAULT_SESSION_SECONDS
+
+
+def forget_session(session: _Session | None = None) -> None:
+    """Drop one kept session (or all of them)."""
+    with _SESSIONS_LOCK:
+        if session is None:
+            _SESSIONS.clear()
+        elif getattr(session, "key", None) in _SESSIONS:
+            del _SESSIONS[session.key]
+
+
 class _Session:
+    key: tuple[str, str, str] | None = None
+
     def __init__(self, base: str, access_jwt: str, did: str, handle: str) -> None:
         self.base = base
         self.did = did
@@ -231,6 +271,11 @@ class BlueskyAdapter:
                 "Bluesky: the channel needs a handle or DID and an app password in its "
                 "`access_token` secret."
             )
+        key = (base, identifier, hashlib.sha256(password.encode()).hexdigest())
+        with _SESSIONS_LOCK:
+            cached = _SESSIONS.get(key)
+        if cached is not None and cached[1] > time.time():
+            return cached[0]
         what = "Bluesky com.atproto.server.createSession"
         response = _request(
             client,
@@ -244,13 +289,28 @@ class BlueskyAdapter:
         if not isinstance(access, str) or not access or not isinstance(did, str) or not did:
             raise SendError(f"{what}: the answer has no accessJwt/did.")
         handle = data.get("handle")
-        return _Session(base, access, did, handle if isinstance(handle, str) else "")
+        session = _Session(base, access, did, handle if isinstance(handle, str) else "")
+        with _SESSIONS_LOCK:
+            _SESSIONS[key] = (session, _expiry(access))
+            session.key = key
+        return session
+
+    def _with_session(self, channel: ChannelConfig, client: httpx.Client, call: Any) -> Any:
+        """``call(session)``, once more with a fresh session if the kept one was refused."""
+        session = self._session(channel, client)
+        try:
+            return call(session)
+        except SessionRefused:
+            forget_session(session)
+            return call(self._session(channel, client))
 
     # Polling -----------------------------------------------------------------------------------
     def poll(self, channel: ChannelConfig, client: httpx.Client) -> PollPage:
         """New mentions, replies and quotes since ``channel.cursor`` (newest ``indexedAt`` seen),
         with their authors' profiles, as one page; ``has_more`` is always false."""
-        session = self._session(channel, client)
+        return self._with_session(channel, client, lambda s: self._poll(s, channel, client))
+
+    def _poll(self, session: _Session, channel: ChannelConfig, client: httpx.Client) -> PollPage:
         since = _maybe_timestamp(channel.cursor) if channel.cursor else None
         newest_at, newest = since, channel.cursor if since else ""
         kept: list[Mapping[str, Any]] = []
@@ -525,15 +585,15 @@ class BlueskyAdapter:
         """A public reply (a post record under the parent) or a private chat message."""
         if message.visibility == "public":
             parent, root = self._reply_refs(message.parent_raw)
-            session = self._session(channel, client)
-            return self._send_reply(session, message, parent, root, client)
+            return self._with_session(
+                channel, client, lambda s: self._send_reply(s, message, parent, root, client)
+            )
         if not message.recipient.startswith("did:"):
             raise SendError(
                 "A Bluesky private message needs the recipient's DID, got "
                 f"{_short(message.recipient)}."
             )
-        session = self._session(channel, client)
-        return self._send_chat(session, message, client)
+        return self._with_session(channel, client, lambda s: self._send_chat(s, message, client))
 
     @staticmethod
     def _reply_refs(parent_raw: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
