@@ -94,6 +94,11 @@ SOCIALCARE: dict = {
     "ENCRYPTION_KEYS": [
         os.environ.get("SOCIALCARE_ENCRYPTION_KEY") or derive_key(SECRET_KEY).decode(),
     ],
+    # Replies are logged by the worker instead of being sent to the real platforms (the demo's
+    # channels hold fake tokens). SOCIALCARE_REPLY_TRANSPORT=live sends for real.
+    "REPLY_TRANSPORT": "socialcare.transports.live.LiveTransport"
+    if os.environ.get("SOCIALCARE_REPLY_TRANSPORT") == "live"
+    else "socialcare.transports.console.ConsoleTransport",
 }
 
 # django-q2: the ORM broker keeps the demo to one SQLite file; see docs/deploy.md for Redis.

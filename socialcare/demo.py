@@ -109,6 +109,16 @@ TEAMS: dict[str, tuple[str, str, list[tuple[str, str, str]]]] = {
     ]),
 }  # fmt: skip
 
+# SLA policies, first match wins: (name, conditions, first response and resolution in minutes,
+# counted in the Berlin office's business hours or 24/7).
+SLA_POLICIES: list[tuple[str, dict[str, str], int, int | None, bool]] = [
+    ("Urgent: 15 minutes", {"priority": URGENT}, 15, 8 * 60, False),
+    ("Public X: 1 hour", {"platform": "x", "visibility": "public"}, 60, None, False),
+    ("Public Instagram: 1 hour", {"platform": "instagram", "visibility": "public"}, 60, None, False),
+    ("Private: 4 business hours", {"visibility": "private"}, 4 * 60, 2 * 10 * 60, True),
+    ("Default (24/7)", {}, 2 * 60, 3 * 24 * 60, False),
+]  # fmt: skip
+
 # Reply templates: (name, shortcut, visibility, language, text).
 TEMPLATES = [
     ("Thanks", "thanks", "", "en",
@@ -565,28 +575,13 @@ class _Builder:
             self.channels[platform] = channel
 
     def _sla_policies(self, calendar: BusinessCalendar) -> None:
-        for order, (name, conditions, first, resolve, cal) in enumerate(
-            [
-                ("Urgent: 15 minutes", {"priority": URGENT}, 15, 8 * 60, None),
-                ("Public X: 1 hour", {"platform": "x", "visibility": "public"}, 60, None, None),
-                (
-                    "Public Instagram: 1 hour",
-                    {"platform": "instagram", "visibility": "public"},
-                    60,
-                    None,
-                    None,
-                ),
-                ("Private: 4 business hours", {"visibility": "private"}, 240, 20 * 60, calendar),
-                ("Default (24/7)", {}, 120, 3 * 24 * 60, None),
-            ],
-            start=1,
-        ):
+        for order, (name, conditions, first, resolve, business_hours) in enumerate(SLA_POLICIES):
             SLAPolicy.objects.create(
                 name=name,
-                order=order * 10,
+                order=(order + 1) * 10,
                 first_response_minutes=first,
                 resolution_minutes=resolve,
-                calendar=cal,
+                calendar=calendar if business_hours else None,
                 **conditions,
             )
 
@@ -698,7 +693,7 @@ class _Builder:
             clock = later(clock, 0.1, self.rng.uniform(5, 30))
             self._status(case, RESOLVED, clock, agent)
         if story.status == CLOSED:
-            self._status(case, CLOSED, later(clock, 0.3, 24 * 60), None, "no reply in 24 hours")
+            self._status(case, CLOSED, later(clock, 0.3, 24 * 60), None, "resolved for a day")
         return case
 
     def _inbound(
@@ -885,7 +880,7 @@ class _Builder:
             "channels": len(self.channels),
             "teams": len(self.teams),
             "agents": len(self.agents),
-            "sla_policies": SLAPolicy.objects.count(),
+            "sla_policies": len(SLA_POLICIES),
             "reply_templates": len(self.templates),
             "customers": len(self.customers),
             "identities": len(self.identities),
