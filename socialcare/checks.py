@@ -1,7 +1,8 @@
 """System checks: a bad socialcare configuration is reported at start-up, with the fix.
 
 Ids: socialcare.E001 unknown platform · E002 no key for secrets at rest · E003 invalid encryption key
-· E004 customer model unusable · E005 unknown setting name · W001 encryption key derived from SECRET_KEY.
+· E004 customer model unusable · E005 unknown setting name · E006 a required app is not installed
+· W001 encryption key derived from SECRET_KEY.
 """
 
 from __future__ import annotations
@@ -37,6 +38,18 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
                     hint=f"Use one of {', '.join(known)}, or add it to "
                     "SOCIALCARE['EXTRA_PLATFORMS'] = {key: label}.",
                     id="socialcare.E001",
+                )
+            )
+    from django.apps import apps
+
+    for app in ("django_q", "rest_framework", "drf_spectacular", "drf_spectacular_sidecar"):
+        if not apps.is_installed(app):
+            messages.append(
+                Error(
+                    f"socialcare needs {app!r} in INSTALLED_APPS.",
+                    hint="Add 'rest_framework', 'drf_spectacular', 'drf_spectacular_sidecar' "
+                    "and 'django_q' before 'socialcare' (see docs/integration.md).",
+                    id="socialcare.E006",
                 )
             )
     messages += _check_encryption()

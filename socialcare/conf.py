@@ -64,6 +64,8 @@ DEFAULTS: dict[str, Any] = {
     # Polling: timeout of one HTTP call, and pages fetched per channel per run.
     "HTTP_TIMEOUT": 10.0,
     "POLL_MAX_PAGES": 5,
+    # API requests allowed per key (or per signed-in user), DRF rate syntax.
+    "API_THROTTLE_RATE": "1200/min",
 }
 
 #: Settings whose value is a dotted path to import on first use.

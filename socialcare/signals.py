@@ -30,3 +30,10 @@ post_received = Signal()
 
 #: A delivery was processed (or failed). Arguments: delivery.
 delivery_processed = Signal()
+
+#: A case's priority, team, assignee, tags or customer changed. Arguments: case, actor,
+#: field (name of what changed), old, new (JSON-safe values).
+case_updated = Signal()
+
+#: A reply reached the customer (the platform accepted it). Arguments: post, case.
+reply_sent = Signal()

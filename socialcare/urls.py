@@ -3,7 +3,7 @@
 path("socialcare/", include("socialcare.urls")),
 """
 
-from django.urls import path
+from django.urls import include, path
 
 from socialcare import webhooks
 
@@ -11,4 +11,5 @@ app_name = "socialcare"
 
 urlpatterns = [
     path("webhooks/<str:platform>/<int:channel_id>/", webhooks.webhook, name="webhook"),
+    path("api/", include("socialcare.api.urls")),
 ]

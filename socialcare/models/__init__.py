@@ -1,5 +1,6 @@
 """socialcare's domain model: one module per concept (see DESIGN.md, "Domain model")."""
 
+from socialcare.models.apikey import ApiKey
 from socialcare.models.case import Case, CustomerMerge, Tag
 from socialcare.models.channel import SECRET_NAMES, Channel
 from socialcare.models.choices import Priority, Visibility
@@ -14,14 +15,22 @@ from socialcare.models.customer import (
 from socialcare.models.delivery import WebhookDelivery
 from socialcare.models.event import CaseEvent
 from socialcare.models.identity import SocialIdentity
+from socialcare.models.outbound import (
+    EVENT_TYPES,
+    OutboundDelivery,
+    OutboundEvent,
+    WebhookSubscription,
+)
 from socialcare.models.post import Post
 from socialcare.models.sla import BusinessCalendar, BusinessHours, SLAPolicy
 from socialcare.models.team import Team, TeamMembership
 from socialcare.models.template import ReplyTemplate
 
 __all__ = [
+    "EVENT_TYPES",
     "SECRET_NAMES",
     "AbstractCustomer",
+    "ApiKey",
     "BusinessCalendar",
     "BusinessHours",
     "Case",
@@ -29,6 +38,8 @@ __all__ = [
     "Channel",
     "Customer",
     "CustomerMerge",
+    "OutboundDelivery",
+    "OutboundEvent",
     "Post",
     "Priority",
     "ReplyTemplate",
@@ -39,6 +50,7 @@ __all__ = [
     "TeamMembership",
     "Visibility",
     "WebhookDelivery",
+    "WebhookSubscription",
     "customer_display_name",
     "customer_email",
     "customer_model_name",

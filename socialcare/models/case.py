@@ -169,6 +169,7 @@ class Case(models.Model):
         ]
         permissions = [
             ("merge_case", "Can merge cases"),
+            ("view_all_cases", "Can see cases of every team"),
         ]
 
     def __str__(self) -> str:

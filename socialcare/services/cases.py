@@ -137,6 +137,15 @@ def change_status(case: Case, to: str, *, actor: Any = None, reason: str = "") -
     return _sync(case)
 
 
+def _announce(case: Case, actor: Any, field: str, old: Any, new: Any) -> None:
+    """Tell listeners (outbound webhooks, the host) once the change is committed."""
+    transaction.on_commit(
+        lambda: signals.case_updated.send(
+            Case, case=case, actor=actor, field=field, old=old, new=new
+        )
+    )
+
+
 def _set_status(case: Case, to: str, *, actor: Any, reason: str = "", **extra: Any) -> None:
     """Write a status change on a locked case (transition already checked)."""
     previous = case.status
@@ -189,6 +198,13 @@ def assign_case(case: Case, assignee: Any, *, actor: Any = None) -> Case:
         from_id=previous.pk if previous else None,
         **{"from": user_label(previous)},
     )
+    _announce(
+        locked,
+        actor,
+        "assignee",
+        previous.pk if previous else None,
+        assignee.pk if assignee else None,
+    )
     if assignee is not None and locked.status == Status.NEW:
         _set_status(locked, Status.OPEN, actor=actor, reason="assigned")
     transaction.on_commit(
@@ -222,6 +238,7 @@ def change_priority(case: Case, priority: str, *, actor: Any = None, reason: str
         reason=reason,
         **{"from": previous},
     )
+    _announce(locked, actor, "priority", previous, priority)
     return _sync(case)
 
 
@@ -252,6 +269,7 @@ def set_team(case: Case, team: Team | None, *, actor: Any = None) -> Case:
         to=str(team or ""),
         **{"from": str(previous or "")},
     )
+    _announce(locked, actor, "team", previous.pk if previous else None, team.pk if team else None)
     return _sync(case)
 
 
@@ -274,6 +292,7 @@ def set_tags(case: Case, names: Iterable[str], *, actor: Any = None) -> Case:
     if after != before:
         Case.objects.filter(pk=locked.pk).update(updated_at=timezone.now())
         record_event(locked, CaseEvent.Kind.TAGS_CHANGED, actor=actor, to=after, **{"from": before})
+        _announce(locked, actor, "tags", before, after)
     return _sync(case)
 
 
@@ -360,6 +379,13 @@ def set_customer(case: Case, customer: Any, *, actor: Any = None) -> Case:
         to_id=str(customer.pk) if customer else None,
         from_id=str(previous.pk) if previous else None,
         **{"from": customer_display_name(previous)},
+    )
+    _announce(
+        locked,
+        actor,
+        "customer",
+        str(previous.pk) if previous else None,
+        str(customer.pk) if customer else None,
     )
     return _sync(case)
 

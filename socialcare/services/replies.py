@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from socialcare import signals
 from socialcare.conf import app_settings
 from socialcare.exceptions import SocialCareError
 from socialcare.models import Case, CaseEvent, Post, ReplyTemplate, Visibility
@@ -193,6 +194,7 @@ def deliver_post(post_id: int) -> Post | None:
         post.refresh_from_db()
         if post.case_id:
             note_response(post.case, post.posted_at)
+        transaction.on_commit(lambda: signals.reply_sent.send(Post, post=post, case=post.case))
     return post
 
 

@@ -1,0 +1,22 @@
+"""API routes, included by ``socialcare.urls`` under ``api/``: ``v1/`` resources, ``schema/``
+(OpenAPI 3), ``docs/`` (Swagger UI) and ``redoc/``."""
+
+from __future__ import annotations
+
+from django.urls import include, path
+from rest_framework.routers import DefaultRouter
+
+from socialcare.api import cases, people
+from socialcare.api.schema import RedocView, SchemaView, SwaggerView
+
+router = DefaultRouter(trailing_slash=True)
+router.include_root_view = False
+cases.register(router)
+people.register(router)
+
+urlpatterns = [
+    path("v1/", include(router.urls)),
+    path("schema/", SchemaView.as_view(), name="api-schema"),
+    path("docs/", SwaggerView.as_view(url_name="socialcare:api-schema"), name="api-docs"),
+    path("redoc/", RedocView.as_view(url_name="socialcare:api-schema"), name="api-redoc"),
+]
