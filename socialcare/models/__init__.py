@@ -4,6 +4,17 @@ from socialcare.models.apikey import ApiKey
 from socialcare.models.case import Case, CustomerMerge, Tag
 from socialcare.models.channel import SECRET_NAMES, Channel
 from socialcare.models.choices import Priority, Visibility
+from socialcare.models.crisis import (
+    Detector,
+    DetectorCount,
+    Incident,
+    IncidentEvent,
+    IncidentStep,
+    Playbook,
+    PlaybookStep,
+    Severity,
+    SLAAlert,
+)
 from socialcare.models.customer import (
     AbstractCustomer,
     Customer,
@@ -38,12 +49,21 @@ __all__ = [
     "Channel",
     "Customer",
     "CustomerMerge",
+    "Detector",
+    "DetectorCount",
+    "Incident",
+    "IncidentEvent",
+    "IncidentStep",
     "OutboundDelivery",
     "OutboundEvent",
+    "Playbook",
+    "PlaybookStep",
     "Post",
     "Priority",
     "ReplyTemplate",
+    "SLAAlert",
     "SLAPolicy",
+    "Severity",
     "SocialIdentity",
     "Tag",
     "Team",

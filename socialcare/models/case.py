@@ -140,6 +140,20 @@ class Case(models.Model):
     last_outbound_at = models.DateTimeField(_("last reply"), null=True, blank=True)
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    sla_paused_at = models.DateTimeField(
+        _("SLA clock paused since"),
+        null=True,
+        blank=True,
+        help_text=_("Set while waiting on the customer; due times move on when the case reopens."),
+    )
+    incident = models.ForeignKey(
+        "socialcare.Incident",
+        verbose_name=_("incident"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="cases",
+    )
     handed_off_to = models.CharField(
         _("taken private via"), max_length=20, choices=HandOff.choices, blank=True
     )
@@ -166,6 +180,12 @@ class Case(models.Model):
             models.Index(fields=["team", "status"], name="socialcare_case_team"),
             models.Index(fields=["updated_at", "id"], name="socialcare_case_updated"),
             models.Index(fields=["identity", "status"], name="socialcare_case_identity"),
+            models.Index(
+                fields=["status", "next_response_due_at"], name="socialcare_case_next_sla"
+            ),
+            models.Index(
+                fields=["status", "resolution_due_at"], name="socialcare_case_resolve_sla"
+            ),
         ]
         permissions = [
             ("merge_case", "Can merge cases"),
