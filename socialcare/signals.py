@@ -37,3 +37,13 @@ case_updated = Signal()
 
 #: A reply reached the customer (the platform accepted it). Arguments: post, case.
 reply_sent = Signal()
+
+#: An SLA target of a case is due soon or was breached (sent once per due time).
+#: Arguments: alert (SLAAlert), case.
+sla_alert = Signal()
+
+#: A crisis incident was opened. Arguments: incident, actor.
+incident_opened = Signal()
+
+#: An incident changed (status, steps, linked cases). Arguments: incident, actor, change (str).
+incident_updated = Signal()

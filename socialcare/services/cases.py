@@ -151,6 +151,10 @@ def _set_status(case: Case, to: str, *, actor: Any, reason: str = "", **extra: A
     previous = case.status
     now = timezone.now()
     case.status = to
+    if to == Status.WAITING_ON_CUSTOMER:
+        sla.pause_clock(case, now)
+    elif previous == Status.WAITING_ON_CUSTOMER:
+        sla.resume_clock(case, now)
     if to == Status.RESOLVED:
         case.resolved_at = now
     elif to == Status.CLOSED:

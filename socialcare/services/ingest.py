@@ -221,10 +221,23 @@ def _ingest_new_post(
         Post.objects.filter(pk=parent.pk).update(case=case)
     _after_inbound(case, post, priority, case_created)
     _adopt_children(channel, post, case)
+    transaction.on_commit(lambda: _watch_for_crisis(post))
     transaction.on_commit(
         lambda: signals.post_received.send(Post, post=post, case=case, case_created=case_created)
     )
     return IngestResult("created", post, case, case_created)
+
+
+def _watch_for_crisis(post: Post) -> None:
+    """Step 3 of the flow: detectors see every committed customer post. A detector failing must
+    not fail the delivery (the post is stored); it is logged."""
+    from socialcare.services import detectors
+
+    try:
+        with transaction.atomic():
+            detectors.observe_post(post)
+    except Exception:
+        logger.exception("Detectors failed on post %s", post.pk)
 
 
 def _case_for(

@@ -54,11 +54,16 @@ def send_reply(
     visibility: str = Visibility.PUBLIC,
     in_reply_to: Post | None = None,
     template: ReplyTemplate | None = None,
+    preapproved: bool = False,
 ) -> Post:
     """Queue a reply on ``case``: public (threaded to ``in_reply_to`` or the latest customer post)
-    or private (a direct message, or an email on email channels). Returns the outbound post."""
+    or private (a direct message, or an email on email channels). Returns the outbound post.
+
+    While the case's incident requires approval, a public reply by an agent is stored
+    ``awaiting_approval`` instead of queued (see ``approve_reply``); replies by the system and
+    ``preapproved`` ones (a playbook's holding reply) are not held."""
     case = (
-        Case.objects.select_for_update()
+        Case.objects.select_for_update(of=("self",))
         .select_related("channel", "identity", "customer")
         .get(pk=case.pk)
     )
@@ -113,6 +118,7 @@ def send_reply(
         sent_by=actor if getattr(actor, "pk", None) else None,
         send_status=Post.SendStatus.QUEUED,
     )
+    held = needs_approval(case, visibility, actor) and not preapproved
     record_event(
         case,
         CaseEvent.Kind.REPLIED,
@@ -121,8 +127,62 @@ def send_reply(
         text=text[:2000],
         visibility=visibility,
         template=template.name if template else "",
+        held_for_approval=held,
+    )
+    if held:
+        Post.objects.filter(pk=post.pk).update(send_status=Post.SendStatus.AWAITING_APPROVAL)
+        post.send_status = Post.SendStatus.AWAITING_APPROVAL
+    else:
+        queue_send(post)
+    return post
+
+
+def needs_approval(case: Case, visibility: str, actor: Any) -> bool:
+    """A public reply by an agent on a case whose active incident requires approval."""
+    if visibility != Visibility.PUBLIC or not getattr(actor, "pk", None) or not case.incident_id:
+        return False
+    incident = case.incident
+    return incident.requires_approval and incident.is_active
+
+
+@transaction.atomic
+def approve_reply(post: Post, *, approver: Any) -> Post:
+    """A second agent lets a held public reply go out."""
+    post = Post.objects.select_for_update(of=("self",)).select_related("case").get(pk=post.pk)
+    if post.send_status != Post.SendStatus.AWAITING_APPROVAL:
+        raise SocialCareError("This reply is not waiting for approval.")
+    if not approver.has_perm("socialcare.approve_reply"):
+        raise SocialCareError("You do not have permission to approve replies.")
+    if post.sent_by_id == approver.pk:
+        raise SocialCareError("A reply must be approved by someone other than its author.")
+    Post.objects.filter(pk=post.pk).update(send_status=Post.SendStatus.QUEUED)
+    post.refresh_from_db()
+    record_event(
+        post.case,
+        CaseEvent.Kind.NOTE,
+        actor=approver,
+        post=post,
+        text=f"Reply approved by {approver.get_username()}.",
+        approval="approved",
     )
     queue_send(post)
+    return post
+
+
+@transaction.atomic
+def reject_reply(post: Post, *, approver: Any, reason: str = "") -> Post:
+    """A second agent stops a held public reply; it is kept, marked failed, with the reason."""
+    post = Post.objects.select_for_update(of=("self",)).select_related("case").get(pk=post.pk)
+    if post.send_status != Post.SendStatus.AWAITING_APPROVAL:
+        raise SocialCareError("This reply is not waiting for approval.")
+    if not approver.has_perm("socialcare.approve_reply"):
+        raise SocialCareError("You do not have permission to approve replies.")
+    error = f"Not approved by {approver.get_username()}" + (f": {reason}" if reason else ".")
+    Post.objects.filter(pk=post.pk).update(send_status=Post.SendStatus.FAILED, send_error=error)
+    post.refresh_from_db()
+    record_event(
+        post.case, CaseEvent.Kind.NOTE, actor=approver, post=post, text=error, approval="rejected"
+    )
     return post
 
 

@@ -46,6 +46,36 @@ def closed_days(calendar: BusinessCalendar, year: int) -> set[dt.date]:
     return days
 
 
+def _open_windows(calendar: BusinessCalendar, start: dt.datetime):
+    """The calendar's opening windows as (start, end) UTC instants, from ``start``'s local day on,
+    or None when the calendar has no opening hours at all."""
+    weekly: dict[int, list[tuple[dt.time, dt.time]]] = defaultdict(list)
+    for hours in calendar.hours.all():
+        weekly[hours.weekday].append((hours.opens, hours.closes))
+    if not weekly:
+        return None
+    tz = zoneinfo.ZoneInfo(calendar.timezone)
+
+    def windows():
+        day = start.astimezone(tz).date()
+        closed_by_year: dict[int, set[dt.date]] = {}
+        for _ in range(MAX_DAYS_AHEAD):
+            if day.year not in closed_by_year:
+                closed_by_year[day.year] = closed_days(calendar, day.year)
+            if day not in closed_by_year[day.year]:
+                for opens, closes in sorted(weekly.get(day.weekday(), [])):
+                    yield (
+                        dt.datetime.combine(day, opens, tzinfo=tz).astimezone(UTC),
+                        dt.datetime.combine(day, closes, tzinfo=tz).astimezone(UTC),
+                    )
+            day += dt.timedelta(days=1)
+        raise ValueError(
+            f"Calendar {calendar} has no working time in the next {MAX_DAYS_AHEAD} days."
+        )
+
+    return windows()
+
+
 def add_business_time(
     start: dt.datetime, duration: dt.timedelta, calendar: BusinessCalendar | None
 ) -> dt.datetime:
@@ -56,35 +86,76 @@ def add_business_time(
     into real instants day by day, so DST changes shorten or lengthen that day's hours as they
     would for the team. A calendar with no opening hours counts as 24/7.
     """
-    if calendar is None:
+    windows = _open_windows(calendar, start) if calendar is not None else None
+    if windows is None:
         return start + duration
-    weekly: dict[int, list[tuple[dt.time, dt.time]]] = defaultdict(list)
-    for hours in calendar.hours.all():
-        weekly[hours.weekday].append((hours.opens, hours.closes))
-    if not weekly:
-        return start + duration
-    tz = zoneinfo.ZoneInfo(calendar.timezone)
     cursor = start.astimezone(UTC)
     remaining = duration
-    day = start.astimezone(tz).date()
-    closed_by_year: dict[int, set[dt.date]] = {}
-    for _ in range(MAX_DAYS_AHEAD):
-        if day.year not in closed_by_year:
-            closed_by_year[day.year] = closed_days(calendar, day.year)
-        if day not in closed_by_year[day.year]:
-            for opens, closes in sorted(weekly.get(day.weekday(), [])):
-                window_start = dt.datetime.combine(day, opens, tzinfo=tz).astimezone(UTC)
-                window_end = dt.datetime.combine(day, closes, tzinfo=tz).astimezone(UTC)
-                begin = max(window_start, cursor)
-                if begin >= window_end:
-                    continue
-                available = window_end - begin
-                if remaining <= available:
-                    return begin + remaining
-                remaining -= available
-                cursor = window_end
-        day += dt.timedelta(days=1)
-    raise ValueError(f"Calendar {calendar} has no working time in the next {MAX_DAYS_AHEAD} days.")
+    for window_start, window_end in windows:
+        begin = max(window_start, cursor)
+        if begin >= window_end:
+            continue
+        available = window_end - begin
+        if remaining <= available:
+            return begin + remaining
+        remaining -= available
+        cursor = window_end
+    raise AssertionError("unreachable: _open_windows raises when it runs out")
+
+
+def business_time_between(
+    start: dt.datetime, end: dt.datetime, calendar: BusinessCalendar | None
+) -> dt.timedelta:
+    """Working time from ``start`` to ``end`` on ``calendar`` (24/7 when None); zero if
+    ``end`` is not after ``start``."""
+    if end <= start:
+        return dt.timedelta(0)
+    windows = _open_windows(calendar, start) if calendar is not None else None
+    if windows is None:
+        return end - start
+    total = dt.timedelta(0)
+    for window_start, window_end in windows:
+        if window_start >= end:
+            break
+        overlap = min(window_end, end) - max(window_start, start)
+        if overlap > dt.timedelta(0):
+            total += overlap
+    return total
+
+
+def calendar_for(case: Case) -> BusinessCalendar | None:
+    """The clock a case's SLA runs on: its policy's calendar, else its team's, else 24/7."""
+    policy = case.sla_policy
+    if policy is not None and policy.calendar_id:
+        return policy.calendar
+    return case.team.calendar if case.team_id else None
+
+
+DUE_FIELDS = ("first_response_due_at", "next_response_due_at", "resolution_due_at")
+
+
+def pause_clock(case: Case, at: dt.datetime) -> None:
+    """Stop the SLA clock while waiting on the customer (does not save)."""
+    if case.sla_paused_at is None:
+        case.sla_paused_at = at
+
+
+def resume_clock(case: Case, at: dt.datetime) -> None:
+    """Restart the clock: every due time still ahead when it paused moves on by the working time
+    the case spent paused (does not save)."""
+    paused_at = case.sla_paused_at
+    if paused_at is None:
+        return
+    calendar = calendar_for(case)
+    for field in DUE_FIELDS:
+        due = getattr(case, field)
+        if due is None or due <= paused_at:
+            continue  # unset, or already breached before the pause
+        if field == "first_response_due_at" and case.first_responded_at is not None:
+            continue
+        remaining = business_time_between(paused_at, due, calendar)
+        setattr(case, field, add_business_time(at, remaining, calendar))
+    case.sla_paused_at = None
 
 
 def apply_policy(case: Case, *, start: dt.datetime) -> None:

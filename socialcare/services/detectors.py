@@ -1,0 +1,275 @@
+"""Crisis detectors: cheap per-minute counters updated as posts arrive, checks that read a few
+counter rows (never a scan of posts), and firing: open or join an incident with the evidence.
+
+Kinds: volume spike (posts in the window vs. the trailing baseline), negative surge (negative
+posts in the window), influencer complaint (followers ≥ threshold and negative), watch words
+(case-insensitive, whole words in spaced scripts, any occurrence in scripts written without
+spaces), and SLA-breach cluster (breaches in the window, checked by the scheduled pass).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+import unicodedata
+from functools import lru_cache
+
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Sum
+from django.utils import timezone
+
+from socialcare.models import Case, Detector, DetectorCount, Incident, Post, SLAAlert
+from socialcare.services import incidents
+
+logger = logging.getLogger("socialcare.detectors")
+Kind = Detector.Kind
+COUNTED = (Kind.VOLUME_SPIKE, Kind.NEGATIVE_SURGE)
+SAMPLE_POSTS = 5
+MAX_LINKED_ON_FIRE = 500
+
+
+def in_scope(detector: Detector, post: Post) -> bool:
+    if detector.platform and detector.platform != post.platform:
+        return False
+    return not (detector.channel_id and detector.channel_id != post.channel_id)
+
+
+def scope_key(detector: Detector) -> str:
+    return f"platform={detector.platform or '*'};channel={detector.channel_id or '*'}"
+
+
+def _minute(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+# Watch words -----------------------------------------------------------------------------------
+_UNSPACED = ("CJK", "HIRAGANA", "KATAKANA", "HANGUL", "THAI", "LAO", "KHMER", "MYANMAR")
+
+
+def _unspaced(word: str) -> bool:
+    return any(
+        any(script in unicodedata.name(ch, "") for script in _UNSPACED)
+        for ch in word
+        if ch.isalpha()
+    )
+
+
+@lru_cache(maxsize=256)
+def _pattern(word: str) -> re.Pattern:
+    folded = re.escape(word.casefold())
+    if _unspaced(word):
+        return re.compile(folded)
+    return re.compile(rf"(?<!\w){folded}(?!\w)")
+
+
+def matched_words(text: str, words: list[str]) -> list[str]:
+    folded = unicodedata.normalize("NFC", text or "").casefold()
+    return [w for w in words if _pattern(unicodedata.normalize("NFC", w)).search(folded)]
+
+
+# Counting and checking -------------------------------------------------------------------------
+def _count(detector: Detector, minute: dt.datetime, negative: bool) -> None:
+    updated = DetectorCount.objects.filter(detector=detector, minute=minute).update(
+        posts=F("posts") + 1, negative=F("negative") + int(negative)
+    )
+    if updated:
+        return
+    try:
+        with transaction.atomic():
+            DetectorCount.objects.create(
+                detector=detector, minute=minute, posts=1, negative=int(negative)
+            )
+    except IntegrityError:
+        DetectorCount.objects.filter(detector=detector, minute=minute).update(
+            posts=F("posts") + 1, negative=F("negative") + int(negative)
+        )
+
+
+def _sum(detector: Detector, start: dt.datetime, end: dt.datetime, field: str) -> int:
+    total = DetectorCount.objects.filter(
+        detector=detector, minute__gte=start, minute__lt=end
+    ).aggregate(n=Sum(field))["n"]
+    return int(total or 0)
+
+
+def check_counts(detector: Detector, now: dt.datetime) -> dict | None:
+    """Evidence when a counted detector's threshold is crossed now, else None."""
+    window = dt.timedelta(minutes=detector.window_minutes)
+    end = _minute(now) + dt.timedelta(minutes=1)
+    start = end - window
+    if detector.kind == Kind.NEGATIVE_SURGE:
+        negatives = _sum(detector, start, end, "negative")
+        if negatives >= detector.threshold:
+            return {
+                "summary": f"{negatives} negative posts in {detector.window_minutes} min "
+                f"(threshold {detector.threshold})",
+                "count": negatives,
+                "threshold": detector.threshold,
+                "window_minutes": detector.window_minutes,
+            }
+        return None
+    count = _sum(detector, start, end, "posts")
+    baseline_start = end - dt.timedelta(hours=detector.baseline_hours)
+    windows = max(1.0, (start - baseline_start) / window)
+    baseline = _sum(detector, baseline_start, start, "posts") / windows
+    if count >= detector.threshold and count >= detector.spike_factor * max(baseline, 1.0):
+        return {
+            "summary": f"{count} posts in {detector.window_minutes} min, "
+            f"{count / max(baseline, 1.0):.1f}× the usual {baseline:.1f}",
+            "count": count,
+            "baseline": round(baseline, 2),
+            "threshold": detector.threshold,
+            "window_minutes": detector.window_minutes,
+        }
+    return None
+
+
+def check_post(detector: Detector, post: Post) -> dict | None:
+    """Evidence when this one post trips a per-post detector, else None."""
+    if detector.kind == Kind.INFLUENCER:
+        followers = post.author.followers_count if post.author_id else 0
+        if followers >= detector.threshold and (post.sentiment or 0) <= detector.negative_below:
+            return {
+                "summary": f"Negative post by {post.author} ({followers:,} followers)",
+                "followers": followers,
+                "sentiment": post.sentiment,
+            }
+    elif detector.kind == Kind.WATCH_WORDS:
+        words = matched_words(post.text, detector.words())
+        if words:
+            return {"summary": f"Watch words: {', '.join(words)}", "words": words}
+    return None
+
+
+def _matches(detector: Detector, post: Post) -> bool:
+    """Whether a post belongs to the wave an active incident of this detector is about."""
+    if detector.kind == Kind.NEGATIVE_SURGE:
+        return (post.sentiment or 0) <= detector.negative_below
+    if detector.kind == Kind.VOLUME_SPIKE:
+        return True
+    return check_post(detector, post) is not None
+
+
+# Firing ----------------------------------------------------------------------------------------
+def _claim(detector: Detector, now: dt.datetime) -> bool:
+    """Take the right to fire (cooldown respected, race-safe)."""
+    cooled = now - dt.timedelta(minutes=detector.cooldown_minutes)
+    return bool(
+        Detector.objects.filter(pk=detector.pk)
+        .filter(Q(last_fired_at__isnull=True) | Q(last_fired_at__lte=cooled))
+        .update(last_fired_at=now)
+    )
+
+
+def _wave_cases(detector: Detector, now: dt.datetime) -> list[Case]:
+    since = now - dt.timedelta(minutes=detector.window_minutes)
+    posts = Post.objects.inbound().filter(posted_at__gte=since, case__isnull=False)
+    if detector.platform:
+        posts = posts.filter(platform=detector.platform)
+    if detector.channel_id:
+        posts = posts.filter(channel_id=detector.channel_id)
+    if detector.kind == Kind.NEGATIVE_SURGE:
+        posts = posts.filter(sentiment__lte=detector.negative_below)
+    case_ids = set(posts.values_list("case_id", flat=True)[:MAX_LINKED_ON_FIRE])
+    return list(Case.objects.filter(pk__in=case_ids, merged_into__isnull=True))
+
+
+def _samples(cases: list[Case]) -> list[dict]:
+    posts = (
+        Post.objects.inbound()
+        .filter(case__in=cases)
+        .select_related("author")
+        .order_by("-posted_at")[:SAMPLE_POSTS]
+    )
+    return [
+        {"id": p.pk, "text": p.text[:200], "author": str(p.author or ""), "url": p.url}
+        for p in posts
+    ]
+
+
+def fire(detector: Detector, evidence: dict, cases: list[Case], now: dt.datetime) -> Incident:
+    evidence = {**evidence, "detector": detector.name, "sample_posts": _samples(cases)}
+    incident, _ = incidents.open_incident(
+        title=f"{detector.name}: {evidence['summary']}",
+        playbook=detector.playbook,
+        detector=detector,
+        scope=scope_key(detector),
+        evidence=evidence,
+        cases=cases,
+    )
+    logger.warning(
+        "Detector %s fired (%s): incident #%s", detector, evidence["summary"], incident.pk
+    )
+    return incident
+
+
+def observe_post(post: Post, now: dt.datetime | None = None) -> list[Incident]:
+    """Count a new inbound post for every detector in scope and act on what crosses a line.
+    Called once per post, after the post is committed."""
+    if post.direction != Post.Direction.INBOUND or post.deleted_at or post.case_id is None:
+        return []
+    now = now or timezone.now()
+    touched: list[Incident] = []
+    detectors = Detector.objects.filter(is_active=True).exclude(kind=Kind.SLA_BREACH_CLUSTER)
+    minute = _minute(min(post.posted_at, now))
+    for detector in detectors.select_related("playbook"):
+        if not in_scope(detector, post):
+            continue
+        if detector.kind in COUNTED:
+            _count(detector, minute, (post.sentiment or 0) <= detector.negative_below)
+            evidence = check_counts(detector, now)
+        else:
+            evidence = check_post(detector, post)
+        if evidence and _claim(detector, now):
+            cases = _wave_cases(detector, now) if detector.kind in COUNTED else []
+            case = Case.objects.get(pk=post.case_id)
+            touched.append(
+                fire(detector, evidence, [*cases, case] if case not in cases else cases, now)
+            )
+            continue
+        active = incidents.active_incident(detector.playbook, scope_key(detector))
+        if (
+            active is not None
+            and active.status == Incident.Status.OPEN
+            and _matches(detector, post)
+        ):
+            incidents.link_cases(active, [Case.objects.get(pk=post.case_id)])
+            touched.append(active)
+    return touched
+
+
+def run_scheduled(now: dt.datetime | None = None) -> list[Incident]:
+    """The periodic pass: counted detectors re-checked, SLA-breach clusters checked, old counters
+    dropped. Reads counters and alerts only."""
+    now = now or timezone.now()
+    fired = []
+    for detector in Detector.objects.filter(is_active=True).select_related("playbook"):
+        if detector.kind in COUNTED:
+            evidence = check_counts(detector, now)
+            if evidence and _claim(detector, now):
+                fired.append(fire(detector, evidence, _wave_cases(detector, now), now))
+        elif detector.kind == Kind.SLA_BREACH_CLUSTER:
+            since = now - dt.timedelta(minutes=detector.window_minutes)
+            alerts = SLAAlert.objects.filter(level=SLAAlert.Level.BREACH, created_at__gte=since)
+            if detector.platform:
+                alerts = alerts.filter(case__channel__platform=detector.platform)
+            if detector.channel_id:
+                alerts = alerts.filter(case__channel_id=detector.channel_id)
+            count = alerts.count()
+            if count >= detector.threshold and _claim(detector, now):
+                cases = list(
+                    Case.objects.filter(sla_alerts__in=alerts).distinct()[:MAX_LINKED_ON_FIRE]
+                )
+                evidence = {
+                    "summary": f"{count} SLA breaches in {detector.window_minutes} min "
+                    f"(threshold {detector.threshold})",
+                    "count": count,
+                    "threshold": detector.threshold,
+                }
+                fired.append(fire(detector, evidence, cases, now))
+        oldest = now - dt.timedelta(
+            hours=detector.baseline_hours, minutes=detector.window_minutes + 60
+        )
+        DetectorCount.objects.filter(detector=detector, minute__lt=oldest).delete()
+    return fired

@@ -1,0 +1,185 @@
+"""What a playbook step can do. Each kind is a class with ``check()`` then ``execute()``; kinds
+that act on cases also ``apply_to_case()`` for every case linked to the incident, including cases
+linked after the step ran. A host registers more kinds through
+``SOCIALCARE["PLAYBOOK_STEP_KINDS"] = {"page_oncall": "myproject.steps.PageOncall"}``."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.contrib.auth import get_user_model
+from django.utils.module_loading import import_string
+
+from socialcare.conf import app_settings
+from socialcare.exceptions import SocialCareError
+from socialcare.models import Case, Incident, IncidentStep, Priority, ReplyTemplate, Team
+
+
+class StepKind:
+    """Base class. ``check`` returns a reason the step cannot run (or ""), ``execute`` does it
+    and returns a short result for the audit trail."""
+
+    label: ClassVar[str] = ""
+    case_scoped: ClassVar[bool] = False
+
+    def check(self, incident: Incident, step: IncidentStep) -> str:
+        return ""
+
+    def execute(self, incident: Incident, step: IncidentStep, actor: Any) -> str:
+        """Incident-wide effect. Case-scoped kinds are applied case by case by the incident
+        service (once per case, audited), so they need only ``apply_to_case``."""
+        return "done"
+
+    def apply_to_case(self, incident: Incident, step: IncidentStep, case: Case, actor: Any) -> None:
+        """Apply to one linked case (case-scoped kinds). Raise ``SocialCareError`` to report
+        that this case could not take it."""
+
+
+class Notify(StepKind):
+    label = "Notify people or teams"
+
+    def check(self, incident: Incident, step: IncidentStep) -> str:
+        return "" if _recipients(step.config) else "no one to notify (set emails, users or teams)"
+
+    def execute(self, incident: Incident, step: IncidentStep, actor: Any) -> str:
+        from socialcare.services.notifications import notify
+
+        recipients = _recipients(step.config)
+        cases = incident.cases.count()
+        body = step.config.get("message") or (
+            f"Incident #{incident.pk} '{incident.title}' ({incident.get_severity_display()}) is "
+            f"{incident.get_status_display().lower()} with {cases} linked case(s).\n"
+            f"Evidence: {incident.evidence.get('summary', '')}"
+        )
+        sent = notify(recipients, f"[Incident #{incident.pk}] {incident.title}", body)
+        return f"notified {sent} of {len(recipients)} recipient(s)"
+
+
+def _recipients(config: dict) -> list[str]:
+    addresses = list(config.get("emails") or [])
+    usernames = config.get("users") or []
+    if usernames:
+        User = get_user_model()
+        addresses += [
+            u.email
+            for u in User.objects.filter(**{f"{User.USERNAME_FIELD}__in": usernames})
+            if u.email
+        ]
+    from socialcare.services.notifications import team_addresses
+
+    for team in Team.objects.filter(name__in=config.get("teams") or []):
+        addresses += team_addresses(team)
+    return sorted(set(addresses))
+
+
+class AssignTeam(StepKind):
+    label = "Give linked cases to a team"
+    case_scoped = True
+
+    def check(self, incident: Incident, step: IncidentStep) -> str:
+        name = step.config.get("team", "")
+        return "" if Team.objects.filter(name=name).exists() else f"no team named {name!r}"
+
+    def apply_to_case(self, incident: Incident, step: IncidentStep, case: Case, actor: Any) -> None:
+        from socialcare.services.cases import set_team
+
+        set_team(case, Team.objects.get(name=step.config["team"]), actor=actor)
+
+
+class RaisePriority(StepKind):
+    label = "Raise linked cases' priority"
+    case_scoped = True
+
+    def check(self, incident: Incident, step: IncidentStep) -> str:
+        value = step.config.get("priority", "")
+        return "" if value in Priority.values else f"unknown priority {value!r}"
+
+    def apply_to_case(self, incident: Incident, step: IncidentStep, case: Case, actor: Any) -> None:
+        from socialcare.services.cases import raise_priority
+
+        raise_priority(
+            case, step.config["priority"], actor=actor, reason=f"incident #{incident.pk}"
+        )
+
+
+class RequireApproval(StepKind):
+    label = "Require approval for public replies"
+
+    def execute(self, incident: Incident, step: IncidentStep, actor: Any) -> str:
+        Incident.objects.filter(pk=incident.pk).update(requires_approval=True)
+        incident.requires_approval = True
+        return "public replies on linked cases now wait for approval"
+
+
+class HoldingReply(StepKind):
+    label = "Post a holding reply to every linked case"
+    case_scoped = True
+
+    def check(self, incident: Incident, step: IncidentStep) -> str:
+        return (
+            "" if _template(step) else f"no active reply template {step.config.get('template')!r}"
+        )
+
+    def apply_to_case(self, incident: Incident, step: IncidentStep, case: Case, actor: Any) -> None:
+        from socialcare.services.replies import reply_target, send_reply
+
+        visibility = "public" if reply_target(case) is not None else "private"
+        # The playbook's author approved this text in advance: it is not held for approval.
+        send_reply(
+            case, actor=actor, template=_template(step), visibility=visibility, preapproved=True
+        )
+
+
+def _template(step: IncidentStep) -> ReplyTemplate | None:
+    ref = step.config.get("template", "")
+    return (
+        ReplyTemplate.objects.active().filter(shortcut=ref).first()
+        or ReplyTemplate.objects.active().filter(name=ref).first()
+    )
+
+
+class TakePrivate(StepKind):
+    label = "Move linked cases to private follow-up"
+    case_scoped = True
+
+    def apply_to_case(self, incident: Incident, step: IncidentStep, case: Case, actor: Any) -> None:
+        from socialcare.services.handoff import hand_off
+
+        if case.handed_off_to:
+            return
+        hand_off(
+            case, step.config.get("via", Case.HandOff.DIRECT_MESSAGE), actor=actor, preapproved=True
+        )
+
+
+class Checklist(StepKind):
+    label = "Manual checklist item"
+
+
+BUILTIN_KINDS: dict[str, type[StepKind]] = {
+    "notify": Notify,
+    "assign_team": AssignTeam,
+    "raise_priority": RaisePriority,
+    "require_approval": RequireApproval,
+    "holding_reply": HoldingReply,
+    "take_private": TakePrivate,
+    "checklist": Checklist,
+}
+
+
+def step_kinds() -> dict[str, type[StepKind]]:
+    kinds = dict(BUILTIN_KINDS)
+    for name, path in app_settings.PLAYBOOK_STEP_KINDS.items():
+        kinds[name] = import_string(path) if isinstance(path, str) else path
+    return kinds
+
+
+def kind_choices() -> list[tuple[str, str]]:
+    return [(name, cls.label or name) for name, cls in step_kinds().items()]
+
+
+def get_kind(name: str) -> StepKind:
+    try:
+        return step_kinds()[name]()
+    except KeyError:
+        raise SocialCareError(f"Unknown playbook step kind {name!r}.") from None

@@ -1,0 +1,129 @@
+"""The SLA scan: every minute, cases whose response or resolution is due soon or overdue get one
+warning and one breach alert per due time (never twice), a timeline event, a notification to
+their assignee and team, and optionally a higher priority.
+
+Each (target, level) is one query over an index (status, due time), however many cases are open.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone
+
+from socialcare import signals
+from socialcare.conf import app_settings
+from socialcare.models import Case, CaseEvent, SLAAlert
+from socialcare.services import cases as case_services
+from socialcare.services.events import record_event
+from socialcare.services.notifications import case_recipients, notify
+
+logger = logging.getLogger("socialcare.sla")
+
+Target = SLAAlert.Target
+Level = SLAAlert.Level
+
+#: target -> (due field, condition that the target is still running)
+TARGETS: dict[str, tuple[str, Q]] = {
+    Target.FIRST_RESPONSE: ("first_response_due_at", Q(first_responded_at__isnull=True)),
+    Target.NEXT_RESPONSE: ("next_response_due_at", Q()),
+    Target.RESOLUTION: ("resolution_due_at", Q()),
+}
+
+#: Clocks run only in these statuses (waiting on the customer pauses them).
+RUNNING = (Case.Status.NEW, Case.Status.OPEN)
+
+
+@dataclass
+class ScanResult:
+    warnings: list[SLAAlert] = field(default_factory=list)
+    breaches: list[SLAAlert] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return f"{len(self.warnings)} due soon, {len(self.breaches)} breached"
+
+
+def due_cases(target: str, level: str, now: dt.datetime):
+    """Cases whose ``target`` reached ``level`` and have no alert for that due time yet."""
+    due_field, running = TARGETS[target]
+    limit = now + app_settings.SLA_WARNING_WINDOW if level == Level.WARNING else now
+    already = SLAAlert.objects.filter(
+        case=OuterRef("pk"), target=target, level=level, due_at=OuterRef(due_field)
+    )
+    return (
+        Case.objects.filter(running, status__in=RUNNING, **{f"{due_field}__lte": limit})
+        .exclude(Exists(already))
+        .select_related("assignee", "team")
+        .order_by(due_field, "pk")
+    )
+
+
+def scan(now: dt.datetime | None = None) -> ScanResult:
+    """Find new warnings and breaches and act on each once."""
+    now = now or timezone.now()
+    result = ScanResult()
+    for target in TARGETS:
+        for level in (Level.BREACH, Level.WARNING):
+            for case in due_cases(target, level, now):
+                due = getattr(case, TARGETS[target][0])
+                if level == Level.WARNING and due <= now and _breach_recorded(case, target, due):
+                    continue
+                alert = _alert(case, target, level, due, now)
+                if alert is not None:
+                    (result.breaches if level == Level.BREACH else result.warnings).append(alert)
+    if result.breaches or result.warnings:
+        logger.info("SLA scan: %s", result)
+    return result
+
+
+def _breach_recorded(case: Case, target: str, due: dt.datetime) -> bool:
+    return SLAAlert.objects.filter(
+        case=case, target=target, level=Level.BREACH, due_at=due
+    ).exists()
+
+
+def _alert(
+    case: Case, target: str, level: str, due: dt.datetime, now: dt.datetime
+) -> SLAAlert | None:
+    try:
+        with transaction.atomic():
+            alert = SLAAlert.objects.create(
+                case=case, target=target, level=level, due_at=due, created_at=now
+            )
+            label = Target(target).label.lower()
+            if level == Level.BREACH:
+                record_event(
+                    case,
+                    CaseEvent.Kind.SLA_BREACHED,
+                    at=now,
+                    target=target,
+                    due_at=due.isoformat(),
+                    text=f"{Target(target).label} target missed (was due {due:%Y-%m-%d %H:%M} UTC).",
+                )
+                bump = app_settings.SLA_BREACH_PRIORITY
+                if bump:
+                    case_services.raise_priority(case, bump, reason=f"{label} SLA breached")
+            else:
+                record_event(
+                    case,
+                    CaseEvent.Kind.ESCALATED,
+                    at=now,
+                    target=target,
+                    due_at=due.isoformat(),
+                    text=f"{Target(target).label} due soon ({due:%H:%M} UTC).",
+                )
+    except IntegrityError:
+        return None  # another scan got there first: notified once
+    verb = "breached" if level == Level.BREACH else "is due soon"
+    notify(
+        case_recipients(case),
+        f"[{case.reference}] {Target(target).label} {verb}",
+        f"Case {case.reference} ({case.subject}): the {label} target {verb}.\n"
+        f"Due: {due:%Y-%m-%d %H:%M} UTC. Priority: {case.get_priority_display()}.",
+    )
+    transaction.on_commit(lambda: signals.sla_alert.send(SLAAlert, alert=alert, case=case))
+    return alert
