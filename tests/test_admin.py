@@ -13,8 +13,13 @@ from socialcare.models import (
     CaseEvent,
     Channel,
     CustomerMerge,
+    Detector,
+    Incident,
+    IncidentStep,
+    Playbook,
     Post,
     ReplyTemplate,
+    SLAAlert,
     SLAPolicy,
     SocialIdentity,
     Tag,
@@ -81,6 +86,20 @@ def world(superuser):
     tag = Tag.objects.create(name="shipping")
     other = make_customer("Tanu L.", "")
     merge = customer_services.merge_customers(other, customer, actor=superuser)
+    from socialcare.crisis_playbooks import install_playbooks
+    from socialcare.models import SLAAlert
+    from socialcare.services.incidents import open_incident_from_case
+
+    install_playbooks()
+    escalated = case_services.open_case(
+        channel=channel, identity=identity, subject="We will sue you", actor=superuser
+    )
+    incident = open_incident_from_case(
+        escalated, actor=superuser, playbook=Playbook.objects.get(slug="legal-threat")
+    )
+    SLAAlert.objects.create(
+        case=case, target="first_response", level="breach", due_at=case.created_at
+    )
     return {
         "team": team,
         "calendar": calendar,
@@ -94,6 +113,7 @@ def world(superuser):
         "template": template,
         "tag": tag,
         "merge": merge,
+        "incident": incident,
         "event": case.events.first(),
     }
 
@@ -111,6 +131,11 @@ MODELS = [
     ("team", Team),
     ("webhookdelivery", WebhookDelivery),
     ("businesscalendar", BusinessCalendar),
+    ("playbook", Playbook),
+    ("detector", Detector),
+    ("incident", Incident),
+    ("incidentstep", IncidentStep),
+    ("slaalert", SLAAlert),
 ]
 
 
@@ -175,9 +200,13 @@ def test_case_page_shows_conversation_and_timeline_escaped(client_in, world):
 def test_case_search_by_reference_and_handle(client_in, world):
     url = reverse("admin:socialcare_case_changelist")
     case = world["case"]
-    assert case.reference.encode() in client_in.get(url, {"q": case.reference}).content
-    assert case.reference.encode() in client_in.get(url, {"q": "tanulearns"}).content
-    assert case.reference.encode() not in client_in.get(url, {"q": "nobody-here"}).content
+
+    def found(q: str) -> list:
+        return list(client_in.get(url, {"q": q}).context["cl"].result_list)
+
+    assert found(case.reference) == [case]
+    assert case in found("tanulearns")
+    assert found("nobody-here") == []
 
 
 def case_form_data(case: Case, **changes) -> dict:
@@ -447,3 +476,57 @@ def test_failed_delivery_can_be_retried_from_admin(
     assert delivery.attempts == 1  # the worker took it again
     assert delivery.status == WebhookDelivery.Status.PROCESSED
     assert delivery.last_error == ""
+
+
+def test_incident_page_shows_steps_cases_and_evidence(client_in, world):
+    incident = world["incident"]
+    body = client_in.get(
+        reverse("admin:socialcare_incident_change", args=[incident.pk])
+    ).content.decode()
+    assert "Hold public replies for approval" in body
+    assert "We will sue you" in body
+    assert "Opened by" in body
+
+
+def test_skipping_a_step_needs_a_comment_and_is_audited(client_in, world, superuser):
+    step = world["incident"].steps.get(automatic=False, kind="checklist")
+    url = reverse("admin:socialcare_incidentstep_change", args=[step.pk])
+    response = client_in.post(url, {"decision": "skip", "comment": ""})
+    assert response.status_code == 200
+    assert "Say why the step is skipped." in response.content.decode()
+    response = client_in.post(url, {"decision": "skip", "comment": "Legal is on holiday"})
+    assert response.status_code == 302
+    step.refresh_from_db()
+    assert step.status == "skipped"
+    assert step.done_by == superuser
+    assert world["incident"].events.filter(kind="step_skipped").exists()
+
+
+def test_playbook_step_kind_is_a_choice_of_known_kinds(client_in, world):
+    playbook = Playbook.objects.get(slug="service-outage")
+    body = client_in.get(
+        reverse("admin:socialcare_playbook_change", args=[playbook.pk])
+    ).content.decode()
+    assert "Post a holding reply to every linked case" in body
+    assert "Require approval for public replies" in body
+
+
+def test_reply_on_a_case_under_an_approval_incident_is_held(client_in, world, superuser):
+    case = world["incident"].cases.get()
+    Post.objects.create(
+        platform="x",
+        external_id="5550001",
+        channel=world["channel"],
+        author=world["identity"],
+        direction="inbound",
+        kind="mention",
+        visibility="public",
+        text="I will sue",
+        case=case,
+    )
+    url = reverse("admin:socialcare_case_change", args=[case.pk])
+    response = client_in.post(url, case_form_data(case, reply="We hear you."), follow=True)
+    assert b"held until another agent approves it" in response.content
+    assert (
+        case.posts.get(direction="outbound", sent_by=superuser).send_status == "awaiting_approval"
+    )

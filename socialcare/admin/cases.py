@@ -111,7 +111,15 @@ class CaseAdmin(admin.ModelAdmin):
         "created_at",
     ]
     list_display_links = ["reference", "subject"]
-    list_filter = ["status", "priority", "visibility", "channel__platform", "team", "tags"]
+    list_filter = [
+        "status",
+        "priority",
+        "visibility",
+        "channel__platform",
+        "team",
+        "incident",
+        "tags",
+    ]
     list_select_related = ["customer", "identity", "channel", "team", "assignee"]
     raw_id_fields = ["customer", "identity", "assignee"]
     autocomplete_fields = ["channel", "team"]
@@ -128,6 +136,8 @@ class CaseAdmin(admin.ModelAdmin):
         "closed_at",
         "handed_off_to",
         "merged_into",
+        "incident",
+        "sla_paused_at",
         "created_at",
         "updated_at",
     ]
@@ -147,6 +157,7 @@ class CaseAdmin(admin.ModelAdmin):
                     "first_responded_at",
                     "next_response_due_at",
                     "resolution_due_at",
+                    "sla_paused_at",
                 ]
             },
         ),
@@ -161,6 +172,7 @@ class CaseAdmin(admin.ModelAdmin):
                     "closed_at",
                     "handed_off_to",
                     "merged_into",
+                    "incident",
                     "created_at",
                     "updated_at",
                 ],
@@ -177,6 +189,7 @@ class CaseAdmin(admin.ModelAdmin):
         "mark_waiting",
         "mark_resolved",
         "mark_closed",
+        "open_incident",
         "merge_selected",
     ]
 
@@ -225,14 +238,22 @@ class CaseAdmin(admin.ModelAdmin):
             if data.get("note"):
                 case_services.add_note(obj, data["note"], actor=request.user)
             if change and (data.get("reply") or data.get("reply_template")):
-                reply_services.send_reply(
+                reply = reply_services.send_reply(
                     obj,
                     data.get("reply") or "",
                     actor=request.user,
                     visibility=data.get("reply_visibility") or Visibility.PUBLIC,
                     template=data.get("reply_template"),
                 )
-                self.message_user(request, "Reply queued for sending.", messages.SUCCESS)
+                if reply.send_status == reply.SendStatus.AWAITING_APPROVAL:
+                    self.message_user(
+                        request,
+                        "This case is part of an incident that requires approval: the reply is "
+                        "held until another agent approves it.",
+                        messages.WARNING,
+                    )
+                else:
+                    self.message_user(request, "Reply queued for sending.", messages.SUCCESS)
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
         obj.refresh_from_db()
@@ -287,6 +308,19 @@ class CaseAdmin(admin.ModelAdmin):
     @admin.action(description="Mark selected cases closed", permissions=["change"])
     def mark_closed(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._status_action(request, queryset, Case.Status.CLOSED)
+
+    @admin.action(description="Open an incident for the selected cases", permissions=["change"])
+    def open_incident(self, request: HttpRequest, queryset: QuerySet) -> None:
+        from socialcare.services.incidents import link_cases, open_incident_from_case
+
+        cases = list(queryset.filter(merged_into__isnull=True))
+        if not cases:
+            return
+        incident = open_incident_from_case(cases[0], actor=request.user)
+        link_cases(incident, cases[1:], actor=request.user)
+        self.message_user(
+            request, f"Incident #{incident.pk} opened with {len(cases)} case(s).", messages.SUCCESS
+        )
 
     merge_selected = merge_action(
         case_services.merge_cases, description="Merge selected cases", permission="merge"

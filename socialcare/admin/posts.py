@@ -10,7 +10,7 @@ from django.db import models
 from django.http import HttpRequest
 
 from socialcare.models import CaseEvent, Post
-from socialcare.services.replies import retry_post
+from socialcare.services.replies import approve_reply, reject_reply, retry_post
 
 
 class ViewOnlyAdmin(admin.ModelAdmin):
@@ -47,7 +47,29 @@ class PostAdmin(ViewOnlyAdmin):
     raw_id_fields = ["author", "case", "parent", "channel", "sent_by"]
     show_full_result_count = False
     exclude = ["raw"]
-    actions = ["retry_sending"]
+    actions = ["retry_sending", "approve_held", "reject_held"]
+
+    def has_approve_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("socialcare.approve_reply")
+
+    @admin.action(description="Approve selected held replies", permissions=["approve"])
+    def approve_held(self, request: HttpRequest, queryset: Any) -> None:
+        self._each(request, queryset, lambda p: approve_reply(p, approver=request.user), "approved")
+
+    @admin.action(description="Reject selected held replies", permissions=["approve"])
+    def reject_held(self, request: HttpRequest, queryset: Any) -> None:
+        self._each(request, queryset, lambda p: reject_reply(p, approver=request.user), "rejected")
+
+    def _each(self, request: HttpRequest, queryset: Any, fn: Any, done: str) -> None:
+        count = 0
+        for post in queryset:
+            try:
+                fn(post)
+                count += 1
+            except ValidationError as exc:
+                self.message_user(request, f"{post}: {' '.join(exc.messages)}", messages.WARNING)
+        if count:
+            self.message_user(request, f"{count} reply(ies) {done}.", messages.SUCCESS)
 
     def has_retry_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("socialcare.change_post")
