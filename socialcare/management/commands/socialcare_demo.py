@@ -86,6 +86,7 @@ class Command(BaseCommand):
         password = self._admin_user()
         self._load()
         call_command("socialcare_schedules", stdout=self.stdout)
+        call_command("socialcare_playbooks", stdout=self.stdout)
         if not serve:
             self._credentials(password, url="")
             self.stdout.write("Start the demo with: python manage.py socialcare_demo")
