@@ -635,7 +635,7 @@ class _Builder:
                 return str(self.rng.randrange(10**15, 10**16))
             case "mastodon":
                 user, _, server = handle.partition("@")
-                return f"https://{server}/users/{user}"
+                return f"https://{server}/@{user}"  # the account URL, as the adapter stores it
             case "bluesky":
                 return "did:plc:" + self._token(24, string.ascii_lowercase + "234567")
             case _:

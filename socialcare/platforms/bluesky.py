@@ -28,6 +28,7 @@ import base64
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 import threading
 import time
@@ -53,14 +54,17 @@ from socialcare.platforms.base import (
     raise_for_send_status,
 )
 
+logger = logging.getLogger("socialcare.platforms.bluesky")
+
 PLATFORM = "bluesky"
 DEFAULT_BASE_URL = "https://bsky.social"
 CHAT_PROXY = "did:web:api.bsky.chat#bsky_chat"
 POST_COLLECTION = "app.bsky.feed.post"
 REASONS = ("mention", "reply", "quote")
 PAGE_LIMIT = 50
-#: Pages read per poll when catching up; 10 × 50 notifications between two polls is plenty.
-MAX_PAGES = 10
+#: Pages read per poll when catching up (2,000 notifications between two one-minute polls).
+#: A burst larger than that loses its oldest notifications; the poll logs a warning.
+MAX_PAGES = 40
 #: ``app.bsky.actor.getProfiles`` accepts at most 25 actors.
 PROFILES_PER_CALL = 25
 CDN = "https://cdn.bsky.app/img/feed_fullsize/plain"
@@ -317,7 +321,8 @@ class BlueskyAdapter:
         seen_uris: set[str] = set()
         page_cursor = ""
         what = "Bluesky app.bsky.notification.listNotifications"
-        for _ in range(MAX_PAGES if since else 1):
+        pages = MAX_PAGES if since else 1
+        for page_number in range(1, pages + 1):
             params: list[tuple[str, str | int]] = [("limit", PAGE_LIMIT)]
             params += [("reasons", reason) for reason in REASONS]
             if page_cursor:
@@ -355,6 +360,12 @@ class BlueskyAdapter:
                 break
             if not next_cursor or next_cursor == page_cursor:
                 break
+            if page_number == pages and since is not None:
+                logger.warning(
+                    "Bluesky: more than %s notifications since %s; older ones were not fetched.",
+                    pages * PAGE_LIMIT,
+                    channel.cursor,
+                )
             page_cursor = next_cursor
 
         profiles = self._profiles(session, client, kept)

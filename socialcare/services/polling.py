@@ -71,7 +71,7 @@ def poll_channel(channel: Channel, *, client: httpx.Client | None = None) -> Pol
                 break
             with transaction.atomic():
                 delivery = accept_delivery(
-                    channel, page.body, {}, source=WebhookDelivery.Source.POLL
+                    channel, page.body, {}, source=WebhookDelivery.Source.POLL, queue=False
                 )
                 Channel.objects.filter(pk=channel.pk).update(poll_cursor=page.cursor[:500])
                 channel.poll_cursor = page.cursor[:500]
