@@ -38,6 +38,8 @@ PLAYBOOKS = [
         "description": "Many customers report the same broken feature or product at once.",
         "steps": [
             ("Alert the escalations team", "notify", True, 0, {"teams": ["Escalations"]}),
+            # Many agents answering one wave at once must not contradict each other in public.
+            ("Hold public replies for approval", "require_approval", True, 0, {}),
             ("Route linked cases to Escalations", "assign_team", True, 0, {"team": "Escalations"}),
             ("Raise linked cases to high", "raise_priority", True, 0, {"priority": "high"}),
             (

@@ -128,22 +128,35 @@ def open_incident(
     link_cases(incident, cases, actor=actor, apply_steps=False)
     for step in incident.steps.filter(automatic=True).order_by("order", "pk"):
         run_step(step, actor=None)
+    incident.refresh_from_db()  # steps changed it through their own copies (requires_approval)
     transaction.on_commit(
         lambda: signals.incident_opened.send(Incident, incident=incident, actor=actor)
     )
     return incident, True
 
 
+@transaction.atomic
 def link_cases(
     incident: Incident, cases: Iterable[Case], *, actor: Any = None, apply_steps: bool = True
 ) -> list[Case]:
-    """Attach cases to the incident (each once), then apply the case-wide steps already done."""
+    """Attach cases to the incident (each once), then apply the case-wide steps already done.
+
+    Race-safe: a case is linked by a conditional update (two workers linking the same case
+    leave one link), and the incident's steps are locked before reading which are done, so a
+    step ticked at the same moment reaches these cases either here or in ``run_step``."""
     linked = []
-    for case in cases:
-        if case is None or case.incident_id == incident.pk or case.merged_into_id:
+    wanted = sorted((c for c in cases if c is not None), key=lambda c: c.pk)  # one lock order
+    for case in wanted:
+        if case.incident_id == incident.pk or case.merged_into_id:
             continue
-        Case.objects.filter(pk=case.pk).update(incident=incident, updated_at=timezone.now())
+        updated = (
+            Case.objects.filter(pk=case.pk, merged_into__isnull=True)
+            .exclude(incident=incident)
+            .update(incident=incident, updated_at=timezone.now())
+        )
         case.incident = incident
+        if not updated:
+            continue  # linked meanwhile by another worker (or merged)
         record_event(
             case,
             CaseEvent.Kind.INCIDENT_LINKED,
@@ -162,7 +175,8 @@ def link_cases(
         count=len(linked),
     )
     if apply_steps:
-        for step in incident.steps.filter(status=IncidentStep.Status.DONE).order_by("order", "pk"):
+        steps = incident.steps.select_for_update().order_by("order", "pk")
+        for step in [s for s in steps if s.status == IncidentStep.Status.DONE]:
             _apply_to_cases(step, linked, actor)
     _announce(incident, actor, "cases_linked")
     return linked
@@ -170,7 +184,10 @@ def link_cases(
 
 def _apply_to_cases(step: IncidentStep, cases: Iterable[Case], actor: Any) -> tuple[int, list[str]]:
     """Apply a case-scoped step to each case once (an event on the case records it)."""
-    kind = get_kind(step.kind)
+    try:
+        kind = get_kind(step.kind)
+    except SocialCareError:
+        return 0, []  # its kind is gone from the settings: nothing left to apply
     if not kind.case_scoped:
         return 0, []
     applied, problems = 0, []
@@ -205,8 +222,16 @@ def run_step(step: IncidentStep, *, actor: Any = None, comment: str = "") -> Inc
             f"Step '{step.title}' is already {step.get_status_display().lower()}."
         )
     incident = step.incident
-    kind = get_kind(step.kind)
-    problem = kind.check(incident, step)
+    try:
+        # An unknown kind (a host kind since removed from settings) or a failing check is
+        # recorded on the step: it must never lose the incident that is opening.
+        kind = get_kind(step.kind)
+        problem = kind.check(incident, step)
+    except SocialCareError as exc:
+        problem = " ".join(exc.messages)
+    except Exception as exc:
+        logger.exception("Playbook step %s could not be checked", step.pk)
+        problem = f"{type(exc).__name__}: {exc}"
     if problem:
         return _finish(step, IncidentStep.Status.FAILED, actor, comment, result=problem)
     try:

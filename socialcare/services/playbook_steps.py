@@ -5,6 +5,7 @@ linked after the step ran. A host registers more kinds through
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar
 
 from django.contrib.auth import get_user_model
@@ -13,6 +14,8 @@ from django.utils.module_loading import import_string
 from socialcare.conf import app_settings
 from socialcare.exceptions import SocialCareError
 from socialcare.models import Case, Incident, IncidentStep, Priority, ReplyTemplate, Team
+
+logger = logging.getLogger("socialcare.incidents")
 
 
 class StepKind:
@@ -168,9 +171,14 @@ BUILTIN_KINDS: dict[str, type[StepKind]] = {
 
 
 def step_kinds() -> dict[str, type[StepKind]]:
+    """Built-in and host kinds; a host kind that cannot be imported is left out (its steps fail
+    with the reason when they run)."""
     kinds = dict(BUILTIN_KINDS)
-    for name, path in app_settings.PLAYBOOK_STEP_KINDS.items():
-        kinds[name] = import_string(path) if isinstance(path, str) else path
+    for name in app_settings.PLAYBOOK_STEP_KINDS:
+        try:
+            kinds[name] = type(get_kind(name))
+        except SocialCareError:
+            logger.warning("Playbook step kind %r cannot be loaded", name, exc_info=True)
     return kinds
 
 
@@ -179,7 +187,15 @@ def kind_choices() -> list[tuple[str, str]]:
 
 
 def get_kind(name: str) -> StepKind:
+    """An instance of the step kind ``name``. Only that kind is imported, so one host kind with a
+    wrong dotted path fails its own steps (with the reason), not every playbook step."""
+    path = app_settings.PLAYBOOK_STEP_KINDS.get(name)
+    if path is None:
+        if name not in BUILTIN_KINDS:
+            raise SocialCareError(f"Unknown playbook step kind {name!r}.")
+        return BUILTIN_KINDS[name]()
     try:
-        return step_kinds()[name]()
-    except KeyError:
-        raise SocialCareError(f"Unknown playbook step kind {name!r}.") from None
+        kind = import_string(path) if isinstance(path, str) else path
+    except ImportError as exc:
+        raise SocialCareError(f"Playbook step kind {name!r} cannot be loaded: {exc}") from exc
+    return kind()

@@ -286,7 +286,13 @@ def _fail(post: Post, error: str) -> Post:
 
 @transaction.atomic
 def retry_post(post: Post, *, actor: Any = None) -> Post:
-    """Queue a failed reply again (an agent's "retry")."""
+    """Queue a failed reply again (an agent's "retry"). A reply a second agent rejected is not
+    retried: that would send it past the approval it was refused."""
+    rejected = CaseEvent.objects.filter(
+        post=post, kind=CaseEvent.Kind.NOTE, data__approval="rejected"
+    ).exists()
+    if rejected:
+        raise SocialCareError("This reply was not approved; write a new one instead.")
     updated = Post.objects.filter(pk=post.pk, send_status=Post.SendStatus.FAILED).update(
         send_status=Post.SendStatus.QUEUED, send_attempts=0, send_error=""
     )

@@ -124,9 +124,12 @@ def business_time_between(
 
 
 def calendar_for(case: Case) -> BusinessCalendar | None:
-    """The clock a case's SLA runs on: its policy's calendar, else its team's, else 24/7."""
+    """The clock a case's SLA runs on: its policy's calendar, else its team's; 24/7 without a
+    policy (the default target is counted 24/7, see ``apply_policy``)."""
     policy = case.sla_policy
-    if policy is not None and policy.calendar_id:
+    if policy is None:
+        return None
+    if policy.calendar_id:
         return policy.calendar
     return case.team.calendar if case.team_id else None
 

@@ -21,6 +21,7 @@ from socialcare.models import Case, CaseEvent, SLAAlert
 from socialcare.services import cases as case_services
 from socialcare.services.events import record_event
 from socialcare.services.notifications import case_recipients, notify
+from socialcare.services.sla import DUE_FIELDS
 
 logger = logging.getLogger("socialcare.sla")
 
@@ -50,12 +51,20 @@ class ScanResult:
 def due_cases(target: str, level: str, now: dt.datetime):
     """Cases whose ``target`` reached ``level`` and have no alert for that due time yet."""
     due_field, running = TARGETS[target]
-    limit = now + app_settings.SLA_WARNING_WINDOW if level == Level.WARNING else now
+    if level == Level.WARNING:
+        # Only targets still ahead: an overdue one gets its breach instead (a warning query that
+        # also matched overdue cases would return the whole backlog of breached cases each run).
+        window = {
+            f"{due_field}__gt": now,
+            f"{due_field}__lte": now + app_settings.SLA_WARNING_WINDOW,
+        }
+    else:
+        window = {f"{due_field}__lte": now}
     already = SLAAlert.objects.filter(
         case=OuterRef("pk"), target=target, level=level, due_at=OuterRef(due_field)
     )
     return (
-        Case.objects.filter(running, status__in=RUNNING, **{f"{due_field}__lte": limit})
+        Case.objects.filter(running, status__in=RUNNING, **window)
         .exclude(Exists(already))
         .select_related("assignee", "team")
         .order_by(due_field, "pk")
@@ -70,20 +79,12 @@ def scan(now: dt.datetime | None = None) -> ScanResult:
         for level in (Level.BREACH, Level.WARNING):
             for case in due_cases(target, level, now):
                 due = getattr(case, TARGETS[target][0])
-                if level == Level.WARNING and due <= now and _breach_recorded(case, target, due):
-                    continue
                 alert = _alert(case, target, level, due, now)
                 if alert is not None:
                     (result.breaches if level == Level.BREACH else result.warnings).append(alert)
     if result.breaches or result.warnings:
         logger.info("SLA scan: %s", result)
     return result
-
-
-def _breach_recorded(case: Case, target: str, due: dt.datetime) -> bool:
-    return SLAAlert.objects.filter(
-        case=case, target=target, level=Level.BREACH, due_at=due
-    ).exists()
 
 
 def _alert(
@@ -106,7 +107,7 @@ def _alert(
                 )
                 bump = app_settings.SLA_BREACH_PRIORITY
                 if bump:
-                    case_services.raise_priority(case, bump, reason=f"{label} SLA breached")
+                    _raise_keeping_due_times(case, bump, reason=f"{label} SLA breached")
             else:
                 record_event(
                     case,
@@ -127,3 +128,16 @@ def _alert(
     )
     transaction.on_commit(lambda: signals.sla_alert.send(SLAAlert, alert=alert, case=case))
     return alert
+
+
+def _raise_keeping_due_times(case: Case, priority: str, *, reason: str) -> None:
+    """Raise the priority of a breached case without moving its targets: a priority change
+    re-computes running due times from the opening (a stricter policy, or the time spent paused
+    forgotten), which would turn this one breach into a fresh one on the next scan."""
+    locked = Case.objects.select_for_update().get(pk=case.pk)
+    due_times = {name: getattr(locked, name) for name in DUE_FIELDS}
+    case_services.raise_priority(case, priority, reason=reason)
+    if any(getattr(case, name) != value for name, value in due_times.items()):
+        Case.objects.filter(pk=case.pk).update(**due_times)
+        for name, value in due_times.items():
+            setattr(case, name, value)
