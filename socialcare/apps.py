@@ -8,4 +8,9 @@ class SocialCareConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from socialcare import checks  # noqa: F401  (registers the system checks)
+        from socialcare import (
+            checks,  # noqa: F401  (registers the system checks)
+            outbound_signals,
+        )
+
+        outbound_signals.connect()

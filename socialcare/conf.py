@@ -64,6 +64,14 @@ DEFAULTS: dict[str, Any] = {
     # Polling: timeout of one HTTP call, and pages fetched per channel per run.
     "HTTP_TIMEOUT": 10.0,
     "POLL_MAX_PAGES": 5,
+    # Outbound webhooks: failures in a row after which a subscription is disabled.
+    "OUTBOUND_MAX_FAILURES": 10,
+    # The SLA scan warns this long before a target is due.
+    "SLA_WARNING_WINDOW": timedelta(minutes=15),
+    # A breach raises the case to at least this priority ("" to leave priorities alone).
+    "SLA_BREACH_PRIORITY": "high",
+    # Host-registered playbook step kinds: kind -> dotted path of a step class.
+    "PLAYBOOK_STEP_KINDS": {},
     # API requests allowed per key (or per signed-in user), DRF rate syntax.
     "API_THROTTLE_RATE": "1200/min",
 }

@@ -29,10 +29,34 @@ def poll_channels() -> None:
     poll_due_channels()
 
 
+def scan_sla() -> None:
+    from socialcare.services.sla_scan import scan
+
+    scan()
+
+
+def run_detectors() -> None:
+    from socialcare.services.detectors import run_scheduled
+
+    run_scheduled()
+
+
 def sweep_deliveries() -> None:
     from socialcare.services.deliveries import requeue_stale
 
     requeue_stale()
+
+
+def deliver_outbound(subscription_id: int) -> None:
+    from socialcare.services.outbound import deliver_subscription
+
+    deliver_subscription(subscription_id)
+
+
+def deliver_outbound_due() -> None:
+    from socialcare.services.outbound import deliver_due
+
+    deliver_due()
 
 
 # Queueing --------------------------------------------------------------------------------------
@@ -54,10 +78,17 @@ def enqueue_send_post(post_id: int, delay: float = 0) -> None:
     )
 
 
+def enqueue_outbound(subscription_id: int) -> None:
+    async_task("socialcare.tasks.deliver_outbound", subscription_id, group="socialcare.outbound")
+
+
 #: Recurring work, installed by ``manage.py socialcare_schedules``: name -> (func, minutes).
 SCHEDULES: dict[str, tuple[str, int]] = {
     "socialcare: poll channels": ("socialcare.tasks.poll_channels", 1),
+    "socialcare: SLA scan": ("socialcare.tasks.scan_sla", 1),
+    "socialcare: crisis detectors": ("socialcare.tasks.run_detectors", 1),
     "socialcare: re-queue stuck deliveries": ("socialcare.tasks.sweep_deliveries", 5),
+    "socialcare: send outbound webhooks": ("socialcare.tasks.deliver_outbound_due", 1),
 }
 
 

@@ -3,6 +3,7 @@
 A host CRM with its own customer model attaches ``SocialIdentityInline`` to its customer admin.
 """
 
+from socialcare.admin.apikeys import ApiKeyAdmin
 from socialcare.admin.cases import CaseAdmin
 from socialcare.admin.channels import ChannelAdmin, WebhookDeliveryAdmin
 from socialcare.admin.config import (
@@ -12,11 +13,20 @@ from socialcare.admin.config import (
     TagAdmin,
     TeamAdmin,
 )
+from socialcare.admin.crisis import (
+    DetectorAdmin,
+    IncidentAdmin,
+    IncidentStepAdmin,
+    PlaybookAdmin,
+    SLAAlertAdmin,
+)
 from socialcare.admin.customers import CustomerAdmin, CustomerMergeAdmin, SocialIdentityAdmin
 from socialcare.admin.inlines import CaseEventInline, PostInline, SocialIdentityInline
+from socialcare.admin.outbound import OutboundDeliveryAdmin, WebhookSubscriptionAdmin
 from socialcare.admin.posts import CaseEventAdmin, PostAdmin
 
 __all__ = [
+    "ApiKeyAdmin",
     "BusinessCalendarAdmin",
     "CaseAdmin",
     "CaseEventAdmin",
@@ -24,13 +34,20 @@ __all__ = [
     "ChannelAdmin",
     "CustomerAdmin",
     "CustomerMergeAdmin",
+    "DetectorAdmin",
+    "IncidentAdmin",
+    "IncidentStepAdmin",
+    "OutboundDeliveryAdmin",
+    "PlaybookAdmin",
     "PostAdmin",
     "PostInline",
     "ReplyTemplateAdmin",
+    "SLAAlertAdmin",
     "SLAPolicyAdmin",
     "SocialIdentityAdmin",
     "SocialIdentityInline",
     "TagAdmin",
     "TeamAdmin",
     "WebhookDeliveryAdmin",
+    "WebhookSubscriptionAdmin",
 ]

@@ -2,7 +2,35 @@
 
 from __future__ import annotations
 
-from rest_framework.pagination import CursorPagination
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions
+from rest_framework.pagination import CursorPagination as DRFCursorPagination
+
+
+class CursorPagination(DRFCursorPagination):
+    """A cursor the client garbled is a 400 on ``cursor`` (DRF answers 404, or 500 when a
+    decodable cursor holds a position of the wrong type)."""
+
+    invalid_cursor_message = "Invalid cursor: follow the `next` or `previous` link as given."
+
+    def _invalid(self) -> exceptions.ValidationError:
+        return exceptions.ValidationError({self.cursor_query_param: [self.invalid_cursor_message]})
+
+    def decode_cursor(self, request: Any) -> Any:
+        try:
+            return super().decode_cursor(request)
+        except exceptions.NotFound:
+            raise self._invalid() from None
+
+    def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> Any:
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except (ValueError, TypeError, OverflowError, DjangoValidationError) as exc:
+            if request.query_params.get(self.cursor_query_param) is None:
+                raise
+            raise self._invalid() from exc
 
 
 class SyncCursorPagination(CursorPagination):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable
 from typing import Any
 
+from drf_spectacular import utils as spectacular_utils
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.views import (
     SpectacularAPIView,
     SpectacularRedocView,
@@ -28,10 +32,24 @@ SCHEMA_SETTINGS: dict[str, Any] = {
     "PREPROCESSING_HOOKS": ["socialcare.api.schema.only_socialcare_endpoints"],
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/(?:.*/)?api/v1",
-    "SERVE_INCLUDE_SCHEMA": False,
 }
 
 AUTH = [ApiKeyAuthentication, authentication.SessionAuthentication]
+
+
+def extend_schema(**kwargs: Any) -> Callable[[Any], Any]:
+    """drf-spectacular's ``@extend_schema``, for view methods too when the host has no
+    ``DEFAULT_SCHEMA_CLASS``: on a method, drf-spectacular derives from that DRF setting, and a
+    schema derived from DRF's own AutoSchema breaks generation. Use this one in socialcare.api."""
+    decorate = spectacular_utils.extend_schema(**kwargs)
+
+    def decorator(target: Any) -> Any:
+        context = getattr(target, "kwargs", {})
+        if not inspect.isclass(target) and "schema" not in context:
+            target.kwargs = {**context, "schema": AutoSchema}
+        return decorate(target)
+
+    return decorator
 
 
 def only_socialcare_endpoints(endpoints: list, **kwargs: Any) -> list:
@@ -43,13 +61,25 @@ def only_socialcare_endpoints(endpoints: list, **kwargs: Any) -> list:
     ]
 
 
-class SchemaView(SpectacularAPIView):
+class Unlisted:
+    """The schema and its viewers are not operations of the API. drf-spectacular's AutoSchema on
+    them too, so generating the schema (this view or ``manage.py spectacular``) works without
+    ``DEFAULT_SCHEMA_CLASS`` in the host's settings."""
+
+    schema = AutoSchema()
+
+    @extend_schema(exclude=True)
+    def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        return super().get(request, *args, **kwargs)
+
+
+class SchemaView(Unlisted, SpectacularAPIView):
     custom_settings = SCHEMA_SETTINGS
     authentication_classes = AUTH
     permission_classes = [StaffOnly]
 
 
-class SwaggerView(SpectacularSwaggerView):
+class SwaggerView(Unlisted, SpectacularSwaggerView):
     authentication_classes = AUTH
     permission_classes = [StaffOnly]
     title = "socialcare API"
@@ -63,10 +93,11 @@ class SwaggerView(SpectacularSwaggerView):
         return _get_sidecar_url("swagger-ui-dist/favicon-32x32.png")
 
 
-class RedocView(SpectacularRedocView):
+class RedocView(Unlisted, SpectacularRedocView):
     authentication_classes = AUTH
     permission_classes = [StaffOnly]
     title = "socialcare API"
+    template_name = "socialcare/api/redoc.html"  # no Google Fonts: nothing from a CDN
 
     @staticmethod
     def _redoc_standalone() -> str:

@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -427,4 +428,36 @@ def update_case(
         set_tags(case, tags, actor=actor)
     if status is not _UNSET and status != case.status:
         change_status(case, status, actor=actor)
+    return case
+
+
+@transaction.atomic
+def open_case_for_post(post: Post, *, actor: Any, **fields: Any) -> Case:
+    """Open a case for a post that has none, and attach the post with a "post added" event."""
+    post = (
+        Post.objects.select_for_update(of=("self",))
+        .select_related("channel", "author")
+        .get(pk=post.pk)
+    )
+    if post.case_id is not None:
+        raise ValidationError({"post": ["This post already belongs to a case."]})
+    inbound = post.direction == Post.Direction.INBOUND
+    fields.setdefault("visibility", post.visibility)
+    fields["subject"] = fields.get("subject") or " ".join(post.text.split())[:120]
+    case = open_case(
+        channel=post.channel, identity=post.author if inbound else None, actor=actor, **fields
+    )
+    Post.objects.filter(pk=post.pk).update(case=case)
+    if inbound:
+        Case.objects.filter(pk=case.pk).update(
+            last_inbound_at=post.posted_at, updated_at=timezone.now()
+        )
+    record_event(
+        case,
+        CaseEvent.Kind.POST_ADDED,
+        actor=actor,
+        post=post,
+        text=post.text[:280],
+        author=str(post.author) if post.author_id else "unknown",
+    )
     return case

@@ -1,0 +1,449 @@
+"""Serializers of cases, their timeline and posts, the requests that change them, and the one
+error shape (``ErrorSerializer``) every socialcare endpoint documents."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from socialcare.api.case_filters import SLA_STATES, sla_state
+from socialcare.models import (
+    Case,
+    CaseEvent,
+    Channel,
+    Post,
+    Priority,
+    ReplyTemplate,
+    SocialIdentity,
+    Team,
+    Visibility,
+    customer_display_name,
+    customer_email,
+    get_customer_model,
+)
+from socialcare.services.access import visible_cases, visible_posts
+from socialcare.services.events import user_label
+
+# The one error shape -----------------------------------------------------------------------
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {
+            "oneOf": [{"type": "array", "items": {"type": "string"}}, {"type": "object"}]
+        },
+    }
+)
+class FieldErrorsField(serializers.DictField):
+    pass
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(
+        help_text="Machine-readable reason: `invalid`, `parse_error`, `not_authenticated`, "
+        "`authentication_failed`, `permission_denied`, `not_found`, `method_not_allowed`, "
+        "`unsupported_media_type`, `throttled`, `illegal_transition`, `merge_refused`."
+    )
+    detail = serializers.CharField(help_text="A sentence for people.")
+    errors = FieldErrorsField(
+        required=False,
+        help_text="On 400: field name (or `non_field_errors`) → messages; for the items of a "
+        "list or the fields of an object, the same again by index or name.",
+    )
+
+
+class StrictSerializer(serializers.Serializer):
+    """A request body: unknown and read-only field names are errors, not silently ignored."""
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            writable = {name for name, field in self.fields.items() if not field.read_only}
+            unknown = sorted(str(name) for name in data if name not in writable)
+            if unknown:
+                raise serializers.ValidationError(
+                    {name: ["Unknown or read-only field."] for name in unknown}
+                )
+        return super().to_internal_value(data)
+
+
+_CHOICE_FIELDS: dict[str, type[serializers.ChoiceField]] = {}
+
+
+def choice_field(component: str, choices: Any, **kwargs: Any) -> serializers.ChoiceField:
+    """A ChoiceField whose enum is the named OpenAPI component ``component``, so choice sets of
+    equal field names (a post's and an event's ``kind``) never collide in the schema."""
+    if component not in _CHOICE_FIELDS:
+        blank = [""] if kwargs.get("allow_blank") else []
+        schema = {"type": "string", "enum": [value for value, _ in choices] + blank}
+        field_class = type(f"{component}Field", (serializers.ChoiceField,), {})
+        _CHOICE_FIELDS[component] = extend_schema_field(schema, component_name=component)(
+            field_class
+        )
+    return _CHOICE_FIELDS[component](choices=choices, **kwargs)
+
+
+# Summaries of related objects --------------------------------------------------------------
+
+
+class UserSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="pk", read_only=True)
+    username = serializers.CharField(source="get_username", read_only=True)
+    name = serializers.SerializerMethodField()
+
+    def get_name(self, user: Any) -> str:
+        return user_label(user)
+
+
+@extend_schema_field(
+    {"oneOf": [{"type": "integer"}, {"type": "string"}], "description": "Customer id."}
+)
+class CustomerPkField(serializers.ReadOnlyField):
+    """The customer's primary key as the (possibly swapped) model has it."""
+
+
+class CustomerSummarySerializer(serializers.Serializer):
+    id = CustomerPkField(source="pk")
+    name = serializers.SerializerMethodField()
+    email = serializers.SerializerMethodField()
+
+    def get_name(self, customer: Any) -> str:
+        return customer_display_name(customer)
+
+    def get_email(self, customer: Any) -> str:
+        return customer_email(customer)
+
+
+class IdentitySummarySerializer(serializers.ModelSerializer):
+    # A CharField: an empty URL is no valid `format: uri`.
+    profile_url = serializers.CharField(read_only=True, help_text="Empty when unknown.")
+
+    class Meta:
+        model = SocialIdentity
+        fields = [
+            "id",
+            "platform",
+            "handle",
+            "display_name",
+            "profile_url",
+            "followers_count",
+            "platform_verified",
+            "owner_verified_at",
+        ]
+        read_only_fields = fields
+
+
+class ChannelSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Channel
+        fields = ["id", "name", "platform", "handle"]
+        read_only_fields = fields
+
+
+class TeamSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Team
+        fields = ["id", "name"]
+        read_only_fields = fields
+
+
+# Cases --------------------------------------------------------------------------------------
+
+
+class CaseSerializer(serializers.ModelSerializer):
+    """A case with what a CRM shows beside it. Every value is owned by the services."""
+
+    status = choice_field("CaseStatus", Case.Status.choices, read_only=True)
+    handed_off_to = choice_field(
+        "CaseHandOff", Case.HandOff.choices, read_only=True, allow_blank=True
+    )
+    customer = CustomerSummarySerializer(read_only=True, allow_null=True)
+    identity = IdentitySummarySerializer(read_only=True, allow_null=True)
+    channel = ChannelSummarySerializer(read_only=True, allow_null=True)
+    team = TeamSummarySerializer(read_only=True, allow_null=True)
+    assignee = UserSummarySerializer(read_only=True, allow_null=True)
+    tags = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
+    sla_state = serializers.SerializerMethodField()
+    merged_into_reference = serializers.CharField(read_only=True, allow_null=True)
+    post_count = serializers.IntegerField(read_only=True)
+    inbound_count = serializers.IntegerField(read_only=True)
+    outbound_count = serializers.IntegerField(read_only=True)
+    note_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Case
+        fields = [
+            "id",
+            "reference",
+            "subject",
+            "status",
+            "priority",
+            "visibility",
+            "customer",
+            "identity",
+            "channel",
+            "team",
+            "assignee",
+            "tags",
+            "sla_state",
+            "first_response_due_at",
+            "next_response_due_at",
+            "resolution_due_at",
+            "first_responded_at",
+            "last_inbound_at",
+            "last_outbound_at",
+            "resolved_at",
+            "closed_at",
+            "handed_off_to",
+            "merged_into",
+            "merged_into_reference",
+            "post_count",
+            "inbound_count",
+            "outbound_count",
+            "note_count",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ChoiceField(choices=SLA_STATES, allow_null=True))
+    def get_sla_state(self, case: Case) -> str | None:
+        return sla_state(case, self.context.get("now"))
+
+
+@extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}]})
+class CustomerField(serializers.PrimaryKeyRelatedField):
+    """A customer of the active (possibly swapped) model, by primary key."""
+
+    def get_queryset(self) -> Any:
+        return get_customer_model()._default_manager.all()
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class VisiblePostField(serializers.PrimaryKeyRelatedField):
+    """A post the caller may see (posts of their teams' cases)."""
+
+    def get_queryset(self) -> Any:
+        return visible_posts(self.context["request"].user, Post.objects.all())
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class VisibleCaseField(serializers.PrimaryKeyRelatedField):
+    def get_queryset(self) -> Any:
+        return visible_cases(self.context["request"].user, Case.objects.all())
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class CasePostField(serializers.PrimaryKeyRelatedField):
+    """A post of the case the request is about."""
+
+    def get_queryset(self) -> Any:
+        return Post.objects.filter(case=self.context["case"])
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class ActiveUserField(serializers.PrimaryKeyRelatedField):
+    def get_queryset(self) -> Any:
+        return get_user_model()._default_manager.filter(is_active=True)
+
+
+class CaseCreateSerializer(StrictSerializer):
+    post = VisiblePostField(
+        required=False,
+        help_text="Open the case for this post (one that has no case yet): channel, author and "
+        "visibility come from it. Leave out channel, identity and customer then.",
+    )
+    channel = serializers.PrimaryKeyRelatedField(
+        queryset=Channel.objects.all(), required=False, allow_null=True
+    )
+    identity = serializers.PrimaryKeyRelatedField(
+        queryset=SocialIdentity.objects.all(), required=False, allow_null=True
+    )
+    customer = CustomerField(
+        required=False, allow_null=True, help_text="Default: the identity's customer."
+    )
+    subject = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    priority = serializers.ChoiceField(choices=Priority.choices, default=Priority.NORMAL)
+    visibility = serializers.ChoiceField(choices=Visibility.choices, required=False)
+    team = serializers.PrimaryKeyRelatedField(
+        queryset=Team.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Default: the channel's default team.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        post = attrs.get("post")
+        direct = [name for name in ("channel", "identity", "customer") if attrs.get(name)]
+        if post is not None:
+            if direct:
+                raise serializers.ValidationError(
+                    {name: ["Comes from the post; leave it out."] for name in direct}
+                )
+            if post.case_id is not None:
+                raise serializers.ValidationError(
+                    {"post": ["This post already belongs to a case."]}
+                )
+        elif not direct:
+            raise serializers.ValidationError(
+                "Give a post, or at least one of channel, identity and customer."
+            )
+        return attrs
+
+
+class CaseUpdateSerializer(StrictSerializer):
+    """A PATCH: only the fields sent change, each through its service (and leaves its event)."""
+
+    status = choice_field("CaseStatus", Case.Status.choices, required=False)
+    priority = serializers.ChoiceField(choices=Priority.choices, required=False)
+    subject = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    team = serializers.PrimaryKeyRelatedField(
+        queryset=Team.objects.all(), required=False, allow_null=True
+    )
+    assignee = ActiveUserField(required=False, allow_null=True, help_text="An active user's id.")
+    customer = CustomerField(required=False, allow_null=True)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=50),
+        required=False,
+        max_length=100,
+        help_text="Replaces the tags; names are matched case-insensitively.",
+    )
+
+
+# Posts and the timeline -----------------------------------------------------------------------
+
+
+class PostSerializer(serializers.ModelSerializer):
+    url = serializers.CharField(read_only=True, help_text="Empty until the platform has one.")
+    kind = choice_field("PostKind", Post.Kind.choices, read_only=True)
+    send_status = choice_field(
+        "SendStatus", Post.SendStatus.choices, read_only=True, allow_blank=True
+    )
+    channel = ChannelSummarySerializer(read_only=True, allow_null=True)
+    author = IdentitySummarySerializer(read_only=True, allow_null=True)
+    sent_by = UserSummarySerializer(read_only=True, allow_null=True)
+    case_reference = serializers.CharField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Post
+        fields = [
+            "id",
+            "platform",
+            "external_id",
+            "channel",
+            "case",
+            "case_reference",
+            "direction",
+            "kind",
+            "visibility",
+            "author",
+            "text",
+            "html",
+            "url",
+            "in_reply_to_external_id",
+            "parent",
+            "conversation_id",
+            "language",
+            "posted_at",
+            "received_at",
+            "edited_at",
+            "deleted_at",
+            "sentiment",
+            "reach",
+            "attachments",
+            "sent_by",
+            "send_status",
+            "send_error",
+            "send_attempts",
+        ]
+        read_only_fields = fields
+
+
+class TimelinePostSerializer(serializers.ModelSerializer):
+    kind = choice_field("PostKind", Post.Kind.choices, read_only=True)
+    send_status = choice_field(
+        "SendStatus", Post.SendStatus.choices, read_only=True, allow_blank=True
+    )
+    author_handle = serializers.CharField(source="author.handle", read_only=True, default="")
+    url = serializers.CharField(read_only=True, help_text="Empty until the platform has one.")
+
+    class Meta:
+        model = Post
+        fields = [
+            "id",
+            "direction",
+            "kind",
+            "visibility",
+            "author_handle",
+            "text",
+            "url",
+            "send_status",
+            "send_error",
+            "posted_at",
+            "deleted_at",
+        ]
+        read_only_fields = fields
+
+
+class CaseEventSerializer(serializers.ModelSerializer):
+    kind = choice_field("CaseEventKind", CaseEvent.Kind.choices, read_only=True)
+    case_reference = serializers.CharField(read_only=True)
+    actor = UserSummarySerializer(read_only=True, allow_null=True, help_text="Null: the system.")
+    summary = serializers.SerializerMethodField()
+    data = serializers.DictField(read_only=True, help_text="Details; their keys depend on kind.")
+    post = TimelinePostSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = CaseEvent
+        fields = ["id", "case", "case_reference", "at", "kind", "summary", "actor", "data", "post"]
+        read_only_fields = fields
+
+    def get_summary(self, event: CaseEvent) -> str:
+        return event.summary()
+
+
+# Requests of the case actions --------------------------------------------------------------
+
+
+class TimelineQuerySerializer(serializers.Serializer):
+    include_merged = serializers.BooleanField(default=False)
+
+
+class ReplySerializer(StrictSerializer):
+    text = serializers.CharField(
+        required=False, allow_blank=True, max_length=10000, help_text="Or a template."
+    )
+    template = serializers.PrimaryKeyRelatedField(
+        queryset=ReplyTemplate.objects.active(),
+        required=False,
+        allow_null=True,
+        help_text="A reply template's id, rendered for this case when no text is given.",
+    )
+    visibility = serializers.ChoiceField(
+        choices=Visibility.choices,
+        default=Visibility.PUBLIC,
+        help_text="`public`: a threaded reply; `private`: a direct message (or an email).",
+    )
+    in_reply_to = CasePostField(
+        required=False,
+        allow_null=True,
+        help_text="The post of this case to answer; default: the latest public customer post.",
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not (attrs.get("text") or "").strip() and attrs.get("template") is None:
+            raise serializers.ValidationError({"text": ["Write a text or choose a template."]})
+        return attrs
+
+
+class NoteSerializer(StrictSerializer):
+    text = serializers.CharField(max_length=10000, help_text="Internal; never sent.")
+
+
+class MergeSerializer(StrictSerializer):
+    into = VisibleCaseField(help_text="The case to keep; this one is closed into it.")

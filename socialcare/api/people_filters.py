@@ -1,0 +1,128 @@
+"""FilterSets for customers, social identities, SLA policies and webhook subscriptions."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from django.core.exceptions import FieldDoesNotExist
+from django.db import models
+from django.db.models import Exists, OuterRef, QuerySet
+from django_filters import rest_framework as filters
+
+from socialcare.api.filtering import DateTimeFilter, IdFilter
+from socialcare.conf import platform_choices
+from socialcare.models import Case, SLAPolicy, SocialIdentity, WebhookSubscription
+from socialcare.models.choices import Priority, Visibility
+
+
+def has_field(model: type[models.Model], name: str) -> bool:
+    try:
+        model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return False
+    return True
+
+
+def _handle(value: str) -> str:
+    return value.strip().lstrip("@")
+
+
+class IdentityFilter(filters.FilterSet):
+    platform = filters.ChoiceFilter(choices=platform_choices)
+    handle = filters.CharFilter(
+        method="filter_handle", help_text="Exact handle, any case, '@' optional."
+    )
+    customer = IdFilter(field_name="customer_id", help_text="Id of the linked customer.")
+    linked = filters.BooleanFilter(
+        method="filter_linked", help_text="true: linked to a customer; false: not yet."
+    )
+    verified = filters.BooleanFilter(
+        method="filter_verified", help_text="true: the owner proved the account is theirs."
+    )
+    updated_since = DateTimeFilter(
+        field_name="last_seen_at",
+        lookup_expr="gte",
+        help_text="Identities seen (posting) at or after this time.",
+    )
+
+    class Meta:
+        model = SocialIdentity
+        fields: list[str] = []
+
+    def filter_handle(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(handle__iexact=_handle(value))
+
+    def filter_linked(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
+        return queryset.filter(customer__isnull=not value)
+
+    def filter_verified(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
+        return queryset.filter(owner_verified_at__isnull=not value)
+
+
+class CustomerFilterBase(filters.FilterSet):
+    platform = filters.ChoiceFilter(
+        choices=platform_choices,
+        method="filter_platform",
+        help_text="Customers with an identity on this platform.",
+    )
+    handle = filters.CharFilter(
+        method="filter_handle",
+        help_text="Customers with an identity of this handle ('@' optional).",
+    )
+    has_open_case = filters.BooleanFilter(
+        method="filter_has_open_case", help_text="true: customers with a case still open."
+    )
+
+    def filter_platform(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(
+            Exists(SocialIdentity.objects.filter(customer=OuterRef("pk"), platform=value))
+        )
+
+    def filter_handle(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        identities = SocialIdentity.objects.filter(
+            customer=OuterRef("pk"), handle__iexact=_handle(value)
+        )
+        return queryset.filter(Exists(identities))
+
+    def filter_has_open_case(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
+        open_cases = Exists(Case.objects.open().filter(customer=OuterRef("pk")))
+        return queryset.filter(open_cases if value else ~open_cases)
+
+
+@functools.cache
+def customer_filterset(model: type[models.Model]) -> type[filters.FilterSet]:
+    """The customer FilterSet of ``model`` (the active, possibly swapped, customer model): the
+    date filters exist only where the model has ``updated_at`` / ``created_at``."""
+    attrs: dict[str, Any] = {
+        "Meta": type("Meta", (), {"model": model, "fields": []}),
+        "__module__": __name__,
+    }
+    if has_field(model, "updated_at"):
+        attrs["updated_since"] = DateTimeFilter(
+            field_name="updated_at", lookup_expr="gte", help_text="Changed at or after this time."
+        )
+    if has_field(model, "created_at"):
+        attrs["created_after"] = DateTimeFilter(
+            field_name="created_at", lookup_expr="gte", help_text="Created at or after this time."
+        )
+        attrs["created_before"] = DateTimeFilter(
+            field_name="created_at", lookup_expr="lt", help_text="Created before this time."
+        )
+    return type("CustomerFilter", (CustomerFilterBase,), attrs)
+
+
+class SLAPolicyFilter(filters.FilterSet):
+    priority = filters.ChoiceFilter(choices=Priority.choices)
+    visibility = filters.ChoiceFilter(choices=Visibility.choices)
+    platform = filters.ChoiceFilter(choices=platform_choices)
+
+    class Meta:
+        model = SLAPolicy
+        fields = ["is_active"]
+
+
+class WebhookSubscriptionFilter(filters.FilterSet):
+    class Meta:
+        model = WebhookSubscription
+        fields = ["is_active"]
