@@ -1,0 +1,363 @@
+#!/usr/bin/env bash
+# Runs the whole socialcare test suite on a fresh machine: lint, Django checks, then pytest with
+# tests.settings and tests.settings_swapped on SQLite and on a real PostgreSQL server.
+#
+#   bash scripts/test.sh                 # everything
+#   bash scripts/test.sh -k merge        # extra arguments go to every pytest run
+#
+# Environment (see docs/development.md):
+#   SOCIALCARE_TEST_DB=postgres + PG*   use that PostgreSQL server instead of a private throwaway one
+#   SOCIALCARE_SKIP_POSTGRES=1          skip the PostgreSQL runs (loudly)
+#   SOCIALCARE_TEST_SETTINGS="..."      settings modules to run (default: both)
+#   SOCIALCARE_TEST_WORKERS=N           pytest-xdist workers (default: 2 for a full run, 0 with args)
+#   SOCIALCARE_TEST_SUMMARY_FILE=path   also write the closing "tests: N passed, N failed" line there
+#   PYTHON=python3.12                   interpreter used to create .venv
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+SETTINGS_MODULES="${SOCIALCARE_TEST_SETTINGS:-tests.settings tests.settings_swapped}"
+PYTEST_ARGS=("$@")
+START_TIME=$SECONDS
+STAGE=0
+WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/socialcare-test.XXXXXX")"
+PG_DIR=""
+PG_BIN=""
+PG_STARTED=0
+
+# ---------------------------------------------------------------------------------------------
+# output helpers
+
+header() {
+    STAGE=$((STAGE + 1))
+    printf '\n\033[1m==> [%d] %s\033[0m\n' "$STAGE" "$*"
+}
+
+note() { printf '    %s\n' "$*"; }
+
+die() {
+    printf '\n\033[1;31mFAILED: %s\033[0m\n' "$*" >&2
+    exit 1
+}
+
+loud() {
+    printf '\n\033[1;33m!!! %s !!!\033[0m\n' "$*" >&2
+}
+
+# ---------------------------------------------------------------------------------------------
+# clean-up: the private PostgreSQL cluster and the scratch directory
+
+as_pg_user() {
+    # initdb and postgres refuse to run as root: run them as the postgres system user.
+    if [[ $EUID -eq 0 ]]; then
+        if command -v runuser >/dev/null 2>&1; then
+            runuser -u postgres -- "$@"
+        else
+            su -s /bin/sh postgres -c "$(printf '%q ' "$@")"
+        fi
+    else
+        "$@"
+    fi
+}
+
+cleanup() {
+    local status=$?
+    set +e
+    if [[ $PG_STARTED -eq 1 ]]; then
+        (cd "$PG_DIR" && as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop) \
+            >/dev/null 2>&1
+    fi
+    [[ -n "$PG_DIR" ]] && rm -rf "$PG_DIR"
+    rm -rf "$WORK_DIR"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ---------------------------------------------------------------------------------------------
+# the virtualenv
+
+ensure_venv() {
+    local python="${PYTHON:-python3}"
+    if [[ -x "$PY" ]] && ! "$PY" -c '' >/dev/null 2>&1; then
+        note "$VENV is broken (its interpreter does not start): recreating it"
+        "$python" -m venv --clear "$VENV" || die "could not recreate $VENV with $python"
+    elif [[ ! -x "$PY" ]]; then
+        command -v "$python" >/dev/null 2>&1 || die "$python not found (set PYTHON=...)"
+        "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+            || die "socialcare needs Python >= 3.11; $python is $("$python" --version 2>&1)"
+        note "creating $VENV with $("$python" --version 2>&1)"
+        "$python" -m venv "$VENV" || die "python -m venv failed (Debian: apt-get install python3-venv)"
+    fi
+
+    # Reinstall only when pyproject.toml (or the interpreter) changed since the last install.
+    local stamp="$VENV/.socialcare-dev-install" want
+    want="$("$PY" -c 'import hashlib, sys
+print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest(), sys.version.split()[0])')"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+        note "dependencies up to date (pyproject.toml unchanged since the last install)"
+    else
+        note "installing the package and its dev dependencies: pip install -e \".[dev]\""
+        if ! PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 "$PY" -m pip install -q -e ".[dev]" \
+            >"$WORK_DIR/pip.log" 2>&1; then
+            cat "$WORK_DIR/pip.log" >&2
+            die "pip install -e \".[dev]\" failed"
+        fi
+        printf '%s\n' "$want" >"$stamp"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# PostgreSQL: an existing server, or a private throwaway cluster
+
+find_pg_bin() {
+    local dir candidates=()
+    if command -v pg_config >/dev/null 2>&1; then
+        candidates+=("$(pg_config --bindir 2>/dev/null || true)")
+    fi
+    # newest version first
+    while IFS= read -r dir; do candidates+=("$dir"); done < <(
+        printf "%s\n" /usr/lib/postgresql/*/bin | sort -V -r
+    )
+    if command -v initdb >/dev/null 2>&1; then
+        candidates+=("$(dirname "$(readlink -f "$(command -v initdb)")")")
+    fi
+    for dir in "${candidates[@]}"; do
+        if [[ -n "$dir" && -x "$dir/initdb" && -x "$dir/pg_ctl" && -x "$dir/postgres" ]]; then
+            PG_BIN="$dir"
+            return 0
+        fi
+    done
+    return 1
+}
+
+install_pg() {
+    note "PostgreSQL server binaries not found: installing Debian's postgresql package"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null || return 1
+    apt-get install -y -qq postgresql >/dev/null || return 1
+}
+
+free_port() {
+    "$PY" -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()'
+}
+
+start_private_pg() {
+    if ! find_pg_bin; then
+        if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+            install_pg || return 1
+            find_pg_bin || return 1
+        else
+            return 1
+        fi
+    fi
+    note "server binaries: $PG_BIN ($("$PG_BIN/postgres" --version))"
+
+    if [[ $EUID -eq 0 ]] && ! id postgres >/dev/null 2>&1; then
+        note "creating the postgres system user (initdb and postgres refuse to run as root)"
+        useradd --system --user-group --no-create-home --home-dir /nonexistent \
+            --shell /usr/sbin/nologin postgres || return 1
+    fi
+
+    PG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/socialcare-pg.XXXXXX")"
+    mkdir -p "$PG_DIR/sock"
+    [[ $EUID -eq 0 ]] && chown -R postgres: "$PG_DIR"
+    chmod 700 "$PG_DIR"
+
+    (cd "$PG_DIR" && as_pg_user "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust \
+        -E UTF8 --no-locale --no-sync) >"$PG_DIR/initdb.log" 2>&1 \
+        || { cat "$PG_DIR/initdb.log" >&2; return 1; }
+
+    local port attempt
+    for attempt in 1 2 3; do
+        port="$(free_port)"
+        # Throwaway cluster: loopback only, trust auth, durability off for speed.
+        if (cd "$PG_DIR" && as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" \
+            -w -t 60 start -o "-c listen_addresses=127.0.0.1 -p $port \
+-c unix_socket_directories=$PG_DIR/sock -c fsync=off -c synchronous_commit=off \
+-c full_page_writes=off") >/dev/null 2>&1; then
+            PG_STARTED=1
+            break
+        fi
+        note "could not start on port $port (attempt $attempt)"
+    done
+    if [[ $PG_STARTED -ne 1 ]]; then
+        tail -n 30 "$PG_DIR/server.log" >&2 || true
+        return 1
+    fi
+
+    export PGHOST=127.0.0.1 PGPORT="$port" PGUSER=postgres PGDATABASE=socialcare
+    unset PGPASSWORD
+    "$PG_BIN/createdb" "$PGDATABASE" || return 1
+    note "private PostgreSQL cluster on 127.0.0.1:$port in $PG_DIR (removed on exit)"
+}
+
+check_existing_pg() {
+    note "using the PostgreSQL server from the environment:" \
+        "PGHOST=${PGHOST:-127.0.0.1} PGPORT=${PGPORT:-5432} PGUSER=${PGUSER:-postgres}" \
+        "PGDATABASE=${PGDATABASE:-socialcare}"
+    "$PY" - <<'PY' || die "cannot connect to that PostgreSQL server (check PGHOST, PGPORT, PGUSER, PGPASSWORD)"
+import os
+import sys
+
+import psycopg
+
+params = {
+    "host": os.environ.get("PGHOST", "127.0.0.1"),
+    "port": os.environ.get("PGPORT", "5432"),
+    "user": os.environ.get("PGUSER", "postgres"),
+    "password": os.environ.get("PGPASSWORD", ""),
+    "connect_timeout": 10,
+}
+error = None
+for dbname in (os.environ.get("PGDATABASE", "socialcare"), "postgres"):
+    try:
+        with psycopg.connect(dbname=dbname, **params) as conn:
+            print("    server version:", conn.execute("show server_version").fetchone()[0])
+            sys.exit(0)
+    except psycopg.Error as exc:
+        error = exc
+print("   ", error, file=sys.stderr)
+sys.exit(1)
+PY
+}
+
+# ---------------------------------------------------------------------------------------------
+# pytest
+
+xdist_args() {
+    local workers="${SOCIALCARE_TEST_WORKERS:-}"
+    if [[ -z "$workers" ]]; then
+        # A targeted run (extra args) is faster without worker start-up; a full run uses 2 cores.
+        if [[ ${#PYTEST_ARGS[@]} -gt 0 ]] || [[ "$(nproc 2>/dev/null || echo 1)" -lt 2 ]]; then
+            workers=0
+        else
+            workers=2
+        fi
+    fi
+    local arg
+    for arg in "${PYTEST_ARGS[@]}"; do
+        # the caller chose the workers, turned xdist off, or wants a debugger: add nothing
+        case "$arg" in -n | -n[0-9]* | --numprocesses* | no:xdist | --pdb | --trace) return 0 ;; esac
+    done
+    if [[ "$workers" != 0 ]]; then
+        printf '%s\n' -n "$workers"
+    fi
+}
+
+RUN_INDEX=0
+run_pytest() {
+    local settings="$1" db="$2" status=0 xdist=()
+    RUN_INDEX=$((RUN_INDEX + 1))
+    mapfile -t xdist < <(xdist_args)
+    note "pytest --ds=$settings${xdist[*]:+ ${xdist[*]}}${PYTEST_ARGS[*]:+ ${PYTEST_ARGS[*]}}"
+    SOCIALCARE_TEST_DB="$db" "$PY" -m pytest --ds="$settings" \
+        --junitxml="$WORK_DIR/junit-$RUN_INDEX.xml" "${xdist[@]}" "${PYTEST_ARGS[@]}" || status=$?
+    case $status in
+        0) ;;
+        5)
+            if [[ ${#PYTEST_ARGS[@]} -gt 0 ]]; then
+                loud "no test matched the arguments in this run ($settings on $db)"
+            else
+                die "pytest collected no tests ($settings on $db): the suite is broken"
+            fi
+            ;;
+        *) die "pytest failed ($settings on $db, exit $status)" ;;
+    esac
+}
+
+summary() {
+    "$PY" - "$WORK_DIR" <<'PY'
+import glob
+import sys
+import xml.etree.ElementTree as ET
+
+totals = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
+for path in sorted(glob.glob(f"{sys.argv[1]}/junit-*.xml")):
+    for suite in ET.parse(path).getroot().iter("testsuite"):
+        for key in totals:
+            totals[key] += int(suite.get(key, 0))
+passed = totals["tests"] - totals["failures"] - totals["errors"] - totals["skipped"]
+failed = totals["failures"] + totals["errors"]
+print(f"tests: {passed} passed, {failed} failed, {totals['skipped']} skipped")
+PY
+}
+
+# ---------------------------------------------------------------------------------------------
+
+header "Python environment ($VENV)"
+ensure_venv
+# Settings come from --ds / manage.py, never from the caller's shell.
+unset DJANGO_SETTINGS_MODULE PYTHONPATH
+export PATH="$VENV/bin:$PATH"
+
+header "Lint: ruff check + ruff format --check"
+"$PY" -m ruff check . || die "ruff check found problems (fix: .venv/bin/ruff check --fix .)"
+"$PY" -m ruff format --check . || die "ruff format would change files (fix: .venv/bin/ruff format .)"
+
+header "Django: makemigrations --check and check"
+note "python manage.py makemigrations --check --dry-run"
+SOCIALCARE_TEST_DB=sqlite "$PY" manage.py makemigrations --check --dry-run \
+    || die "makemigrations --check failed (project settings): a missing migration, or the project does not load"
+note "python manage.py check"
+"$PY" manage.py check || die "manage.py check failed"
+for settings in $SETTINGS_MODULES; do
+    note "django-admin makemigrations --check --dry-run / check --settings=$settings"
+    SOCIALCARE_TEST_DB=sqlite "$PY" -m django makemigrations --check --dry-run \
+        --settings="$settings" \
+        || die "makemigrations --check failed ($settings): a missing migration, or it does not load"
+    SOCIALCARE_TEST_DB=sqlite "$PY" -m django check --settings="$settings" \
+        || die "check failed ($settings)"
+done
+
+for settings in $SETTINGS_MODULES; do
+    header "pytest: $settings on SQLite"
+    run_pytest "$settings" sqlite
+done
+
+pg_skipped=0
+if [[ "${SOCIALCARE_SKIP_POSTGRES:-0}" == 1 ]]; then
+    pg_skipped=1
+    header "PostgreSQL: SKIPPED"
+    loud "SOCIALCARE_SKIP_POSTGRES=1: the PostgreSQL runs are SKIPPED"
+elif [[ "${SOCIALCARE_TEST_DB:-}" == postgres ]]; then
+    header "PostgreSQL: existing server"
+    check_existing_pg
+else
+    header "PostgreSQL: private throwaway cluster"
+    if ! start_private_pg; then
+        if [[ $EUID -ne 0 ]]; then
+            die "PostgreSQL server binaries not found and not root, so they cannot be installed.
+  Install them (Debian: sudo apt-get install postgresql), or point the tests at a server with
+  SOCIALCARE_TEST_DB=postgres PGHOST=... PGPORT=... PGUSER=... PGPASSWORD=..., or skip the
+  PostgreSQL runs with SOCIALCARE_SKIP_POSTGRES=1."
+        fi
+        die "could not install or start a private PostgreSQL cluster (see above);
+  set SOCIALCARE_SKIP_POSTGRES=1 to skip the PostgreSQL runs"
+    fi
+fi
+
+if [[ $pg_skipped -eq 0 ]]; then
+    for settings in $SETTINGS_MODULES; do
+        header "pytest: $settings on PostgreSQL"
+        run_pytest "$settings" postgres
+    done
+fi
+
+printf '\n\033[1;32mAll stages passed in %ds.\033[0m\n' $((SECONDS - START_TIME))
+if [[ $pg_skipped -eq 1 ]]; then
+    loud "PostgreSQL runs were SKIPPED (SOCIALCARE_SKIP_POSTGRES=1): not a full test run"
+fi
+line="$(summary)"
+if [[ -n "${SOCIALCARE_TEST_SUMMARY_FILE:-}" ]]; then
+    printf '%s\n' "$line" >"$SOCIALCARE_TEST_SUMMARY_FILE"
+fi
+printf '%s\n' "$line"
