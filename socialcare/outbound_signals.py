@@ -119,6 +119,17 @@ def on_incident_updated(
     )
 
 
+def on_sla_alert(sender: Any, *, alert: Any, case: Any, **kwargs: Any) -> None:
+    _emit(
+        "case.sla_breached" if alert.level == "breach" else "case.sla_warning",
+        lambda: {
+            "case": payloads.case_data(case),
+            "target": alert.target,
+            "due_at": alert.due_at,
+        },
+    )
+
+
 RECEIVERS = [
     (signals.case_opened, on_case_opened),
     (signals.case_status_changed, on_case_status_changed),
@@ -128,6 +139,7 @@ RECEIVERS = [
     (signals.customers_merged, on_customers_merged),
     (signals.incident_opened, on_incident_opened),
     (signals.incident_updated, on_incident_updated),
+    (signals.sla_alert, on_sla_alert),
 ]
 
 

@@ -631,3 +631,29 @@ def test_racing_workers_send_each_event_once_and_in_order(monkeypatch, platform_
 
     assert errors == []
     assert [b["id"] for b in sent(platform_server)] == events
+
+
+def test_sla_breach_and_incident_events_reach_subscribers_in_order(
+    django_capture_on_commit_callbacks,
+):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from socialcare.models import OutboundEvent, WebhookSubscription
+    from socialcare.services.cases import open_case
+    from socialcare.services.incidents import open_incident_from_case
+    from socialcare.services.sla_scan import scan
+
+    WebhookSubscription.objects.create(
+        name="CRM", url="https://crm.example/hooks", secrets={"secret": "s"}
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        case = open_case(subject="Late", opened_at=timezone.now() - dt.timedelta(hours=3))
+    with django_capture_on_commit_callbacks(execute=True):
+        scan()
+    assert OutboundEvent.objects.filter(type="case.sla_breached").count() == 1
+    with django_capture_on_commit_callbacks(execute=True):
+        open_incident_from_case(case, actor=None, title="Escalated")
+    types = list(OutboundEvent.objects.order_by("created_at").values_list("type", flat=True))
+    assert types.index("incident.opened") < types.index("incident.updated")

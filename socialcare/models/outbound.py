@@ -15,6 +15,8 @@ EVENT_TYPES: dict[str, str] = {
     "case.created": _("A case was opened"),
     "case.updated": _("A case's priority, team, assignee, tags or customer changed"),
     "case.status_changed": _("A case changed status"),
+    "case.sla_warning": _("A case's response or resolution is due soon"),
+    "case.sla_breached": _("A case missed a response or resolution target"),
     "post.created": _("A customer post arrived"),
     "reply.sent": _("A reply reached the customer"),
     "identity.merged": _("Customers were merged"),

@@ -125,13 +125,14 @@ def open_incident(
         playbook=playbook.name if playbook else "",
         summary=(evidence or {}).get("summary", ""),
     )
+    # Registered first so listeners hear "opened" before the updates the opening itself makes.
+    transaction.on_commit(
+        lambda: signals.incident_opened.send(Incident, incident=incident, actor=actor)
+    )
     link_cases(incident, cases, actor=actor, apply_steps=False)
     for step in incident.steps.filter(automatic=True).order_by("order", "pk"):
         run_step(step, actor=None)
     incident.refresh_from_db()  # steps changed it through their own copies (requires_approval)
-    transaction.on_commit(
-        lambda: signals.incident_opened.send(Incident, incident=incident, actor=actor)
-    )
     return incident, True
 
 
