@@ -179,11 +179,12 @@ start_private_pg() {
     local port attempt
     for attempt in 1 2 3; do
         port="$(free_port)"
-        # Throwaway cluster: loopback only, trust auth, durability off for speed.
+        # Throwaway cluster: loopback only, trust auth, durability off for speed, no autovacuum
+        # (no background ANALYZE changing query plans halfway through the suite).
         if (cd "$PG_DIR" && as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" \
             -w -t 60 start -o "-c listen_addresses=127.0.0.1 -p $port \
 -c unix_socket_directories=$PG_DIR/sock -c fsync=off -c synchronous_commit=off \
--c full_page_writes=off") >/dev/null 2>&1; then
+-c full_page_writes=off -c autovacuum=off") >/dev/null 2>&1; then
             PG_STARTED=1
             break
         fi
