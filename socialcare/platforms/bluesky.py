@@ -53,6 +53,18 @@ from socialcare.platforms.base import (
     load_json,
     raise_for_send_status,
 )
+from socialcare.platforms.shapes import (
+    field_obj as _obj,
+)
+from socialcare.platforms.shapes import (
+    field_opt_str as _opt_str,
+)
+from socialcare.platforms.shapes import (
+    field_str as _str,
+)
+from socialcare.platforms.shapes import (
+    short as _short,
+)
 
 logger = logging.getLogger("socialcare.platforms.bluesky")
 
@@ -74,32 +86,6 @@ _URL_RE = re.compile(r"https?://[^\s<>\"]+")
 
 
 # Field access with readable errors ----------------------------------------------------------------
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _obj(container: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
-    value = container.get(key)
-    if not isinstance(value, dict):
-        raise ParseError(f"{where}: `{key}` must be an object, got {_short(value)}.")
-    return value
-
-
-def _str(container: Mapping[str, Any], key: str, where: str) -> str:
-    value = container.get(key)
-    if not isinstance(value, str) or not value:
-        raise ParseError(f"{where}: `{key}` must be a non-empty string, got {_short(value)}.")
-    return value
-
-
-def _opt_str(container: Mapping[str, Any], key: str, where: str) -> str:
-    value = container.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ParseError(f"{where}: `{key}` must be a string, got {_short(value)}.")
-    return value
 
 
 def _timestamp(value: Any, where: str) -> dt.datetime:

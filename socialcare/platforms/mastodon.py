@@ -42,6 +42,18 @@ from socialcare.platforms.base import (
     load_json,
     raise_for_send_status,
 )
+from socialcare.platforms.shapes import (
+    field_obj as _obj,
+)
+from socialcare.platforms.shapes import (
+    field_opt_str as _opt_str,
+)
+from socialcare.platforms.shapes import (
+    field_str as _str,
+)
+from socialcare.platforms.shapes import (
+    short as _short,
+)
 
 PLATFORM = "mastodon"
 #: Notifications per page: Mastodon >= 4.1 defaults to 40 (max 80); older servers cap at 30,
@@ -123,34 +135,6 @@ def load_payload(body: bytes) -> Any:
     except UnicodeEncodeError as exc:
         raise ParseError("Body contains an unpaired UTF-16 surrogate escape.") from exc
     return data
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _obj(container: Mapping[str, Any], key: str, where: str) -> Mapping[str, Any]:
-    value = container.get(key)
-    if not isinstance(value, dict):
-        raise ParseError(f"{where}: `{key}` must be an object, got {_short(value)}.")
-    return value
-
-
-def _str(container: Mapping[str, Any], key: str, where: str) -> str:
-    value = container.get(key)
-    if not isinstance(value, str) or not value:
-        raise ParseError(f"{where}: `{key}` must be a non-empty string, got {_short(value)}.")
-    return value
-
-
-def _opt_str(container: Mapping[str, Any], key: str, where: str) -> str:
-    value = container.get(key)
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ParseError(f"{where}: `{key}` must be a string or null, got {_short(value)}.")
-    return value
 
 
 def _opt_int(container: Mapping[str, Any], key: str, where: str) -> int | None:

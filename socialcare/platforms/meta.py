@@ -74,6 +74,24 @@ from socialcare.platforms.base import (
     raise_for_send_status,
     retry_after_seconds,
 )
+from socialcare.platforms.shapes import (
+    array as _list,
+)
+from socialcare.platforms.shapes import (
+    obj as _obj,
+)
+from socialcare.platforms.shapes import (
+    opt_array as _opt_list,
+)
+from socialcare.platforms.shapes import (
+    opt_obj as _opt_obj,
+)
+from socialcare.platforms.shapes import (
+    platform_id as _id,
+)
+from socialcare.platforms.shapes import (
+    text as _text,
+)
 
 DEFAULT_BASE_URL = "https://graph.facebook.com/v21.0"
 SIGNATURE_HEADER = "X-Hub-Signature-256"
@@ -89,48 +107,6 @@ REMOVE_VERBS = frozenset({"remove", "delete"})
 THROTTLING_CODES = frozenset({4, 17, 32, 613, *range(80001, 80015)})
 #: Graph API error codes documented as temporary ("unknown error", "service unavailable").
 TRANSIENT_CODES = frozenset({1, 2})
-
-
-# Small readers that turn a wrong shape into a ParseError ---------------------------------------
-def _obj(value: Any, what: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ParseError(f"{what} is not a JSON object (got {type(value).__name__}).")
-    return value
-
-
-def _opt_obj(value: Any, what: str) -> dict[str, Any]:
-    return {} if value is None else _obj(value, what)
-
-
-def _list(value: Any, what: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise ParseError(f"{what} is not a JSON array (got {type(value).__name__}).")
-    return value
-
-
-def _opt_list(value: Any, what: str) -> list[Any]:
-    """A list that may be absent or null."""
-    return [] if value is None else _list(value, what)
-
-
-def _id(value: Any, what: str, required: bool = True) -> str:
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    if value is None or value == "":
-        if required:
-            raise ParseError(f"{what} is missing.")
-        return ""
-    raise ParseError(f"{what} is not an id (got {type(value).__name__}).")
-
-
-def _text(value: Any, what: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise ParseError(f"{what} is not a string (got {type(value).__name__}).")
-    return value
 
 
 def _time(value: Any, what: str) -> dt.datetime:
