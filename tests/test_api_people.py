@@ -483,6 +483,8 @@ def test_identity_list_filters(
     assert ids(api.get(f"{V1}/identities/"))[0] == stale.pk
     body = assert_error(api.get(f"{V1}/identities/", {"customer": "1.5"}), 400)
     assert "customer" in body["errors"]
+    body = assert_error(api.get(f"{V1}/identities/", {"customer": str(2**80)}), 400)  # no 500
+    assert "customer" in body["errors"]
 
 
 def test_identity_list_query_count_is_constant(

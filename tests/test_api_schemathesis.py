@@ -27,9 +27,14 @@ from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+from socialcare.crisis_playbooks import install_playbooks
 from socialcare.models import (
     Case,
     Channel,
+    Detector,
+    Incident,
+    IncidentStep,
+    Playbook,
     Post,
     SLAPolicy,
     SocialIdentity,
@@ -39,6 +44,7 @@ from socialcare.models import (
 )
 from socialcare.services import cases as case_services
 from socialcare.services.apikeys import create_api_key
+from socialcare.services.incidents import open_incident_from_case
 
 SCHEMA_URL = "/socialcare/api/schema/?format=json"
 #: Generated requests per operation (plus its documented examples). CI runs a fixed, bounded
@@ -97,8 +103,11 @@ def api_headers(
         SocialIdentity.objects.create(
             platform="mastodon", external_id=f"m{n}", handle=f"g{n}", customer=other
         )
-    case_services.open_case(channel=channel, customer=other, subject="Second")
+    second = case_services.open_case(channel=channel, customer=other, subject="Second")
     case_services.add_note(case, "Called the courier")
+    install_playbooks()  # playbooks, detectors; an incident with steps and a linked case
+    open_incident_from_case(case, actor=None, playbook=Playbook.objects.get(slug="legal-threat"))
+    open_incident_from_case(second, actor=None, title="Without a playbook")
     SLAPolicy.objects.create(name="Urgent", order=10, priority="urgent")
     WebhookSubscription.objects.create(
         name="CRM", url="https://crm.example.com/hook", secrets={"secret": "s" * 32}
@@ -121,12 +130,29 @@ def existing_ids(path: str) -> list[Any]:
         "webhook-subscriptions": WebhookSubscription,
         "cases": Case,
         "posts": Post,
+        "incidents": Incident,
+        "playbooks": Playbook,
+        "detectors": Detector,
     }
     match = re.search(r"/v1/([^/]+)/\{id\}/", path)
     model = resources.get(match.group(1)) if match else None
     if model is None:
         return []
     return list(model._default_manager.order_by("pk").values_list("pk", flat=True)[:2])
+
+
+def existing_path_parameters(path: str) -> list[dict[str, Any]]:
+    """Path parameters naming existing rows: ``{id}``, and an incident's ``{step_id}``."""
+    found = []
+    for pk in existing_ids(path):
+        parameters = {"id": pk}
+        if "{step_id}" in path:
+            step = IncidentStep.objects.filter(incident_id=pk).order_by("pk").last()
+            if step is None:
+                continue
+            parameters["step_id"] = step.pk
+        found.append(parameters)
+    return found
 
 
 def run_operation(operation: Any, headers: dict[str, str], statuses: Counter) -> None:
@@ -138,9 +164,9 @@ def run_operation(operation: Any, headers: dict[str, str], statuses: Counter) ->
         operation.as_strategy(GenerationMode.NEGATIVE, headers=headers),
         *(
             operation.as_strategy(
-                GenerationMode.POSITIVE, headers=headers, path_parameters={"id": pk}
+                GenerationMode.POSITIVE, headers=headers, path_parameters=parameters
             )
-            for pk in existing_ids(operation.path)
+            for parameters in existing_path_parameters(operation.path)
         ),
     ]
 

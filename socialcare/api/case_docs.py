@@ -83,6 +83,7 @@ CASE_EXAMPLE = OpenApiExample(
         "handed_off_to": "",
         "merged_into": None,
         "merged_into_reference": None,
+        "incident": {"id": 3, "title": "Negative surge on X"},
         "post_count": 2,
         "inbound_count": 2,
         "outbound_count": 0,

@@ -125,6 +125,18 @@ class AssigneeField(forms.CharField):
         raise ValidationError("Enter a user id, `me` or `none`.", code="invalid")
 
 
+class IncidentRefField(forms.CharField):
+    """An incident id, or ``none``."""
+
+    def to_python(self, value: Any) -> Any:
+        value = (super().to_python(value) or "").strip().lower()
+        if value in ("", "none"):
+            return value
+        if value.isascii() and value.isdigit() and 0 < int(value) <= MAX_ID:
+            return int(value)
+        raise ValidationError("Enter an incident id or `none`.", code="invalid")
+
+
 class IdFilter(django_filters.Filter):
     field_class = IdField
 
@@ -147,6 +159,20 @@ class AssigneeFilter(django_filters.Filter):
         if value == "me":
             return qs.filter(assignee=getattr(self.parent.request, "user", None))
         return qs.filter(assignee_id=value)
+
+
+@extend_schema_field(
+    {"type": "string", "description": "An incident id, or `none` (cases on no incident)."}
+)
+class IncidentFilter(django_filters.Filter):
+    field_class = IncidentRefField
+
+    def filter(self, qs: QuerySet, value: Any) -> QuerySet:
+        if value in ("", None):
+            return qs
+        if value == "none":
+            return qs.filter(incident__isnull=True)
+        return qs.filter(incident_id=value)
 
 
 class HandleFilter(django_filters.CharFilter):
@@ -181,6 +207,9 @@ class CaseFilter(django_filters.FilterSet):
         field_name="identity__handle", help_text="The customer's social handle, `@` optional."
     )
     tag = django_filters.CharFilter(method="filter_tag", help_text="A tag name, any case.")
+    incident = IncidentFilter(
+        help_text="Cases linked to this incident (its id), or `none`: cases on no incident."
+    )
     sla_state = django_filters.ChoiceFilter(
         choices=SLA_STATES,
         method="filter_sla_state",

@@ -152,6 +152,13 @@ class TeamSummarySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class IncidentRefSerializer(serializers.Serializer):
+    """The crisis incident a case is linked to (see ``incidents/``)."""
+
+    id = serializers.IntegerField(read_only=True)
+    title = serializers.CharField(read_only=True)
+
+
 # Cases --------------------------------------------------------------------------------------
 
 
@@ -170,6 +177,7 @@ class CaseSerializer(serializers.ModelSerializer):
     tags = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
     sla_state = serializers.SerializerMethodField()
     merged_into_reference = serializers.CharField(read_only=True, allow_null=True)
+    incident = serializers.SerializerMethodField()
     post_count = serializers.IntegerField(read_only=True)
     inbound_count = serializers.IntegerField(read_only=True)
     outbound_count = serializers.IntegerField(read_only=True)
@@ -202,6 +210,7 @@ class CaseSerializer(serializers.ModelSerializer):
             "handed_off_to",
             "merged_into",
             "merged_into_reference",
+            "incident",
             "post_count",
             "inbound_count",
             "outbound_count",
@@ -214,6 +223,17 @@ class CaseSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.ChoiceField(choices=SLA_STATES, allow_null=True))
     def get_sla_state(self, case: Case) -> str | None:
         return sla_state(case, self.context.get("now"))
+
+    @extend_schema_field(IncidentRefSerializer(allow_null=True))
+    def get_incident(self, case: Case) -> dict[str, Any] | None:
+        """The incident's id and title; the title comes annotated (``incident_title``) by the
+        views' querysets, so a page reads no incident rows."""
+        if case.incident_id is None:
+            return None
+        title = getattr(case, "incident_title", None)
+        if title is None:
+            title = case.incident.title
+        return {"id": case.incident_id, "title": title}
 
 
 @extend_schema_field({"oneOf": [{"type": "integer"}, {"type": "string"}]})

@@ -66,6 +66,7 @@ def case_queryset(queryset: QuerySet) -> QuerySet:
         .prefetch_related("tags")
         .annotate(
             merged_into_reference=F("merged_into__reference"),
+            incident_title=F("incident__title"),
             post_count=_count(posts),
             inbound_count=_count(posts.filter(direction=Post.Direction.INBOUND)),
             outbound_count=_count(posts.filter(direction=Post.Direction.OUTBOUND)),

@@ -31,8 +31,18 @@ class DateTimeFilter(filters.IsoDateTimeFilter):
     field_class = SafeIsoDateTimeField
 
 
+class BigIntegerField(forms.IntegerField):
+    """An integer in a 64-bit primary key's range: a larger one overflows the database (a 500),
+    so it is a 400 here."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", -(2**63))
+        kwargs.setdefault("max_value", 2**63 - 1)
+        super().__init__(**kwargs)
+
+
 @extend_schema_field(OpenApiTypes.INT)
 class IdFilter(filters.NumberFilter):
     """An integer id (``NumberFilter`` would accept ``1.5``)."""
 
-    field_class = forms.IntegerField
+    field_class = BigIntegerField

@@ -23,7 +23,8 @@ from socialcare.api.permissions import StaffOnly
 SCHEMA_SETTINGS: dict[str, Any] = {
     "TITLE": "socialcare API",
     "DESCRIPTION": (
-        "Cases, posts, customers and their social identities, for CRMs and reporting clients. "
+        "Cases, posts, customers and their social identities, crisis incidents and playbooks, "
+        "for CRMs and reporting clients. "
         "Authenticate with `Authorization: Api-Key sc_…` (keys are created in admin) or a staff "
         'session. Every 4xx answer has the shape `{"code": ..., "detail": ..., "errors": '
         "{field: [messages]}}`. Lists use cursor pagination: follow `next`."

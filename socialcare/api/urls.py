@@ -6,13 +6,14 @@ from __future__ import annotations
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from socialcare.api import cases, people
+from socialcare.api import cases, crisis, people
 from socialcare.api.schema import RedocView, SchemaView, SwaggerView
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 cases.register(router)
 people.register(router)
+crisis.register(router)
 
 urlpatterns = [
     path("v1/", include(router.urls)),
