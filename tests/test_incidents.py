@@ -643,3 +643,20 @@ def test_concurrent_openings_for_one_playbook_and_scope_make_one_incident(channe
     assert set(Case.objects.values_list("priority", flat=True)) == {"urgent"}
     assert CaseEvent.objects.filter(kind="playbook_step").count() == len(cases)
     assert incident.steps.count() == 1
+
+
+def test_a_second_incident_does_not_take_cases_from_an_active_one_unless_an_agent_moves_them(
+    agent,
+):
+    from socialcare.services.cases import open_case
+    from socialcare.services.incidents import link_cases, open_incident
+
+    case = open_case(subject="Checkout broken")
+    first, _ = open_incident(title="Negative surge", scope="a", cases=[case])
+    second, _ = open_incident(title="Volume spike", scope="b", cases=[case])
+    case.refresh_from_db()
+    assert case.incident == first
+    assert second.cases.count() == 0
+    link_cases(second, [case], actor=agent, move=True)
+    case.refresh_from_db()
+    assert case.incident == second

@@ -317,7 +317,7 @@ class CaseAdmin(admin.ModelAdmin):
         if not cases:
             return
         incident = open_incident_from_case(cases[0], actor=request.user)
-        link_cases(incident, cases[1:], actor=request.user)
+        link_cases(incident, cases[1:], actor=request.user, move=True)
         self.message_user(
             request, f"Incident #{incident.pk} opened with {len(cases)} case(s).", messages.SUCCESS
         )

@@ -302,7 +302,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericV
     def cases(self, request: Request, pk: str | None = None) -> Response:
         incident = self.get_object()
         cases = self._body(LinkCasesSerializer)["cases"]
-        incident_services.link_cases(incident, cases, actor=request.user)
+        incident_services.link_cases(incident, cases, actor=request.user, move=True)
         return self._incident(incident)
 
     @action(detail=False, methods=["post"], url_path="open-from-case", filter_backends=[])

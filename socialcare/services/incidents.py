@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from socialcare import signals
@@ -51,6 +52,11 @@ def _announce(incident: Incident, actor: Any, change: str) -> None:
             Incident, incident=incident, actor=actor, change=change
         )
     )
+
+
+def _by_agent(actor: Any) -> bool:
+    """An agent's explicit escalation may move a case out of another incident; a detector not."""
+    return bool(getattr(actor, "pk", None))
 
 
 def active_incident(playbook: Playbook | None, scope: str) -> Incident | None:
@@ -100,7 +106,7 @@ def open_incident(
     if existing is not None:
         if evidence:
             incident_event(existing, "evidence", actor=actor, **evidence)
-        link_cases(existing, cases, actor=actor)
+        link_cases(existing, cases, actor=actor, move=_by_agent(actor))
         return existing, False
     now = incident.opened_at
     steps = playbook.steps.order_by("order", "pk") if playbook else []
@@ -129,7 +135,7 @@ def open_incident(
     transaction.on_commit(
         lambda: signals.incident_opened.send(Incident, incident=incident, actor=actor)
     )
-    link_cases(incident, cases, actor=actor, apply_steps=False)
+    link_cases(incident, cases, actor=actor, apply_steps=False, move=_by_agent(actor))
     for step in incident.steps.filter(automatic=True).order_by("order", "pk"):
         run_step(step, actor=None)
     incident.refresh_from_db()  # steps changed it through their own copies (requires_approval)
@@ -138,9 +144,17 @@ def open_incident(
 
 @transaction.atomic
 def link_cases(
-    incident: Incident, cases: Iterable[Case], *, actor: Any = None, apply_steps: bool = True
+    incident: Incident,
+    cases: Iterable[Case],
+    *,
+    actor: Any = None,
+    apply_steps: bool = True,
+    move: bool = False,
 ) -> list[Case]:
     """Attach cases to the incident (each once), then apply the case-wide steps already done.
+
+    A case already in another active incident stays there unless ``move`` is set (an agent's
+    explicit choice): two detectors firing on one wave must not pull cases back and forth.
 
     Race-safe: a case is linked by a conditional update (two workers linking the same case
     leave one link), and the incident's steps are locked before reading which are done, so a
@@ -150,11 +164,14 @@ def link_cases(
     for case in wanted:
         if case.incident_id == incident.pk or case.merged_into_id:
             continue
-        updated = (
-            Case.objects.filter(pk=case.pk, merged_into__isnull=True)
-            .exclude(incident=incident)
-            .update(incident=incident, updated_at=timezone.now())
+        candidates = Case.objects.filter(pk=case.pk, merged_into__isnull=True).exclude(
+            incident=incident
         )
+        if not move:
+            candidates = candidates.filter(
+                Q(incident__isnull=True) | Q(incident__status=Status.RESOLVED)
+            )
+        updated = candidates.update(incident=incident, updated_at=timezone.now())
         case.incident = incident
         if not updated:
             continue  # linked meanwhile by another worker (or merged)
