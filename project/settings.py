@@ -90,6 +90,13 @@ STATIC_ROOT = VAR_DIR / "static"
 
 LOGIN_URL = "admin:login"
 
+# SLA and incident notifications: printed by the demo's server and worker (set an SMTP backend
+# through DJANGO_EMAIL_BACKEND to send them).
+EMAIL_BACKEND = os.environ.get(
+    "DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "socialcare@acme.example")
+
 # socialcare ------------------------------------------------------------------------------------
 # Channel secrets are encrypted with SOCIALCARE_ENCRYPTION_KEY (a Fernet key); the demo derives one
 # from its SECRET_KEY so it runs with no set-up.
