@@ -3,17 +3,13 @@ and error answers. Documentation only; no behaviour."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema_view,
 )
 
-from socialcare.api.case_serializers import ErrorSerializer
 from socialcare.api.crisis_serializers import (
     CASES_SHOWN,
     DetectorSerializer,
@@ -24,68 +20,11 @@ from socialcare.api.crisis_serializers import (
     PlaybookSerializer,
     StepActionSerializer,
 )
+from socialcare.api.people_docs import DETAIL_ERRORS, LIST_ERRORS, _example, errors
 from socialcare.api.schema import extend_schema
 
-_ERRORS: dict[int, tuple[str, dict[str, Any]]] = {
-    400: (
-        "Invalid input (body, filter or `cursor`): `errors` names each field and its messages; "
-        "or the service refused (a step already done: `detail` says why).",
-        {
-            "code": "invalid",
-            "detail": "Say why the step is skipped.",
-            "errors": {"comment": ["Say why the step is skipped."]},
-        },
-    ),
-    401: (
-        "No credentials, or an unknown, revoked or expired API key.",
-        {"code": "not_authenticated", "detail": "Authentication credentials were not provided."},
-    ),
-    403: (
-        "Not staff, a missing model permission (`view_*` to read, `change_incident` to act), or "
-        "a read-only key that writes.",
-        {"code": "permission_denied", "detail": "This API key is read-only."},
-    ),
-    404: (
-        "No such incident (or step of it), playbook or detector.",
-        {"code": "not_found", "detail": "Not found."},
-    ),
-    409: (
-        "The incident workflow refuses the change (open → contained → resolved; contained may "
-        "go back to open; resolved is final).",
-        {
-            "code": "illegal_transition",
-            "detail": "Incident #3 cannot go from Resolved to Open.",
-        },
-    ),
-    415: (
-        "The body is not JSON.",
-        {"code": "unsupported_media_type", "detail": 'Unsupported media type "text/plain".'},
-    ),
-    429: (
-        "Too many requests for this key; retry after `Retry-After` seconds.",
-        {"code": "throttled", "detail": "Request was throttled. Expected available in 12 seconds."},
-    ),
-}
-
-LIST_ERRORS = (400, 401, 403, 429)
-DETAIL_ERRORS = (401, 403, 404, 429)
+# The error answers are the ones every module documents (socialcare.api.people_docs).
 ACTION_ERRORS = (400, 401, 403, 404, 415, 429)
-
-
-def errors(*codes: int) -> dict[int, OpenApiResponse]:
-    """Documented error answers, all in ``ErrorSerializer``'s shape."""
-    return {
-        code: OpenApiResponse(
-            ErrorSerializer,
-            description=_ERRORS[code][0],
-            examples=[OpenApiExample(f"Error {code}", value=_ERRORS[code][1], status_codes=[code])],
-        )
-        for code in codes
-    }
-
-
-def _example(name: str, value: Any, **kwargs: Any) -> OpenApiExample:
-    return OpenApiExample(name, value=value, **kwargs)
 
 
 PLAYBOOK_EXAMPLE = {
