@@ -5,16 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
-from pathlib import Path
 
 from socialcare.models import Case, Channel, Post
-
-FIXTURES = Path(
-    os.environ.get(
-        "SOCIALCARE_FIXTURES", Path(__file__).resolve().parents[2] / "shared" / "fixtures"
-    )
-)
+from tests.shared_data import FIXTURES
 
 X_SECRET = "apiSecret"
 META_SECRET = "metaAppSecret"

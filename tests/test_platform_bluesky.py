@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -32,18 +31,8 @@ from socialcare.platforms.base import (
 from socialcare.platforms.bluesky import CHAT_PROXY, MAX_PAGES, BlueskyAdapter, forget_session
 from tests.platform_server import Answer, Recorded
 from tests.platform_server import platform_server as platform_server  # fixture: `as` re-exports
+from tests.shared_data import FIXTURES, json_paths
 
-FIXTURES = Path(
-    os.environ.get("SOCIALCARE_PLATFORM_FIXTURES")
-    or next(
-        (
-            str(path)
-            for path in (Path(__file__).parent / "fixtures", Path("/work/shared/fixtures"))
-            if (path / "bluesky").is_dir()
-        ),
-        "/work/shared/fixtures",
-    )
-)
 BRAND = "did:plc:acmesupport000000000000"
 BRYAN = "did:plc:u5cwb2mwiv2bfq53cjufe6yn"
 MENTION_URI = f"at://{BRYAN}/app.bsky.feed.post/3k43tv4rft22g"
@@ -631,17 +620,6 @@ JSON_VALUES = st.recursive(
 )
 
 
-def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
-    found = [prefix]
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found += _paths(value, (*prefix, index))
-    return found
-
-
 @st.composite
 def mutated_fixture(draw: st.DrawFn) -> bytes:
     document = json.loads(fixture())
@@ -651,7 +629,7 @@ def mutated_fixture(draw: st.DrawFn) -> bytes:
             "profiles": [{"did": BRYAN, "handle": "b", "followersCount": 5}],
         }
     for _ in range(draw(st.integers(1, 4))):
-        paths = _paths(document)[1:]
+        paths = json_paths(document)[1:]
         if not paths:
             break
         path = draw(st.sampled_from(paths))

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -33,18 +32,8 @@ from socialcare.platforms.base import (
 from socialcare.platforms.mastodon import MastodonAdapter, html_to_text, sanitize_html
 from tests.platform_server import Answer, Recorded
 from tests.platform_server import platform_server as platform_server  # fixture: `as` re-exports
+from tests.shared_data import FIXTURES, json_paths
 
-FIXTURES = Path(
-    os.environ.get("SOCIALCARE_PLATFORM_FIXTURES")
-    or next(
-        (
-            str(path)
-            for path in (Path(__file__).parent / "fixtures", Path("/work/shared/fixtures"))
-            if (path / "mastodon").is_dir()
-        ),
-        "/work/shared/fixtures",
-    )
-)
 BRAND = "14715"  # @acmehelp on mastodon.social
 NOTIFICATIONS = "/api/v1/notifications"
 STATUSES = "/api/v1/statuses"
@@ -571,22 +560,11 @@ JSON_VALUES = st.recursive(
 )
 
 
-def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
-    found = [prefix]
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found += _paths(value, (*prefix, index))
-    return found
-
-
 @st.composite
 def mutated_fixture(draw: st.DrawFn) -> bytes:
     document = json.loads(fixture())
     for _ in range(draw(st.integers(1, 4))):
-        paths = _paths(document)[1:]
+        paths = json_paths(document)[1:]
         if not paths:
             break
         path = draw(st.sampled_from(paths))

@@ -13,7 +13,6 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -38,18 +37,8 @@ from socialcare.platforms.base import (
 from socialcare.platforms.meta import MetaAdapter
 from tests.platform_server import Answer
 from tests.platform_server import platform_server as platform_server  # fixture: `as` re-exports
+from tests.shared_data import FIXTURES, json_paths
 
-FIXTURES = Path(
-    os.environ.get("SOCIALCARE_PLATFORM_FIXTURES")
-    or next(
-        (
-            str(path)
-            for path in (Path(__file__).parent / "fixtures", Path("/work/shared/fixtures"))
-            if (path / "meta").is_dir()
-        ),
-        "/work/shared/fixtures",
-    )
-)
 PAGE = "103149398319188"
 IG_ACCOUNT = "17841405309211844"
 APP_SECRET = "metaAppSecret"
@@ -597,23 +586,12 @@ JSON_VALUES = st.recursive(
 )
 
 
-def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
-    found = [prefix]
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found += _paths(value, (*prefix, index))
-    return found
-
-
 @st.composite
 def mutated_fixtures(draw: st.DrawFn) -> tuple[bytes, str]:
     name = draw(st.sampled_from(sorted(FIXTURE_ACCOUNTS)))
     document = copy.deepcopy(json.loads(fixture(name)))
     for _ in range(draw(st.integers(1, 4))):
-        paths = _paths(document)[1:]  # not the root: random bytes cover non-object bodies
+        paths = json_paths(document)[1:]  # not the root: random bytes cover non-object bodies
         if not paths:
             break
         path = draw(st.sampled_from(paths))

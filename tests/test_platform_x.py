@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -39,18 +38,8 @@ from socialcare.platforms.base import (
 from socialcare.platforms.x import XAdapter, parse_created_at
 from tests.platform_server import Answer
 from tests.platform_server import platform_server as platform_server  # fixture: `as` re-exports
+from tests.shared_data import FIXTURES, json_paths
 
-FIXTURES = Path(
-    os.environ.get("SOCIALCARE_PLATFORM_FIXTURES")
-    or next(
-        (
-            str(path)
-            for path in (Path(__file__).parent / "fixtures", Path("/work/shared/fixtures"))
-            if (path / "x").is_dir()
-        ),
-        "/work/shared/fixtures",
-    )
-)
 BRAND = "1114259648326987776"  # Learn_Awesome, the brand of the tweet fixtures
 DM_BRAND = "835740314006511618"  # the brand of the DM fixture
 SECRET = "apiSecret"
@@ -457,24 +446,13 @@ JSON_VALUES = st.recursive(
 )
 
 
-def _paths(node: Any, prefix: tuple = ()) -> list[tuple]:
-    found = [prefix]
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found += _paths(value, (*prefix, key))
-    elif isinstance(node, list):
-        for index, value in enumerate(node):
-            found += _paths(value, (*prefix, index))
-    return found
-
-
 @st.composite
 def mutated_fixtures(draw: st.DrawFn) -> tuple[bytes, str]:
     name = draw(st.sampled_from(FIXTURE_NAMES))
     document = json.loads(fixture(name))
     account = document["for_user_id"]
     for _ in range(draw(st.integers(1, 4))):
-        paths = _paths(document)[1:]  # not the root: random bytes cover non-object bodies
+        paths = json_paths(document)[1:]  # not the root: random bytes cover non-object bodies
         if not paths:
             break
         path = draw(st.sampled_from(paths))
