@@ -352,7 +352,7 @@ def _after_inbound(case: Case, post: Post, priority: str, case_created: bool) ->
         updates["last_inbound_at"] = post.posted_at
         policy = case.sla_policy
         if case.first_responded_at and policy and policy.next_response_minutes:
-            calendar = policy.calendar or (case.team.calendar if case.team_id else None)
+            calendar = sla.calendar_for(case)
             updates["next_response_due_at"] = sla.add_business_time(
                 post.posted_at, dt.timedelta(minutes=policy.next_response_minutes), calendar
             )

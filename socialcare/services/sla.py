@@ -175,7 +175,7 @@ def apply_policy(case: Case, *, start: dt.datetime) -> None:
         case.first_response_due_at = start + app_settings.DEFAULT_FIRST_RESPONSE
         case.resolution_due_at = None
         return
-    calendar = policy.calendar or (case.team.calendar if case.team_id else None)
+    calendar = calendar_for(case)
     case.first_response_due_at = add_business_time(
         start, dt.timedelta(minutes=policy.first_response_minutes), calendar
     )
