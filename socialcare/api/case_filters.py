@@ -9,9 +9,8 @@ import django_filters
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Exists, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import filters
 
@@ -19,55 +18,12 @@ from socialcare.api.filtering import DateTimeFilter
 from socialcare.conf import platform_choices
 from socialcare.models import Case, Post, Priority, Visibility, get_customer_model
 from socialcare.models.choices import PRIORITY_RANK
+from socialcare.services.sla_state import SLA_STATES, sla_state_filter
 
 #: Largest id a filter accepts: the range of a 64-bit primary key.
 MAX_ID = 2**63 - 1
-#: A first response due within this long is "due soon".
-DUE_SOON = dt.timedelta(minutes=15)
 #: A sort key for "no due time": after every real one.
 NEVER = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
-
-SLA_STATES = [
-    ("ok", "Awaiting a first response, due later than 15 minutes from now (or no due time)"),
-    ("due_soon", "Awaiting a first response due within 15 minutes"),
-    ("breached", "First response overdue and not given yet"),
-    ("met", "First response given on time"),
-    ("missed", "First response given, but after it was due"),
-]
-
-
-def sla_state(case: Case, now: dt.datetime | None = None) -> str | None:
-    """The first-response SLA state of ``case`` (one of ``SLA_STATES``); None for a case that
-    ended without a response."""
-    due, responded = case.first_response_due_at, case.first_responded_at
-    if responded is not None:
-        return "met" if due is None or responded <= due else "missed"
-    if not case.is_open:
-        return None
-    now = now or timezone.now()
-    if due is None or due >= now + DUE_SOON:
-        return "ok"
-    return "due_soon" if due >= now else "breached"
-
-
-def sla_state_filter(state: str, now: dt.datetime | None = None) -> Q:
-    """The Q selecting cases whose ``sla_state()`` is ``state``."""
-    now = now or timezone.now()
-    awaiting = Q(status__in=Case.OPEN_STATUSES, first_responded_at__isnull=True)
-    responded = Q(first_responded_at__isnull=False)
-    return {
-        "ok": awaiting
-        & (Q(first_response_due_at__isnull=True) | Q(first_response_due_at__gte=now + DUE_SOON)),
-        "due_soon": awaiting
-        & Q(first_response_due_at__gte=now, first_response_due_at__lt=now + DUE_SOON),
-        "breached": awaiting & Q(first_response_due_at__lt=now),
-        "met": responded
-        & (
-            Q(first_response_due_at__isnull=True)
-            | Q(first_responded_at__lte=F("first_response_due_at"))
-        ),
-        "missed": responded & Q(first_responded_at__gt=F("first_response_due_at")),
-    }[state]
 
 
 def with_sort_keys(queryset: QuerySet) -> QuerySet:

@@ -11,7 +11,6 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from socialcare.api.case_filters import SLA_STATES, sla_state
 from socialcare.models import (
     Case,
     CaseEvent,
@@ -28,6 +27,7 @@ from socialcare.models import (
 )
 from socialcare.services.access import visible_cases, visible_posts
 from socialcare.services.events import user_label
+from socialcare.services.sla_state import SLA_STATES, sla_state
 
 # The one error shape -----------------------------------------------------------------------
 
