@@ -1,7 +1,7 @@
 """socialcare's domain model: one module per concept (see DESIGN.md, "Domain model")."""
 
 from socialcare.models.apikey import ApiKey
-from socialcare.models.case import Case, CustomerMerge, Tag
+from socialcare.models.case import Case, CustomerMerge, SupportDashboard, Tag
 from socialcare.models.channel import SECRET_NAMES, Channel
 from socialcare.models.choices import Priority, Visibility
 from socialcare.models.crisis import (
@@ -65,6 +65,7 @@ __all__ = [
     "SLAPolicy",
     "Severity",
     "SocialIdentity",
+    "SupportDashboard",
     "Tag",
     "Team",
     "TeamMembership",

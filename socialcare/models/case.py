@@ -228,3 +228,13 @@ class CustomerMerge(models.Model):
 
     def __str__(self) -> str:
         return f"Customer {self.source_id} merged into {self.target}"
+
+
+class SupportDashboard(Case):
+    """The support dashboard in admin (charts over cases and posts). A proxy of Case so the
+    dashboard has its own entry in the admin sidebar and its own view permission."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "dashboard"
+        verbose_name_plural = "dashboard"
