@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from socialcare.crypto import derive_key
+from socialcare.oauth_settings import SOCIAL_AUTH_PIPELINE as OAUTH_PIPELINE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("SOCIALCARE_VAR_DIR", BASE_DIR / "var"))
@@ -30,6 +31,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "social_django",
     "socialcare",
     "project.crm",
 ]
@@ -90,6 +92,42 @@ STATIC_ROOT = VAR_DIR / "static"
 
 LOGIN_URL = "admin:login"
 
+# Sign-in through OAuth (docs/verification.md) ----------------------------------------------------
+# Customers prove they own a social account, admins connect brand channels, and (when an
+# identity provider is configured) staff sign in to admin. Register
+# https://<host>/socialcare/oauth/complete/<backend>/ as the redirect URI with each provider.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "social_core.backends.twitter_oauth2.TwitterOAuth2",
+    "social_core.backends.facebook.FacebookOAuth2",
+    "social_core.backends.instagram.InstagramOAuth2",
+    "socialcare.auth_backends.MastodonOAuth2",
+]
+SOCIAL_AUTH_PIPELINE = OAUTH_PIPELINE
+SOCIAL_AUTH_LOGIN_REDIRECT_URL = "/admin/"
+SOCIAL_AUTH_TWITTER_OAUTH2_KEY = os.environ.get("SOCIALCARE_X_CLIENT_ID", "")
+SOCIAL_AUTH_TWITTER_OAUTH2_SECRET = os.environ.get("SOCIALCARE_X_CLIENT_SECRET", "")
+SOCIAL_AUTH_TWITTER_OAUTH2_SCOPE = ["tweet.write", "dm.read", "dm.write", "offline.access"]
+SOCIAL_AUTH_FACEBOOK_KEY = os.environ.get("SOCIALCARE_FACEBOOK_APP_ID", "")
+SOCIAL_AUTH_FACEBOOK_SECRET = os.environ.get("SOCIALCARE_FACEBOOK_APP_SECRET", "")
+SOCIAL_AUTH_INSTAGRAM_KEY = os.environ.get("SOCIALCARE_INSTAGRAM_APP_ID", "")
+SOCIAL_AUTH_INSTAGRAM_SECRET = os.environ.get("SOCIALCARE_INSTAGRAM_APP_SECRET", "")
+SOCIAL_AUTH_MASTODON_INSTANCE_URL = os.environ.get(
+    "SOCIALCARE_MASTODON_INSTANCE_URL", "https://mastodon.social"
+)
+SOCIAL_AUTH_MASTODON_KEY = os.environ.get("SOCIALCARE_MASTODON_CLIENT_ID", "")
+SOCIAL_AUTH_MASTODON_SECRET = os.environ.get("SOCIALCARE_MASTODON_CLIENT_SECRET", "")
+
+# Staff sign-in through the company's OpenID Connect provider, when SOCIALCARE_OIDC_ENDPOINT is
+# set (the issuer URL, without /.well-known/openid-configuration).
+SOCIALCARE_OIDC_ENDPOINT = os.environ.get("SOCIALCARE_OIDC_ENDPOINT", "")
+if SOCIALCARE_OIDC_ENDPOINT:
+    AUTHENTICATION_BACKENDS.append("social_core.backends.open_id_connect.OpenIdConnectAuth")
+    SOCIAL_AUTH_OIDC_OIDC_ENDPOINT = SOCIALCARE_OIDC_ENDPOINT
+    SOCIAL_AUTH_OIDC_KEY = os.environ.get("SOCIALCARE_OIDC_KEY", "")
+    SOCIAL_AUTH_OIDC_SECRET = os.environ.get("SOCIALCARE_OIDC_SECRET", "")
+    SOCIAL_AUTH_OIDC_TITLE = os.environ.get("SOCIALCARE_OIDC_TITLE", "company account")
+
 # SLA and incident notifications: printed by the demo's server and worker (set an SMTP backend
 # through DJANGO_EMAIL_BACKEND to send them).
 EMAIL_BACKEND = os.environ.get(
@@ -109,6 +147,14 @@ SOCIALCARE: dict = {
     "REPLY_TRANSPORT": "socialcare.transports.live.LiveTransport"
     if os.environ.get("SOCIALCARE_REPLY_TRANSPORT") == "live"
     else "socialcare.transports.console.ConsoleTransport",
+    # Staff sign-in: the OIDC provider above, if configured; people of these e-mail domains get
+    # a staff account (in the "Support agent" group) on first sign-in.
+    "STAFF_SIGNIN_BACKENDS": ["oidc"] if SOCIALCARE_OIDC_ENDPOINT else [],
+    "STAFF_ALLOWED_DOMAINS": [
+        d.strip()
+        for d in os.environ.get("SOCIALCARE_STAFF_ALLOWED_DOMAINS", "").split(",")
+        if d.strip()
+    ],
 }
 
 # django-q2: the ORM broker keeps the demo to one SQLite file; see docs/deploy.md for Redis.

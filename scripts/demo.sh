@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the socialcare demo on a fresh machine: a .venv with the app installed, then
-# `python manage.py socialcare_demo` (migrate, admin user, demo data, worker + web server).
+# `python manage.py socialcare_demo` (migrate, demo data, the support roles, the logins admin,
+# maya (agent) and hannah (supervisor) with one printed password, worker + web server).
 # Options go to the command: scripts/demo.sh --addrport 0.0.0.0:8000 | --no-worker | --no-serve
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

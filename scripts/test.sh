@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs the whole socialcare test suite on a fresh machine: lint, Django checks, then pytest with
-# tests.settings and tests.settings_swapped on SQLite and on a real PostgreSQL server.
+# tests.settings and tests.settings_swapped on SQLite, the browser tests (Chromium against the
+# demo), and pytest on a real PostgreSQL server.
 #
 #   bash scripts/test.sh                 # everything
-#   bash scripts/test.sh -k merge        # extra arguments go to every pytest run
+#   bash scripts/test.sh -k merge        # extra arguments go to every pytest run (not the browser's)
+#   bash scripts/test.sh --browser-only  # only the browser tests (after the Python environment)
 #
 # Environment (see docs/development.md):
 #   SOCIALCARE_TEST_DB=postgres + PG*   use that PostgreSQL server instead of a private throwaway one
@@ -11,6 +13,9 @@
 #   SOCIALCARE_TEST_SETTINGS="..."      settings modules to run (default: both)
 #   SOCIALCARE_TEST_WORKERS=N           pytest-xdist workers (default: 2 for a full run, 0 with args)
 #   SOCIALCARE_TEST_SUMMARY_FILE=path   also write the closing "tests: N passed, N failed" line there
+#   SOCIALCARE_SKIP_BROWSER=1           skip the browser tests (loudly)
+#   SOCIALCARE_ARTIFACTS_DIR=dir        where the browser tests save screenshots and server logs
+#   SOCIALCARE_CHROMIUM=path            the Chromium to drive (default /usr/bin/chromium)
 #   PYTHON=python3.12                   interpreter used to create .venv
 set -euo pipefail
 
@@ -20,7 +25,14 @@ cd "$ROOT"
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 SETTINGS_MODULES="${SOCIALCARE_TEST_SETTINGS:-tests.settings tests.settings_swapped}"
+BROWSER_ONLY=0
+if [[ "${1:-}" == --browser-only ]]; then
+    BROWSER_ONLY=1
+    shift
+fi
 PYTEST_ARGS=("$@")
+BROWSER_DIR=tests/browser
+ARTIFACTS_DIR="${SOCIALCARE_ARTIFACTS_DIR:-$ROOT/artifacts/browser}"
 START_TIME=$SECONDS
 STAGE=0
 WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/socialcare-test.XXXXXX")"
@@ -260,7 +272,8 @@ run_pytest() {
     RUN_INDEX=$((RUN_INDEX + 1))
     mapfile -t xdist < <(xdist_args)
     note "pytest --ds=$settings${xdist[*]:+ ${xdist[*]}}${PYTEST_ARGS[*]:+ ${PYTEST_ARGS[*]}}"
-    SOCIALCARE_TEST_DB="$db" "$PY" -m pytest --ds="$settings" \
+    # The browser tests run once, in their own stage (run_browser).
+    SOCIALCARE_TEST_DB="$db" "$PY" -m pytest --ds="$settings" --ignore="$BROWSER_DIR" \
         --junitxml="$WORK_DIR/junit-$RUN_INDEX.xml" "${xdist[@]}" "${PYTEST_ARGS[@]}" || status=$?
     case $status in
         0) ;;
@@ -272,6 +285,108 @@ run_pytest() {
             fi
             ;;
         *) die "pytest failed ($settings on $db, exit $status)" ;;
+    esac
+}
+
+# ---------------------------------------------------------------------------------------------
+# the browser tests: Debian's Chromium driven by Playwright against the demo (tests/browser)
+
+in_ci() { [[ "${CI:-}" == true || "${CI:-}" == 1 || "${CI:-}" == yes ]]; }
+
+find_chromium() {
+    local candidate
+    for candidate in "${SOCIALCARE_CHROMIUM:-}" /usr/bin/chromium chromium chromium-browser; do
+        if [[ -n "$candidate" ]] && command -v "$candidate" >/dev/null 2>&1; then
+            CHROMIUM="$(command -v "$candidate")"
+            return 0
+        fi
+    done
+    return 1
+}
+
+has_fonts() {
+    # CJK and emoji glyphs, so screenshots of the demo's customers show their names, not boxes.
+    # (grep without -q: an early exit would fail fc-list with SIGPIPE under pipefail)
+    local families
+    command -v fc-list >/dev/null 2>&1 || return 1
+    families="$(fc-list : family)"
+    grep -i 'Noto Sans CJK' <<<"$families" >/dev/null && grep -i 'Noto Color Emoji' <<<"$families" >/dev/null
+}
+
+ensure_chromium() {
+    CHROMIUM=""
+    local packages=()
+    find_chromium || packages+=(chromium)
+    has_fonts || packages+=(fonts-noto-cjk fonts-noto-color-emoji)
+    if [[ ${#packages[@]} -gt 0 && $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        note "installing Debian's ${packages[*]} (apt-get)"
+        export DEBIAN_FRONTEND=noninteractive
+        if ! { apt-get update -qq >/dev/null && apt-get install -y -qq "${packages[@]}" \
+            >"$WORK_DIR/apt-browser.log" 2>&1; }; then
+            tail -n 20 "$WORK_DIR/apt-browser.log" >&2 || true
+            note "apt-get install ${packages[*]} failed"
+        fi
+        find_chromium || true
+    elif ! has_fonts; then
+        note "no CJK/emoji fonts (Debian: fonts-noto-cjk fonts-noto-color-emoji): some names in" \
+            "the screenshots show as boxes"
+    fi
+    if [[ -z "$CHROMIUM" ]]; then
+        if [[ $EUID -ne 0 ]]; then
+            die "Chromium not found and not root, so it cannot be installed.
+  Install it (Debian: sudo apt-get install chromium), point SOCIALCARE_CHROMIUM at one, or skip
+  the browser tests with SOCIALCARE_SKIP_BROWSER=1."
+        fi
+        die "Chromium could not be installed (see above); SOCIALCARE_SKIP_BROWSER=1 skips the browser tests"
+    fi
+    note "browser: $CHROMIUM ($("$CHROMIUM" --version 2>/dev/null | head -n 1))"
+    export SOCIALCARE_CHROMIUM="$CHROMIUM"
+}
+
+browser_args() {
+    # Full run or --browser-only: the whole directory. With extra arguments, only when they name
+    # browser tests (e.g. tests/browser/test_agent_day.py -x): then they are the selection.
+    local arg named=0
+    if [[ ${#PYTEST_ARGS[@]} -eq 0 ]]; then
+        printf '%s\n' "$BROWSER_DIR"
+        return 0
+    fi
+    for arg in "${PYTEST_ARGS[@]}"; do
+        [[ "$arg" == "$BROWSER_DIR" || "$arg" == "$BROWSER_DIR"/* ]] && named=1
+    done
+    if [[ $named -eq 1 ]]; then
+        printf '%s\n' "${PYTEST_ARGS[@]}"
+    elif [[ $BROWSER_ONLY -eq 1 ]]; then
+        printf '%s\n' "$BROWSER_DIR" "${PYTEST_ARGS[@]}"
+    fi
+}
+
+run_browser() {
+    local status=0 args=()
+    mapfile -t args < <(browser_args)
+    if [[ ${#args[@]} -eq 0 ]]; then
+        note "skipped: the extra arguments name no browser test (add $BROWSER_DIR to run them)"
+        return 0
+    fi
+    ensure_chromium
+    BROWSER_RAN=1
+    RUN_INDEX=$((RUN_INDEX + 1))
+    note "pytest ${args[*]} (screenshots and logs: $ARTIFACTS_DIR)"
+    # One run, default settings: the tests start the SQLite demo (socialcare_demo, runserver,
+    # qcluster) themselves. In CI a missing browser fails the tests instead of skipping them.
+    SOCIALCARE_ARTIFACTS_DIR="$ARTIFACTS_DIR" SOCIALCARE_BROWSER_TESTS=1 "$PY" -m pytest \
+        -p no:xdist --junitxml="$WORK_DIR/junit-$RUN_INDEX.xml" "${args[@]}" || status=$?
+    note "screenshots: $ARTIFACTS_DIR"
+    case $status in
+        0) ;;
+        5)
+            if [[ ${#PYTEST_ARGS[@]} -gt 0 ]]; then
+                loud "no browser test matched the arguments"
+            else
+                die "pytest collected no browser tests: the suite is broken"
+            fi
+            ;;
+        *) die "the browser tests failed (exit $status); screenshots and server logs: $ARTIFACTS_DIR" ;;
     esac
 }
 
@@ -300,6 +415,25 @@ ensure_venv
 unset DJANGO_SETTINGS_MODULE PYTHONPATH
 export PATH="$VENV/bin:$PATH"
 
+browser_skipped=0
+BROWSER_RAN=0
+if [[ "${SOCIALCARE_SKIP_BROWSER:-0}" == 1 ]]; then
+    browser_skipped=1
+fi
+
+if [[ $BROWSER_ONLY -eq 1 ]]; then
+    header "Browser tests (--browser-only)"
+    [[ $browser_skipped -eq 1 ]] && die "--browser-only with SOCIALCARE_SKIP_BROWSER=1: nothing to run"
+    run_browser
+    printf '\n\033[1;32mThe browser tests passed in %ds.\033[0m\n' $((SECONDS - START_TIME))
+    line="$(summary)"
+    if [[ -n "${SOCIALCARE_TEST_SUMMARY_FILE:-}" ]]; then
+        printf '%s\n' "$line" >"$SOCIALCARE_TEST_SUMMARY_FILE"
+    fi
+    printf '%s\n' "$line"
+    exit 0
+fi
+
 header "Lint: ruff check + ruff format --check"
 "$PY" -m ruff check . || die "ruff check found problems (fix: .venv/bin/ruff check --fix .)"
 "$PY" -m ruff format --check . || die "ruff format would change files (fix: .venv/bin/ruff format .)"
@@ -323,6 +457,14 @@ for settings in $SETTINGS_MODULES; do
     header "pytest: $settings on SQLite"
     run_pytest "$settings" sqlite
 done
+
+if [[ $browser_skipped -eq 1 ]]; then
+    header "Browser tests: SKIPPED"
+    loud "SOCIALCARE_SKIP_BROWSER=1: the browser tests are SKIPPED"
+else
+    header "Browser tests: Chromium against the demo (SQLite)"
+    run_browser
+fi
 
 pg_skipped=0
 if [[ "${SOCIALCARE_SKIP_POSTGRES:-0}" == 1 ]]; then
@@ -356,6 +498,11 @@ fi
 printf '\n\033[1;32mAll stages passed in %ds.\033[0m\n' $((SECONDS - START_TIME))
 if [[ $pg_skipped -eq 1 ]]; then
     loud "PostgreSQL runs were SKIPPED (SOCIALCARE_SKIP_POSTGRES=1): not a full test run"
+fi
+if [[ $browser_skipped -eq 1 ]]; then
+    loud "The browser tests were SKIPPED (SOCIALCARE_SKIP_BROWSER=1): not a full test run"
+elif [[ $BROWSER_RAN -eq 1 ]]; then
+    note "browser test screenshots: $ARTIFACTS_DIR"
 fi
 line="$(summary)"
 if [[ -n "${SOCIALCARE_TEST_SUMMARY_FILE:-}" ]]; then

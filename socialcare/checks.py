@@ -2,7 +2,10 @@
 
 Ids: socialcare.E001 unknown platform · E002 no key for secrets at rest · E003 invalid encryption key
 · E004 customer model unusable · E005 unknown setting name · E006 a required app is not installed
-· W001 encryption key derived from SECRET_KEY.
+· W001 encryption key derived from SECRET_KEY · W002 social_django not installed (no identity
+verification, channel connection or staff sign-in) · W003 a sign-in backend named in
+OAUTH_BACKENDS / STAFF_SIGNIN_BACKENDS is not in AUTHENTICATION_BACKENDS · W004
+SOCIAL_AUTH_PIPELINE lacks socialcare's steps.
 """
 
 from __future__ import annotations
@@ -54,6 +57,53 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
             )
     messages += _check_encryption()
     messages += _check_customer_model()
+    messages += _check_signin()
+    return messages
+
+
+def _check_signin() -> list:
+    from django.apps import apps
+    from django.conf import settings
+
+    if not apps.is_installed("social_django"):
+        return [
+            Warning(
+                "'social_django' is not in INSTALLED_APPS: customer identity verification, "
+                "connecting channels through OAuth and staff sign-in are off.",
+                hint="Add 'social_django' to INSTALLED_APPS and set SOCIAL_AUTH_PIPELINE = "
+                "socialcare.pipeline.PIPELINE (see docs/verification.md).",
+                id="socialcare.W002",
+            )
+        ]
+    from social_core.backends.utils import load_backends
+
+    known = set(load_backends(getattr(settings, "AUTHENTICATION_BACKENDS", []), force_load=True))
+    messages = []
+    pipeline = list(getattr(settings, "SOCIAL_AUTH_PIPELINE", None) or [])
+    steps = ["socialcare.pipeline.verify_customer_identity", "socialcare.pipeline.connect_channel"]
+    if not all(step in pipeline for step in steps):
+        messages.append(
+            Warning(
+                "SOCIAL_AUTH_PIPELINE does not include socialcare's steps: identity "
+                "verification and channel connection will refuse to start.",
+                hint="Set SOCIAL_AUTH_PIPELINE to socialcare.pipeline.PIPELINE (copy its names "
+                "into settings; see docs/verification.md).",
+                id="socialcare.W004",
+            )
+        )
+    named = [(f"OAUTH_BACKENDS[{k!r}]", v) for k, v in app_settings.OAUTH_BACKENDS.items()]
+    named += [("STAFF_SIGNIN_BACKENDS", v) for v in app_settings.STAFF_SIGNIN_BACKENDS]
+    for where, name in named:
+        if name and name not in known:
+            messages.append(
+                Warning(
+                    f"SOCIALCARE[{where.split('[')[0]!r}] names sign-in backend {name!r}, "
+                    "which is not in AUTHENTICATION_BACKENDS.",
+                    hint=f"Add the social-auth backend class named {name!r} to "
+                    f"AUTHENTICATION_BACKENDS, or remove it from SOCIALCARE['{where}'].",
+                    id="socialcare.W003",
+                )
+            )
     return messages
 
 

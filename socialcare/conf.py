@@ -74,6 +74,25 @@ DEFAULTS: dict[str, Any] = {
     "PLAYBOOK_STEP_KINDS": {},
     # API requests allowed per key (or per signed-in user), DRF rate syntax.
     "API_THROTTLE_RATE": "1200/min",
+    # Identity verification and channel connection through OAuth (docs/verification.md).
+    # How long a verification link an agent sends stays valid.
+    "VERIFICATION_LINK_MAX_AGE": timedelta(hours=24),
+    # Platform key -> social-auth backend name used to verify a customer's identity and to connect
+    # a brand channel on that platform. The backend must be in AUTHENTICATION_BACKENDS.
+    "OAUTH_BACKENDS": {
+        "x": "twitter-oauth2",
+        "facebook": "facebook",
+        "instagram": "instagram",
+        "mastodon": "mastodon",
+    },
+    # Staff sign-in: social-auth backend names (the company's identity provider) that may sign
+    # agents in to admin. Empty: no single sign-on.
+    "STAFF_SIGNIN_BACKENDS": [],
+    # E-mail domains whose people get a new staff account on their first sign-in; anyone else
+    # must already be an active staff user with that e-mail address.
+    "STAFF_ALLOWED_DOMAINS": [],
+    # The group (if it exists) a staff account created on first sign-in joins.
+    "STAFF_DEFAULT_GROUP": "Support agent",
 }
 
 #: Settings whose value is a dotted path to import on first use.

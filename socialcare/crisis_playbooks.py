@@ -12,8 +12,9 @@ TEMPLATES = [
     {
         "shortcut": "defect-holding",
         "name": "Holding reply: known defect",
-        "text": "Hi {{ customer }}, thank you for flagging this. We know about the problem and "
-        "our team is working on a fix right now. We'll update you here as soon as we know more.",
+        "text": "Hi {{ customer }}, thank you for flagging this, and we're sorry for the trouble. We "
+        "know about the problem and our team is working on a fix right now. We'll update you "
+        "here as soon as we know more.",
     },
     {
         "shortcut": "outage-holding",
@@ -24,8 +25,8 @@ TEMPLATES = [
     {
         "shortcut": "private-follow-up",
         "name": "Take it private",
-        "text": "Hi {{ customer }}, we'd like to look into this properly. We've sent you a direct "
-        "message so we can continue privately.",
+        "text": "Hi {{ customer }}, thanks for telling us, and sorry for the trouble. We'd like to "
+        "look into this properly: we've sent you a direct message so we can continue privately.",
         "visibility": "public",
     },
 ]

@@ -2,9 +2,10 @@
 
 ``load_demo_data()`` fills a database with channels on every built-in platform, three teams of
 agents, SLA policies on a Berlin business-hours calendar, reply templates, ~25 customers with their
-social identities, and 40 cases in every status. Each case's timeline is written by the services
-agents use (``open_case``, ``assign_case``, ``change_status``, ``set_tags``, ``add_note``,
-``merge_customers``/``merge_cases``), replayed at past moments so the history reads like real work.
+social identities, and 43 cases in every status, a few of them past or near their first-response
+SLA. Each case's timeline is written by the services agents use (``open_case``, ``assign_case``,
+``change_status``, ``set_tags``, ``add_note``, ``merge_customers``/``merge_cases``), replayed at
+past moments so the history reads like real work.
 
 It is deterministic (seeded) and idempotent: when the brand's channel "Acme on X" exists, it does
 nothing. It knows nothing of a host CRM: customers go through ``get_customer_model()`` and the
@@ -51,6 +52,7 @@ from socialcare.services import cases as case_services
 from socialcare.services.customers import link_identity, merge_customers
 from socialcare.services.events import record_event
 from socialcare.services.replies import note_response
+from socialcare.services.sla_state import SLA_STATES, sla_state_filter
 from socialcare.services.templates import check_length, render_reply_template
 
 __all__ = ["MARKER_CHANNEL", "load_demo_data"]
@@ -119,23 +121,31 @@ SLA_POLICIES: list[tuple[str, dict[str, str], int, int | None, bool]] = [
     ("Default (24/7)", {}, 2 * 60, 3 * 24 * 60, False),
 ]  # fmt: skip
 
-# Reply templates: (name, shortcut, visibility, language, text).
+# Reply templates: (name, shortcut, visibility, language, text). The English public ones pass the
+# case page's tone check (services.tone): thanks, an apology for upset customers, a next step.
 TEMPLATES = [
     ("Thanks", "thanks", "", "en",
      "Thank you so much, {{ customer }}! We'll pass this on to the team – it really makes their "
      "day. – {{ agent }}"),
     ("Apology + next step", "sorry-next-step", "", "en",
-     "Sorry about this, {{ customer }}. We're looking into it now and will update you here within "
-     "the hour. Your reference: {{ case.reference }} – {{ agent }}"),
+     "Thanks for telling us, {{ customer }}, and sorry about this. We're looking into it now and "
+     "will update you here within the hour. Your reference: {{ case.reference }} – {{ agent }}"),
     ("Take it to DM", "take-to-dm", "public", "en",
-     "Hi {{ handle }}, we'd like to look into this with you. Could you send us a DM with the email "
-     "on your Acme account? Please don't post personal details here. – {{ agent }}"),
+     "Hi {{ handle }}, thanks for reaching out, and sorry for the trouble. Could you send us a DM "
+     "with the email on your Acme account? Please don't post personal details here. – {{ agent }}"),
     ("Outage holding reply", "outage-holding", "public", "en",
-     "We know many of you can't log in to the Acme app right now, {{ handle }}. Our engineers are "
-     "on it and we'll post updates here every 30 minutes. Thanks for bearing with us."),
+     "Sorry, {{ handle }}: we know many of you can't log in to the Acme app right now. Our "
+     "engineers are on it and we'll post updates here every 30 minutes. Thanks for bearing with "
+     "us."),
     ("Entschuldigung + nächster Schritt", "entschuldigung", "", "de",
      "Das tut uns leid, {{ customer }}! Wir kümmern uns darum und melden uns innerhalb einer "
      "Stunde hier. Fallnummer: {{ case.reference }} – {{ agent }}"),
+    ("Order details please (DM)", "order-details", "private", "en",
+     "Hi {{ customer }}, thanks for messaging us. Could you send us your order number and the "
+     "email on your Acme account? Then we can check it right away. – {{ agent }}"),
+    ("Refund on its way (DM)", "refund-sent", "private", "en",
+     "Hi {{ customer }}, thank you for your patience. We've issued your refund "
+     "({{ case.reference }}); it reaches your account in 3–5 working days. – {{ agent }}"),
 ]  # fmt: skip
 
 # An identity: (platform, handle, display name, followers or None for a typical count,
@@ -476,6 +486,13 @@ STORIES = [
           "@AcmeHelp is this a data breach? I just got 14 password reset emails from you in 10 "
           "minutes.",
           agent="hannah", team="escalations", tags=("security",), sentiment=-0.6),
+    # Due within the SLA warning window when the demo is loaded (public X and Instagram: 1 hour).
+    Story("rafael", "x", NEW, NORMAL, 0.83,
+          "@AcmeHelp my Cam asks me to pair it again after every Hub reboot. Is there a fix for "
+          "that?", tags=("acme-cam", "hub"), sentiment=-0.3),
+    Story("emilie", "instagram", NEW, HIGH, 0.8,
+          "The Cam I got for my parents won't connect to their wifi, the app just says 'error "
+          "12'. What does that mean?", tags=("acme-cam",), sentiment=-0.3),
 ]  # fmt: skip
 
 
@@ -888,6 +905,10 @@ class _Builder:
             "cases": len(self.cases),
             "cases_by_status": {status: statuses[status] for status in S.values},
             "overdue_cases": cases.overdue(self.now).count(),
+            "cases_by_sla": {
+                state: cases.filter(sla_state_filter(state, self.now)).count()
+                for state, _ in SLA_STATES
+            },
             "posts": self.posts,
             "events": CaseEvent.objects.filter(case__in=cases).count(),
         }

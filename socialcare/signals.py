@@ -47,3 +47,7 @@ incident_opened = Signal()
 
 #: An incident changed (status, steps, linked cases). Arguments: incident, actor, change (str).
 incident_updated = Signal()
+
+#: A customer proved they own a social identity by signing in with the platform.
+#: Arguments: identity, case, verification (IdentityVerification).
+identity_verified = Signal()

@@ -1,15 +1,23 @@
 """socialcare's URLs. Include them under a prefix of your choice::
 
 path("socialcare/", include("socialcare.urls")),
+
+Besides webhooks and the API: the customer verification page (``verify/<token>/``), staff
+sign-in (``signin/<backend>/``) and the OAuth callback of every socialcare sign-in flow
+(``oauth/complete/<backend>/``: the redirect URI to register with each provider).
 """
 
 from django.urls import include, path
 
 from socialcare import webhooks
+from socialcare.views import oauth, verify
 
 app_name = "socialcare"
 
 urlpatterns = [
     path("webhooks/<str:platform>/<int:channel_id>/", webhooks.webhook, name="webhook"),
     path("api/", include("socialcare.api.urls")),
+    path("verify/<str:token>/", verify.verify, name="verify"),
+    path("signin/<str:backend>/", oauth.staff_begin, name="staff-signin"),
+    path("oauth/complete/<str:backend>/", oauth.complete, name="oauth-complete"),
 ]

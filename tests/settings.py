@@ -3,6 +3,8 @@
 
 import os
 
+from socialcare.oauth_settings import SOCIAL_AUTH_PIPELINE as OAUTH_PIPELINE
+
 SECRET_KEY = "tests-not-secret"
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
@@ -20,6 +22,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "social_django",
     "socialcare",
     "tests.testapp",
 ]
@@ -69,6 +72,25 @@ STATIC_URL = "static/"
 SOCIALCARE = {
     "ENCRYPTION_KEYS": ["yDBpXDcmWBcwVmsNNYvsQS9RvlAWoLjNGSz7wXfrkWg="],
 }
+
+# OAuth sign-in: the platform backends, pointed at a local provider by the tests that use them
+# (tests/oauth_provider.py).
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "tests.oauth_provider.LocalTwitterOAuth2",
+    "social_core.backends.facebook.FacebookOAuth2",
+    "social_core.backends.instagram.InstagramOAuth2",
+    "socialcare.auth_backends.MastodonOAuth2",
+    "social_core.backends.open_id_connect.OpenIdConnectAuth",
+]
+SOCIAL_AUTH_PIPELINE = OAUTH_PIPELINE
+SOCIAL_AUTH_LOGIN_REDIRECT_URL = "/admin/"
+SOCIAL_AUTH_TWITTER_OAUTH2_KEY = "x-client-id"
+SOCIAL_AUTH_TWITTER_OAUTH2_SECRET = "x-client-secret-0123456789"
+SOCIAL_AUTH_MASTODON_KEY = "mastodon-client-id"
+SOCIAL_AUTH_MASTODON_SECRET = "mastodon-client-secret-0123456789"
+SOCIAL_AUTH_OIDC_KEY = "oidc-client-id"
+SOCIAL_AUTH_OIDC_SECRET = "oidc-client-secret-0123456789"
 
 Q_CLUSTER = {
     "name": "socialcare-tests",

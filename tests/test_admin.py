@@ -229,19 +229,19 @@ def case_form_data(case: Case, **changes) -> dict:
 
 
 def test_editing_a_case_goes_through_services_and_lands_in_timeline(client_in, world, superuser):
+    # The case page: tags in the details form, priority and assignee in the work form, the note
+    # in the note form (see tests/test_admin_case_view.py for the rest of the workspace).
     case = world["case"]
     url = reverse("admin:socialcare_case_change", args=[case.pk])
-    response = client_in.post(
-        url,
-        case_form_data(
-            case,
-            priority="urgent",
-            assignee=superuser.pk,
-            tag_names="shipping, VIP",
-            note="Called the courier.",
-        ),
-    )
+    response = client_in.post(url, case_form_data(case, tag_names="shipping, VIP"))
     assert response.status_code == 302, response.content.decode()[:2000]
+    work = reverse("admin:socialcare_case_work", args=[case.pk])
+    response = client_in.post(
+        work, {"status": case.status, "priority": "urgent", "assignee": superuser.pk}
+    )
+    assert response.status_code == 302
+    note = reverse("admin:socialcare_case_note", args=[case.pk])
+    assert client_in.post(note, {"text": "Called the courier."}).status_code == 302
     case.refresh_from_db()
     assert case.priority == "urgent"
     assert case.assignee == superuser
@@ -256,13 +256,14 @@ def test_editing_a_case_goes_through_services_and_lands_in_timeline(client_in, w
     assert case.events.get(kind="note").actor == superuser
 
 
-def test_illegal_transition_is_a_form_error_not_a_500(client_in, world, superuser):
+def test_illegal_transition_is_refused_with_a_message_not_a_500(client_in, world, superuser):
     case = world["case"]
     case_services.change_status(case, "closed", actor=superuser)
-    url = reverse("admin:socialcare_case_change", args=[case.pk])
-    response = client_in.post(url, case_form_data(case, status="waiting_on_customer"))
+    url = reverse("admin:socialcare_case_work", args=[case.pk])
+    data = {"status": "waiting_on_customer", "priority": case.priority, "assignee": ""}
+    response = client_in.post(url, data, follow=True)
     assert response.status_code == 200
-    assert "cannot become waiting on customer" in response.content.decode()
+    assert "cannot go from Closed to Waiting on customer" in response.content.decode()
     case.refresh_from_db()
     assert case.status == "closed"
 
@@ -336,6 +337,22 @@ def test_merge_cases_action_asks_which_to_keep_then_merges(client_in, world):
     dup.refresh_from_db()
     assert dup.merged_into == keep
     assert dup.status == "closed"
+
+
+def test_merging_too_many_cases_at_once_is_refused_with_a_message(client_in, world, monkeypatch):
+    from socialcare.admin import merge
+
+    monkeypatch.setattr(merge, "MAX_MERGE", 2)
+    cases = [
+        case_services.open_case(channel=world["channel"], subject=f"Dup {n}") for n in range(3)
+    ]
+    response = client_in.post(
+        reverse("admin:socialcare_case_changelist"),
+        {"action": "merge_selected", "_selected_action": [c.pk for c in cases]},
+        follow=True,
+    )
+    assert b"Merge at most 2 records at a time" in response.content
+    assert not Case.objects.filter(merged_into__isnull=False).exists()
 
 
 def test_agent_without_merge_permission_does_not_get_the_merge_action(client, world):
@@ -434,11 +451,11 @@ def test_reply_from_the_case_page_is_queued_through_the_reply_service(
         "REPLY_TRANSPORT": "socialcare.transports.console.ConsoleTransport",
     }
     case = world["case"]
-    url = reverse("admin:socialcare_case_change", args=[case.pk])
+    url = reverse("admin:socialcare_case_reply", args=[case.pk])
     with django_capture_on_commit_callbacks(execute=True):
         response = client_in.post(
             url,
-            case_form_data(case, reply="Sorry Tanu, on it!", reply_visibility="public"),
+            {"text": "Sorry Tanu, on it!", "visibility": "public", "send_anyway": "1"},
             follow=True,
         )
     assert b"Reply queued for sending." in response.content
@@ -452,8 +469,8 @@ def test_reply_from_the_case_page_is_queued_through_the_reply_service(
 
 def test_reply_over_the_platform_limit_is_refused_with_a_message(client_in, world):
     case = world["case"]
-    url = reverse("admin:socialcare_case_change", args=[case.pk])
-    response = client_in.post(url, case_form_data(case, reply="x" * 300), follow=True)
+    url = reverse("admin:socialcare_case_reply", args=[case.pk])
+    response = client_in.post(url, {"text": "x" * 300, "visibility": "public"}, follow=True)
     assert b"280-character limit" in response.content
     assert not case.posts.filter(direction="outbound").exists()
 
@@ -524,8 +541,9 @@ def test_reply_on_a_case_under_an_approval_incident_is_held(client_in, world, su
         text="I will sue",
         case=case,
     )
-    url = reverse("admin:socialcare_case_change", args=[case.pk])
-    response = client_in.post(url, case_form_data(case, reply="We hear you."), follow=True)
+    url = reverse("admin:socialcare_case_reply", args=[case.pk])
+    data = {"text": "We hear you.", "visibility": "public", "send_anyway": "1"}
+    response = client_in.post(url, data, follow=True)
     assert b"held until another agent approves it" in response.content
     assert (
         case.posts.get(direction="outbound", sent_by=superuser).send_status == "awaiting_approval"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
 from io import StringIO
 from typing import Any
 
@@ -13,7 +14,8 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count
 
 from socialcare.conf import app_settings
-from socialcare.demo import MARKER_CHANNEL, load_demo_data
+from socialcare.demo import MARKER_CHANNEL, TEAMS, TEMPLATES, load_demo_data
+from socialcare.demo_staff import DEMO_LOGINS, set_up_demo_staff
 from socialcare.models import (
     Case,
     CaseEvent,
@@ -21,9 +23,15 @@ from socialcare.models import (
     CustomerMerge,
     Post,
     Priority,
+    ReplyTemplate,
     SocialIdentity,
     get_customer_model,
 )
+from socialcare.services.access import visible_cases
+from socialcare.services.roles import AGENT, SUPERVISOR
+from socialcare.services.sla_state import SLA_STATES, sla_state, sla_state_filter
+from socialcare.services.templates import check_length, render_reply_template
+from socialcare.services.tone import NEGATIVE_SENTIMENT, tone_warnings
 
 pytestmark = pytest.mark.django_db
 
@@ -51,6 +59,18 @@ def test_overdue_cases(demo: dict[str, Any]) -> None:
     assert overdue.count() >= 3
     assert demo["overdue_cases"] == overdue.count()
     assert overdue.filter(priority=Priority.URGENT).exists()
+
+
+def test_first_responses_breached_due_soon_and_ok_when_loaded(demo: dict[str, Any]) -> None:
+    by_state = {state: Case.objects.filter(sla_state_filter(state, NOW)) for state, _ in SLA_STATES}
+    assert demo["cases_by_sla"] == {state: cases.count() for state, cases in by_state.items()}
+    assert by_state["breached"].count() >= 3
+    assert by_state["due_soon"].count() >= 1
+    assert by_state["ok"].count() >= 1
+    assert by_state["met"].count() >= 10
+    for case in by_state["due_soon"]:
+        assert sla_state(case, NOW) == "due_soon"
+        assert NOW <= case.first_response_due_at <= NOW + app_settings.SLA_WARNING_WINDOW
 
 
 def test_timelines_are_complete_and_in_the_past(demo: dict[str, Any]) -> None:
@@ -96,6 +116,75 @@ def test_second_load_changes_nothing(demo: dict[str, Any]) -> None:
     assert [m.objects.count() for m in (Case, Post, CaseEvent, SocialIdentity)] == before
 
 
+def test_demo_staff_in_their_roles(demo: dict[str, Any]) -> None:
+    logins = set_up_demo_staff("staff-pass-123")
+    assert [(login.username, login.role) for login in logins] == [
+        ("maya", AGENT),
+        ("hannah", SUPERVISOR),
+    ]
+    assert logins[0].teams == ("Social Care",)
+    assert logins[1].teams == ("Escalations",)
+    User = get_user_model()
+    for username in (m[0] for _, _, members in TEAMS.values() for m in members):
+        user = User.objects.get(username=username)
+        assert list(user.groups.values_list("name", flat=True)) == [
+            DEMO_LOGINS.get(username, AGENT)
+        ]
+        assert user.is_staff and not user.is_superuser
+        assert user.check_password("staff-pass-123") == (username in DEMO_LOGINS)
+    maya, hannah = User.objects.get(username="maya"), User.objects.get(username="hannah")
+    assert maya.has_perm("socialcare.add_post") and not maya.has_perm("socialcare.approve_reply")
+    assert hannah.has_perm("socialcare.approve_reply")
+    # The agent has breached cases in her queue to work on; the supervisor sees every case.
+    breached = Case.objects.filter(sla_state_filter("breached", NOW))
+    assert visible_cases(maya, breached).count() >= 2
+    assert visible_cases(maya).count() < Case.objects.count() == visible_cases(hannah).count()
+    set_up_demo_staff("staff-pass-456")  # again: the new password, nothing else changes
+    assert User.objects.get(username="maya").check_password("staff-pass-456")
+    assert list(maya.groups.values_list("name", flat=True)) == [AGENT]
+
+
+def test_canned_replies_for_public_and_private_use_fit_the_demo_cases(
+    demo: dict[str, Any],
+) -> None:
+    templates = ReplyTemplate.objects.all()
+    visibilities = set(templates.values_list("visibility", flat=True))
+    assert {"public", "private"} <= visibilities
+    maya = get_user_model().objects.get(username="maya")
+    for case in Case.objects.filter(status__in=Case.OPEN_STATUSES).select_related("channel"):
+        for template in templates:
+            if template.visibility and template.visibility != case.visibility:
+                continue
+            text = render_reply_template(template, case, maya)
+            assert ("{{" not in text and "Maya" in text) or "{{ agent }}" not in template.text
+            check_length(text, case.channel.platform, case.visibility)
+
+
+def test_canned_replies_pass_the_tone_check(demo: dict[str, Any]) -> None:
+    """Every demo template, rendered for every demo case it may be used on, reads fine to the case
+    page's tone check (the "Thanks" template is for praise, so only on cases that are not upset)."""
+    maya = get_user_model().objects.get(username="maya")
+    templates = ReplyTemplate.objects.filter(shortcut__in=[t[1] for t in TEMPLATES])
+    checked: Counter[str] = Counter()
+    for case in Case.objects.select_related("channel", "identity", "customer"):
+        latest = case.posts.inbound().order_by("-posted_at").first()
+        sentiment = latest.sentiment if latest else None
+        upset = sentiment is not None and sentiment <= NEGATIVE_SENTIMENT
+        for template in templates:
+            if template.visibility and template.visibility != case.visibility:
+                continue
+            if template.shortcut == "thanks" and upset:
+                continue
+            text = render_reply_template(template, case, maya)
+            warnings = tone_warnings(text, sentiment=sentiment, visibility=case.visibility)
+            assert warnings == [], (template.name, case.reference, text, warnings)
+            checked[f"{template.shortcut}/{case.visibility}"] += 1
+    public = {t[1] for t in TEMPLATES if t[2] in ("", "public")}
+    private = {t[1] for t in TEMPLATES if t[2] in ("", "private")}
+    assert {f"{s}/public" for s in public} | {f"{s}/private" for s in private} == set(checked)
+    assert checked["sorry-next-step/public"] >= 10
+
+
 def _password(output: str) -> str:
     match = re.search(r"^\s*password\s+(\S+)", output, re.MULTILINE)
     assert match, output
@@ -111,6 +200,11 @@ def test_command_creates_the_admin_and_prints_its_password(
     password = _password(out.getvalue())
     admin = get_user_model().objects.get(username="admin")
     assert admin.is_superuser and admin.is_staff and admin.check_password(password)
+    assert re.search(r"^\s+maya\s+Support agent, Social Care$", out.getvalue(), re.MULTILINE)
+    assert re.search(r"^\s+hannah\s+Support supervisor, Escalations$", out.getvalue(), re.MULTILINE)
+    for username in DEMO_LOGINS:
+        assert get_user_model().objects.get(username=username).check_password(password)
+    assert "created group Support agent" in out.getvalue()
     assert Channel.objects.filter(name=MARKER_CHANNEL).exists()
     assert "Loaded the Acme demo" in out.getvalue()
 
@@ -124,7 +218,10 @@ def test_command_again_resets_the_password_and_keeps_the_data(
     out = StringIO()
     call_command("socialcare_demo", "--no-serve", stdout=out)
     assert _password(out.getvalue()) == "let-me-in-demo"
-    assert get_user_model().objects.get(username="admin").check_password("let-me-in-demo")
+    assert "(the same for all of them; from $SOCIALCARE_DEMO_PASSWORD)" in out.getvalue()
+    for username in ("admin", *DEMO_LOGINS):
+        assert get_user_model().objects.get(username=username).check_password("let-me-in-demo")
+    assert "group Support agent is up to date" in out.getvalue()
     assert "already loaded" in out.getvalue()
     assert Case.objects.count() == cases
 

@@ -21,9 +21,11 @@ from socialcare.admin.crisis import (
     SLAAlertAdmin,
 )
 from socialcare.admin.customers import CustomerAdmin, CustomerMergeAdmin, SocialIdentityAdmin
+from socialcare.admin.dashboard import SupportDashboardAdmin
 from socialcare.admin.inlines import CaseEventInline, PostInline, SocialIdentityInline
 from socialcare.admin.outbound import OutboundDeliveryAdmin, WebhookSubscriptionAdmin
 from socialcare.admin.posts import CaseEventAdmin, PostAdmin
+from socialcare.admin.verification import IdentityVerificationAdmin  # noqa: F401
 
 __all__ = [
     "ApiKeyAdmin",
@@ -46,6 +48,7 @@ __all__ = [
     "SLAPolicyAdmin",
     "SocialIdentityAdmin",
     "SocialIdentityInline",
+    "SupportDashboardAdmin",
     "TagAdmin",
     "TeamAdmin",
     "WebhookDeliveryAdmin",

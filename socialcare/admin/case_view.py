@@ -1,44 +1,50 @@
-"""The case page: the agent's workspace for one case (timeline, customer, reply composer, work
-controls). Every action goes through the case, reply and hand-off services."""
+"""The case page: the agent's workspace for one case (timeline, customer, SLA, reply composer with
+tone check, hand-off, notes, work controls, approvals, escalation). Each action is its own POST
+URL that calls a service and redirects back to the page (post/redirect/get); what the agent typed
+survives a refusal as a draft kept in the session."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.shortcuts import redirect
+from django.urls import NoReverseMatch, path, reverse
 
-from socialcare.admin.inlines import CaseEventInline, PostInline
-from socialcare.models import Case, ReplyTemplate, Visibility
+from socialcare.models import Case, Playbook, Post, ReplyTemplate, Visibility
 from socialcare.services import cases as case_services
 from socialcare.services import replies as reply_services
+from socialcare.services.access import can_see_case
+from socialcare.services.case_page import (
+    TIMELINE_PAGE,
+    build_case_page,
+    customer_sentiment,
+    load_case,
+)
+from socialcare.services.handoff import hand_off
+from socialcare.services.incidents import open_incident_from_case
+from socialcare.services.templates import render_reply_template, text_limit
+from socialcare.services.tone import tone_warnings
+from socialcare.services.verification import create_link as create_verification_link
+from socialcare.services.verification import provider_for
+
+HELD_MESSAGE = (
+    "This case is part of an incident that requires approval: the reply is held until another "
+    "agent approves it."
+)
 
 
 class CaseForm(forms.ModelForm):
+    """Adding a case by hand: who, where, and the first work settings."""
+
     tag_names = forms.CharField(
         label="Tags", required=False, help_text="Comma-separated, e.g. billing, outage."
-    )
-    reply = forms.CharField(
-        label="Reply to the customer",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Sent through the case's channel: publicly as a reply to the latest customer "
-        "post, or privately as a direct message (or email).",
-    )
-    reply_visibility = forms.ChoiceField(
-        label="Send as",
-        choices=Visibility.choices,
-        initial=Visibility.PUBLIC,
-        required=False,
-    )
-    reply_template = forms.ModelChoiceField(
-        label="…or use a canned reply",
-        queryset=ReplyTemplate.objects.active(),
-        required=False,
-        help_text="Used when the reply box is empty.",
     )
     note = forms.CharField(
         label="Add internal note",
@@ -63,11 +69,7 @@ class CaseForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        if self.instance.pk:
-            self.fields["tag_names"].initial = ", ".join(t.name for t in self.instance.tags.all())
-            for name in ("identity", "channel", "visibility"):
-                self.fields[name].disabled = True
-        else:
+        if "status" in self.fields:
             self.fields["status"].choices = [(Case.Status.NEW, Case.Status.NEW.label)]
         if "assignee" in self.fields:
             self.fields["assignee"].queryset = get_user_model().objects.filter(is_active=True)
@@ -76,89 +78,91 @@ class CaseForm(forms.ModelForm):
         raw = self.cleaned_data.get("tag_names") or ""
         return [name.strip() for name in raw.split(",") if name.strip()]
 
-    def clean_status(self) -> str:
-        status = self.cleaned_data["status"]
-        case = self.instance
-        if case.pk and status != case.status:
-            if case.merged_into_id:
-                raise ValidationError("This case was merged into another case; work on that one.")
-            if status not in case_services.TRANSITIONS[case.status]:
-                allowed = ", ".join(
-                    Case.Status(s).label for s in sorted(case_services.TRANSITIONS[case.status])
-                )
-                raise ValidationError(
-                    f"A {case.get_status_display().lower()} case cannot become "
-                    f"{Case.Status(status).label.lower()} (allowed: {allowed or 'none'})."
-                )
-        return status
+
+class CaseDetailsForm(CaseForm):
+    """The case page's details form. Status, priority and assignee live in the work form, notes
+    and replies in their own forms; identity, channel and visibility follow the conversation."""
+
+    class Meta(CaseForm.Meta):
+        fields = ["subject", "customer", "team"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        del self.fields["note"]
+        if self.instance.pk:
+            self.fields["tag_names"].initial = ", ".join(t.name for t in self.instance.tags.all())
+
+
+ADD_FIELDSETS = [
+    (None, {"fields": ["subject", "customer", "identity", "channel", "visibility"]}),
+    ("Work", {"fields": ["status", "priority", "team", "assignee", "tag_names", "note"]}),
+]
+CHANGE_FIELDSETS = [
+    (
+        None,
+        {
+            "fields": [
+                "reference",
+                "subject",
+                "customer",
+                "team",
+                "tag_names",
+                "identity",
+                "channel",
+                "visibility",
+            ]
+        },
+    ),
+    (
+        "History",
+        {
+            "classes": ["collapse"],
+            "fields": [
+                "sla_policy",
+                "first_responded_at",
+                "last_inbound_at",
+                "last_outbound_at",
+                "resolved_at",
+                "closed_at",
+                "sla_paused_at",
+                "handed_off_to",
+                "merged_into",
+                "incident",
+                "created_at",
+                "updated_at",
+            ],
+        },
+    ),
+]
+CHANGE_READONLY = [
+    "reference",
+    "identity",
+    "channel",
+    "visibility",
+    *CHANGE_FIELDSETS[1][1]["fields"],
+]
 
 
 class CaseWorkspaceMixin(admin.ModelAdmin):
     """The change view of ``CaseAdmin`` (the inbox lives in ``socialcare.admin.cases``)."""
 
     form = CaseForm
+    change_form_template = "socialcare/admin/case/change_form.html"
     raw_id_fields = ["customer", "identity", "assignee"]
     autocomplete_fields = ["channel", "team"]
-    readonly_fields = [
-        "reference",
-        "sla_policy",
-        "first_response_due_at",
-        "next_response_due_at",
-        "resolution_due_at",
-        "first_responded_at",
-        "last_inbound_at",
-        "last_outbound_at",
-        "resolved_at",
-        "closed_at",
-        "handed_off_to",
-        "merged_into",
-        "incident",
-        "sla_paused_at",
-        "created_at",
-        "updated_at",
-    ]
-    fieldsets = [
-        (
-            None,
-            {"fields": ["reference", "subject", "customer", "identity", "channel", "visibility"]},
-        ),
-        ("Work", {"fields": ["status", "priority", "team", "assignee", "tag_names", "note"]}),
-        ("Reply", {"fields": ["reply", "reply_visibility", "reply_template"]}),
-        (
-            "SLA",
-            {
-                "fields": [
-                    "sla_policy",
-                    "first_response_due_at",
-                    "first_responded_at",
-                    "next_response_due_at",
-                    "resolution_due_at",
-                    "sla_paused_at",
-                ]
-            },
-        ),
-        (
-            "History",
-            {
-                "classes": ["collapse"],
-                "fields": [
-                    "last_inbound_at",
-                    "last_outbound_at",
-                    "resolved_at",
-                    "closed_at",
-                    "handed_off_to",
-                    "merged_into",
-                    "incident",
-                    "created_at",
-                    "updated_at",
-                ],
-            },
-        ),
-    ]
-    inlines = [PostInline, CaseEventInline]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list:
+        return CHANGE_FIELDSETS if obj is not None else ADD_FIELDSETS
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return self.readonly_fields
+        return CHANGE_READONLY if obj is not None else []
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any):
+        kwargs["form"] = CaseDetailsForm if obj is not None else CaseForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_inlines(self, request: HttpRequest, obj: Any) -> list:
+        return []  # the timeline shows posts and events
 
     def save_model(self, request: HttpRequest, obj: Case, form: CaseForm, change: bool) -> None:
         data = form.cleaned_data
@@ -178,30 +182,15 @@ class CaseWorkspaceMixin(admin.ModelAdmin):
                 obj.refresh_from_db()
                 edits = {"assignee": data.get("assignee")} if data.get("assignee") else {}
             else:
-                editable = {"subject", "customer", "status", "priority", "team", "assignee"}
+                editable = {"subject", "customer", "team"}
                 edits = {f: data[f] for f in form.changed_data if f in editable}
             if "tag_names" in form.changed_data:
                 edits["tags"] = data["tag_names"]
-            case_services.update_case(obj, actor=request.user, **edits)
+            # The form already wrote its values onto ``obj``: the services compare with a
+            # fresh copy, or an edited subject would look unchanged.
+            case_services.update_case(Case.objects.get(pk=obj.pk), actor=request.user, **edits)
             if data.get("note"):
                 case_services.add_note(obj, data["note"], actor=request.user)
-            if change and (data.get("reply") or data.get("reply_template")):
-                reply = reply_services.send_reply(
-                    obj,
-                    data.get("reply") or "",
-                    actor=request.user,
-                    visibility=data.get("reply_visibility") or Visibility.PUBLIC,
-                    template=data.get("reply_template"),
-                )
-                if reply.send_status == reply.SendStatus.AWAITING_APPROVAL:
-                    self.message_user(
-                        request,
-                        "This case is part of an incident that requires approval: the reply is "
-                        "held until another agent approves it.",
-                        messages.WARNING,
-                    )
-                else:
-                    self.message_user(request, "Reply queued for sending.", messages.SUCCESS)
         except ValidationError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
         obj.refresh_from_db()
@@ -210,3 +199,319 @@ class CaseWorkspaceMixin(admin.ModelAdmin):
         # Tags were saved through set_tags() in save_model, so no form.save_m2m() here.
         for formset in formsets:
             self.save_formset(request, form, formset, change=change)
+
+    # The page ----------------------------------------------------------------------------------
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        pk = unquote(object_id)
+        if pk.isdigit() and not can_see_case(request.user, Case(pk=int(pk))):
+            raise Http404("No such case.")
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Any = None,
+    ) -> HttpResponse:
+        if change and obj is not None:
+            context.update(self.workspace_context(request, obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def workspace_context(self, request: HttpRequest, obj: Case) -> dict[str, Any]:
+        case = load_case(obj.pk)
+        try:
+            limit = int(request.GET.get("timeline", TIMELINE_PAGE))
+        except ValueError:
+            limit = TIMELINE_PAGE
+        page = build_case_page(case, request.user, timeline_limit=limit)
+        draft = request.session.pop(_draft_key(case), {}) if hasattr(request, "session") else {}
+        if not draft.get("visibility"):
+            # A case taken private (or private from the start) is answered privately.
+            private = case.visibility == Visibility.PRIVATE
+            draft["visibility"] = Visibility.PRIVATE if private else Visibility.PUBLIC
+        can_act = self.has_change_permission(request, case)
+        return {
+            "sc": page,
+            "sc_draft": draft,
+            "sc_can_act": can_act,
+            "sc_can_escalate": can_act and request.user.has_perm("socialcare.add_incident"),
+            "sc_urls": {name.replace("-", "_"): _url(name, case) for name in ACTIONS},
+            "sc_customer_url": _customer_url(page.customer.customer),
+            "sc_can_verify": can_act
+            and case.identity_id is not None
+            and not case.identity.is_owner_verified
+            and bool(provider_for(case.identity.platform)),
+            "sc_reply_limit": page.limits.get(draft.get("visibility") or Visibility.PUBLIC),
+        }
+
+    # Actions -----------------------------------------------------------------------------------
+
+    def get_urls(self) -> list:
+        def action(name: str, handler: Callable, extra: str = "") -> Any:
+            def view(request: HttpRequest, object_id: str, **kwargs: Any) -> HttpResponse:
+                return self._run(request, object_id, handler, **kwargs)
+
+            return path(
+                f"<path:object_id>/{name}/{extra}",
+                self.admin_site.admin_view(view),
+                name=f"socialcare_case_{name.replace('-', '_')}",
+            )
+
+        urls = [
+            action("tone-check", self._tone_check),
+            action("reply", self._reply),
+            action("hand-off", self._hand_off),
+            action("note", self._note),
+            action("work", self._work),
+            action("approve", self._approve, "<int:post_id>/"),
+            action("reject", self._reject, "<int:post_id>/"),
+            action("open-incident", self._open_incident),
+            action("verify-link", self._verify_link),
+        ]
+        return urls + super().get_urls()
+
+    def _run(self, request: HttpRequest, object_id: str, handler: Callable, **kwargs: Any):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        pk = unquote(object_id)
+        case = Case.objects.filter(pk=int(pk)).first() if pk.isdigit() else None
+        if case is None or not can_see_case(request.user, case):
+            raise Http404("No such case.")
+        if not self.has_change_permission(request, case):
+            raise PermissionDenied
+        try:
+            response = handler(request, case, **kwargs)
+        except ValidationError as exc:  # SocialCareError and IllegalTransition are ones too
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            response = None
+        return response or redirect(_url("page", case))
+
+    def _tone_check(self, request: HttpRequest, case: Case) -> HttpResponse:
+        text = request.POST.get("text", "")
+        visibility = request.POST.get("visibility") or Visibility.PUBLIC
+        if visibility not in Visibility.values:
+            return JsonResponse({"error": "visibility must be public or private"}, status=400)
+        warnings = tone_warnings(text, sentiment=customer_sentiment(case), visibility=visibility)
+        platform = case.channel.platform if case.channel_id else ""
+        return JsonResponse(
+            {
+                "warnings": [w.as_dict() for w in warnings],
+                "length": len(text),
+                "limit": text_limit(platform, visibility),
+            }
+        )
+
+    def _reply(self, request: HttpRequest, case: Case) -> HttpResponse | None:
+        text = request.POST.get("text", "")
+        draft: dict[str, Any] = {"text": text, "visibility": request.POST.get("visibility", "")}
+        try:
+            return self._send(request, case, text, draft)
+        except ValidationError:
+            _keep_draft(request, case, reply=True, **draft)
+            raise
+
+    def _send(
+        self, request: HttpRequest, case: Case, text: str, draft: dict[str, Any]
+    ) -> HttpResponse | None:
+        visibility = _visibility(request)
+        template = _template(request.POST.get("template"))
+        draft["template"] = template.pk if template else ""
+        if not text.strip() and template is not None:
+            text = draft["text"] = render_reply_template(template, load_case(case.pk), request.user)
+        if not text.strip():
+            raise ValidationError("Write a reply (or pick a canned one) first.")
+        warnings = tone_warnings(text, sentiment=customer_sentiment(case), visibility=visibility)
+        if warnings and not request.POST.get("send_anyway"):
+            _keep_draft(
+                request, case, reply=True, **draft, warnings=[w.as_dict() for w in warnings]
+            )
+            self.message_user(
+                request,
+                "Not sent yet: check the tone warnings below, edit the reply, or tick "
+                "“Send anyway” and send again.",
+                messages.WARNING,
+            )
+            return redirect(_url("page", case) + "#sc-reply-form")
+        post = reply_services.send_reply(
+            case, text, actor=request.user, visibility=visibility, template=template
+        )
+        if post.send_status == Post.SendStatus.AWAITING_APPROVAL:
+            self.message_user(request, HELD_MESSAGE, messages.WARNING)
+        else:
+            self.message_user(request, "Reply queued for sending.", messages.SUCCESS)
+        return None
+
+    def _hand_off(self, request: HttpRequest, case: Case) -> None:
+        via = request.POST.get("via", "")
+        note_template = _template(request.POST.get("note_template"))
+        public_note = request.POST.get("public_note", "").strip()
+        private_message = request.POST.get("private_message", "").strip()
+        try:
+            hand_off(
+                case,
+                via,
+                actor=request.user,
+                public_note=public_note or None,
+                note_template=None if public_note else note_template,
+                private_message=private_message,
+            )
+        except ValidationError:
+            _keep_draft(
+                request,
+                case,
+                handoff=True,
+                via=via,
+                note_template=note_template.pk if note_template else "",
+                public_note=public_note,
+                private_message=private_message,
+            )
+            raise
+        self.message_user(
+            request,
+            f"Taken private via {Case.HandOff(via).label.lower()}.",
+            messages.SUCCESS,
+        )
+
+    def _note(self, request: HttpRequest, case: Case) -> None:
+        text = request.POST.get("text", "")
+        case_services.add_note(case, text, actor=request.user)
+        self.message_user(request, "Note added.", messages.SUCCESS)
+
+    def _work(self, request: HttpRequest, case: Case) -> None:
+        edits: dict[str, Any] = {}
+        status = request.POST.get("status") or case.status
+        if status != case.status:
+            edits["status"] = status
+        priority = request.POST.get("priority") or case.priority
+        if priority != case.priority:
+            edits["priority"] = priority
+        raw_assignee = request.POST.get("assignee", "")
+        assignee = None
+        if raw_assignee:
+            users = get_user_model().objects.filter(is_active=True, is_staff=True)
+            assignee = users.filter(pk=raw_assignee).first() if raw_assignee.isdigit() else None
+            if assignee is None:
+                raise ValidationError("Pick an active staff member as assignee.")
+        if (assignee.pk if assignee else None) != case.assignee_id:
+            edits["assignee"] = assignee
+        if not edits:
+            self.message_user(request, "Nothing changed.", messages.INFO)
+            return
+        case_services.update_case(case, actor=request.user, **edits)
+        self.message_user(request, f"Saved: {', '.join(edits)}.", messages.SUCCESS)
+
+    def _held_post(self, case: Case, post_id: int) -> Post:
+        post = Post.objects.filter(pk=post_id, case=case).first()
+        if post is None:
+            raise Http404("No such reply on this case.")
+        return post
+
+    def _approve(self, request: HttpRequest, case: Case, post_id: int) -> None:
+        reply_services.approve_reply(self._held_post(case, post_id), approver=request.user)
+        self.message_user(request, "Reply approved and queued for sending.", messages.SUCCESS)
+
+    def _reject(self, request: HttpRequest, case: Case, post_id: int) -> None:
+        reason = request.POST.get("reason", "").strip()
+        reply_services.reject_reply(
+            self._held_post(case, post_id), approver=request.user, reason=reason
+        )
+        self.message_user(request, "Reply rejected; it will not be sent.", messages.SUCCESS)
+
+    def _verify_link(self, request: HttpRequest, case: Case) -> None:
+        """A one-use sign-in link that proves the customer owns the case's identity; shown once,
+        and sent to the customer as a direct message when asked."""
+        link = create_verification_link(case, actor=request.user)
+        url = request.build_absolute_uri(link.path)
+        if request.POST.get("send"):
+            reply_services.send_reply(
+                case,
+                VERIFY_MESSAGE.format(url=url),
+                actor=request.user,
+                visibility=Visibility.PRIVATE,
+            )
+            self.message_user(
+                request, "Verification link sent to the customer by direct message.", messages.INFO
+            )
+        self.message_user(
+            request,
+            f"Verification link (shown once, valid until "
+            f"{link.verification.expires_at:%Y-%m-%d %H:%M %Z}): {url}",
+            messages.SUCCESS,
+        )
+
+    def _open_incident(self, request: HttpRequest, case: Case) -> HttpResponse:
+        if not request.user.has_perm("socialcare.add_incident"):
+            raise PermissionDenied
+        playbook = None
+        raw = request.POST.get("playbook", "")
+        if raw:
+            playbook = (
+                Playbook.objects.filter(pk=raw, is_active=True).first() if raw.isdigit() else None
+            )
+            if playbook is None:
+                raise ValidationError("Pick one of the active playbooks.")
+        incident = open_incident_from_case(
+            case, actor=request.user, title=request.POST.get("title", "").strip(), playbook=playbook
+        )
+        self.message_user(request, f"Incident #{incident.pk} opened from {case.reference}.")
+        return redirect(reverse("admin:socialcare_incident_change", args=[incident.pk]))
+
+
+VERIFY_MESSAGE = (
+    "To confirm this account is yours, please sign in here (the link works once and expires "
+    "soon): {url}"
+)
+
+ACTIONS = ("tone-check", "reply", "hand-off", "note", "work", "open-incident", "verify-link")
+
+
+def _url(name: str, case: Case) -> str:
+    if name == "page":
+        return reverse("admin:socialcare_case_change", args=[case.pk])
+    return reverse(f"admin:socialcare_case_{name.replace('-', '_')}", args=[case.pk])
+
+
+def _customer_url(customer: Any) -> str:
+    if customer is None:
+        return ""
+    opts = customer._meta
+    try:
+        return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[customer.pk])
+    except NoReverseMatch:  # the host's customer model may have no admin
+        return ""
+
+
+def _visibility(request: HttpRequest) -> str:
+    value = request.POST.get("visibility") or Visibility.PUBLIC
+    if value not in Visibility.values:
+        raise ValidationError(f"Send as public or private, not {value!r}.")
+    return value
+
+
+def _template(raw: str | None) -> ReplyTemplate | None:
+    if not raw:
+        return None
+    template = ReplyTemplate.objects.active().filter(pk=raw).first() if raw.isdigit() else None
+    if template is None:
+        raise ValidationError("That canned reply is not available any more.")
+    return template
+
+
+def _draft_key(case: Case) -> str:
+    return f"socialcare:case:{case.pk}:draft"
+
+
+def _keep_draft(request: HttpRequest, case: Case, **values: Any) -> None:
+    """Keep what the agent typed for the next render of the page (it is shown once)."""
+    key = _draft_key(case)
+    request.session[key] = {**request.session.get(key, {}), **values}

@@ -1,58 +1,194 @@
-"""Case admin: every edit goes through the case services, so each one lands in the timeline."""
+"""The inbox: the case list an agent triages from (the case page is ``case_view``).
+
+Default order (triage): open cases first, those with a reply due soonest at the top (the most
+overdue first); then open cases with no reply due; then resolved and closed cases, newest first.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Any
 
-from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.contrib import admin
+from django.contrib.admin.templatetags.admin_list import pagination
+from django.contrib.admin.views.main import ChangeList
+from django.db import models
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery, Value, When
+from django.db.models.functions import Substr
+from django.http import HttpRequest, HttpResponse
+from django.templatetags.static import static
+from django.utils import timezone
+from django.utils.formats import date_format, number_format
+from django.utils.html import format_html
+from django.utils.text import smart_split, unescape_string_literal
 
 from socialcare.admin.case_view import CaseWorkspaceMixin
+from socialcare.admin.inbox_actions import INBOX_ACTIONS
+from socialcare.admin.inbox_filters import INBOX_FILTERS
+from socialcare.admin.large_lists import BoundedPaginator, TwoStepChangeList
 from socialcare.admin.merge import merge_action
-from socialcare.conf import app_settings
-from socialcare.models import Case
+from socialcare.conf import app_settings, platform_choices
+from socialcare.models import Case, Post, customer_display_name
+from socialcare.models.choices import PRIORITY_RANK
 from socialcare.services import cases as case_services
+from socialcare.services.access import case_filter
+from socialcare.services.events import user_label
+from socialcare.services.sla_state import sla_state
+
+#: Platforms with an icon in static/socialcare/admin/platforms/ (others get "other.svg").
+PLATFORM_ICONS = {"x", "facebook", "instagram", "mastodon", "bluesky", "email"}
+OPEN = list(Case.OPEN_STATUSES)
+
+
+def response_due() -> models.Case:
+    """When the case's next answer is due: the first response while none was given, then the
+    next response after the customer wrote again; NULL for closed cases and nothing due."""
+    # django.db.models.Case is the SQL CASE expression (not the socialcare model).
+    return models.Case(
+        When(
+            status__in=OPEN,
+            first_responded_at__isnull=True,
+            then=F("first_response_due_at"),
+        ),
+        When(status__in=OPEN, then=F("next_response_due_at")),
+        default=None,
+        output_field=models.DateTimeField(),
+    )
+
+
+def with_sort_keys(queryset: QuerySet) -> QuerySet:
+    return queryset.annotate(
+        is_done=models.Case(
+            When(status__in=OPEN, then=Value(0)),
+            default=Value(1),
+            output_field=models.IntegerField(),
+        ),
+        response_due=response_due(),
+        priority_rank=models.Case(
+            *(When(priority=p, then=Value(rank)) for p, rank in PRIORITY_RANK.items()),
+            default=Value(0),
+            output_field=models.IntegerField(),
+        ),
+    )
+
+
+def with_last_post(queryset: QuerySet) -> QuerySet:
+    """What the customer last said: text (first 300 characters), sentiment and reach of the
+    newest inbound post, one index lookup each on (case, posted_at) per row of the page."""
+    last = Post.objects.filter(case=OuterRef("pk"), direction=Post.Direction.INBOUND).order_by(
+        "-posted_at", "-pk"
+    )
+    return queryset.annotate(
+        last_post_text=Subquery(last.annotate(head=Substr("text", 1, 300)).values("head")[:1]),
+        last_post_sentiment=Subquery(last.values("sentiment")[:1]),
+        last_post_reach=Subquery(last.values("reach")[:1]),
+    )
+
+
+class InboxChangeList(TwoStepChangeList):
+    """The inbox's list: bounded count, two-step page (``large_lists``), and what the count
+    and pagination templates show."""
+
+    def page_queryset(self, queryset: QuerySet) -> QuerySet:
+        return super().page_queryset(with_last_post(queryset))
+
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        self.pages = pagination(self)
+        self.count_capped = getattr(self.paginator, "capped", False)
+        label = getattr(self.paginator, "count_label", None)
+        self.result_count_label = label or number_format(self.result_count)
+        limit = getattr(self.paginator, "limit", None)
+        self.count_limit = number_format(limit, force_grouping=True) if limit else ""
+
+
+def duration(delta: dt.timedelta) -> str:
+    """A short human duration: "<1 min", "12 min", "3 h 5 min", "2 d 4 h"."""
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 1:
+        return "<1 min"
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h" if hours else f"{days} d"
+    if hours:
+        return f"{hours} h {mins} min" if mins else f"{hours} h"
+    return f"{mins} min"
+
+
+def countdown(due: dt.datetime, now: dt.datetime) -> str:
+    return f"in {duration(due - now)}" if due >= now else f"{duration(now - due)} overdue"
+
+
+def sentiment_label(score: float | None) -> str:
+    """VADER's usual cut-offs: at or below -0.05 negative, at or above 0.05 positive."""
+    if score is None:
+        return "unknown"
+    if score <= -0.05:
+        return "negative"
+    return "positive" if score >= 0.05 else "neutral"
 
 
 @admin.register(Case)
 class CaseAdmin(CaseWorkspaceMixin, admin.ModelAdmin):
     list_display = [
         "reference",
-        "subject",
-        "who",
-        "channel",
+        "sla",
+        "customer_column",
+        "last_post",
+        "sentiment",
+        "priority_column",
         "status",
-        "priority",
-        "team",
-        "assignee",
-        "first_response_due_at",
-        "created_at",
+        "assignee_column",
     ]
-    list_display_links = ["reference", "subject"]
-    list_filter = [
-        "status",
-        "priority",
-        "visibility",
-        "channel__platform",
-        "team",
-        "incident",
-        "tags",
-    ]
+    list_display_links = ["reference"]
+    empty_value_display = "—"
+    list_filter = INBOX_FILTERS
     list_select_related = ["customer", "identity", "channel", "team", "assignee"]
-    ordering = ["-created_at", "-pk"]
+    paginator = BoundedPaginator
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
     list_per_page = 50
+    change_list_template = "socialcare/admin/case/change_list.html"
+    search_help_text = (
+        "Reference (SC-000123), @handle, customer name or email, subject, or words from the "
+        "customer's posts."
+    )
     actions = [
-        "assign_to_me",
-        "mark_open",
-        "mark_waiting",
-        "mark_resolved",
-        "mark_closed",
-        "open_incident",
+        *INBOX_ACTIONS,
         "merge_selected",
     ]
+
+    # Scoping and the list query ----------------------------------------------------------------
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        """Only the cases the user may see (``services.access``): another team's case is not
+        listed, and its page answers as if it did not exist."""
+        queryset = super().get_queryset(request).filter(case_filter(request.user))
+        return with_sort_keys(queryset)
+
+    def get_ordering(self, request: HttpRequest) -> list[Any]:
+        """Triage order (see the module docstring); over annotations of ``get_queryset``, so
+        a method rather than ``ordering`` (whose system check only knows model fields)."""
+        return [
+            F("is_done").asc(),
+            F("response_due").asc(nulls_last=True),
+            F("created_at").desc(),
+            F("pk").desc(),
+        ]
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return InboxChangeList
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> HttpResponse:
+        response = super().changelist_view(request, extra_context)
+        context = getattr(response, "context_data", None) or {}
+        cl = context.get("cl")
+        if cl is not None and getattr(cl, "count_capped", False):
+            # "Select all 10,000+" cannot be honoured: bulk actions stop at MAX_BULK anyway.
+            context["actions_selection_counter"] = False
+        return response
 
     def get_search_fields(self, request: HttpRequest) -> list[str]:
         return [
@@ -62,72 +198,143 @@ class CaseAdmin(CaseWorkspaceMixin, admin.ModelAdmin):
             "identity__display_name",
             f"customer__{app_settings.CUSTOMER_NAME_FIELD}",
             f"customer__{app_settings.CUSTOMER_EMAIL_FIELD}",
+            "posts__text",
         ]
 
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        """Every word must match the reference, subject, handle (``@`` optional), display name,
+        customer name or email, or the text of one of the case's posts (an EXISTS, so a case with
+        many matching posts is listed once). A search that is a whole reference finds that case
+        alone."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        prefix = re.escape(app_settings.CASE_REFERENCE_PREFIX)
+        if re.fullmatch(rf"{prefix}\d+", term, flags=re.IGNORECASE):
+            return queryset.filter(Q(reference=term) | Q(reference=term.upper())), False
+        name = app_settings.CUSTOMER_NAME_FIELD
+        email = app_settings.CUSTOMER_EMAIL_FIELD
+        for bit in smart_split(term):
+            if bit.startswith(('"', "'")) and bit[0] == bit[-1] and len(bit) > 1:
+                bit = unescape_string_literal(bit)
+            if not bit:
+                continue
+            handle = bit.lstrip("@") or bit
+            said = Post.objects.filter(case=OuterRef("pk"), text__icontains=bit)
+            queryset = queryset.filter(
+                Q(reference__iexact=bit)
+                | Q(subject__icontains=bit)
+                | Q(identity__handle__icontains=handle)
+                | Q(identity__display_name__icontains=bit)
+                | Q(**{f"customer__{name}__icontains": bit})
+                | Q(**{f"customer__{email}__icontains": bit})
+                | Exists(said)
+            )
+        return queryset, False
+
+    # Columns ---------------------------------------------------------------------------------
+
     @admin.display(description="customer")
-    def who(self, obj: Case) -> str:
-        if obj.customer_id:
-            return str(obj.customer)
-        return str(obj.identity) if obj.identity_id else "—"
-
-    # Actions -----------------------------------------------------------------------------------
-
-    def _each(self, request: HttpRequest, queryset: QuerySet, fn: Any, done: str) -> None:
-        ok = 0
-        for case in queryset:
-            try:
-                fn(case)
-                ok += 1
-            except ValidationError as exc:
-                self.message_user(request, " ".join(exc.messages), messages.WARNING)
-        if ok:
-            self.message_user(request, f"{ok} case(s) {done}.", messages.SUCCESS)
-
-    @admin.action(description="Assign selected cases to me", permissions=["change"])
-    def assign_to_me(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._each(
-            request,
-            queryset,
-            lambda c: case_services.assign_case(c, request.user, actor=request.user),
-            "assigned to you",
+    def customer_column(self, obj: Case) -> str:
+        identity = obj.identity if obj.identity_id else None
+        name = customer_display_name(obj.customer) if obj.customer_id else ""
+        name = name or (identity.display_name if identity else "") or "—"
+        platform = (
+            obj.channel.platform if obj.channel_id else (identity.platform if identity else "")
+        )
+        handle = identity.handle if identity else ""
+        if handle and "@" not in handle:
+            handle = f"@{handle}"
+        label = dict(platform_choices()).get(platform, platform or "unknown platform")
+        icon = static(
+            f"socialcare/admin/platforms/{platform if platform in PLATFORM_ICONS else 'other'}.svg"
+        )
+        return format_html(
+            '<span class="sc-who"><span class="sc-who__name">{}</span>'
+            '<span class="sc-who__handle"><img class="sc-platform" src="{}" alt="{}" title="{}" '
+            'width="14" height="14"> {}</span></span>',
+            name,
+            icon,
+            label,
+            label,
+            handle,
         )
 
-    def _status_action(self, request: HttpRequest, queryset: QuerySet, status: str) -> None:
-        self._each(
-            request,
-            queryset,
-            lambda c: case_services.change_status(c, status, actor=request.user),
-            f"marked {Case.Status(status).label.lower()}",
+    @admin.display(description="last customer post")
+    def last_post(self, obj: Case) -> str:
+        text = (getattr(obj, "last_post_text", None) or "").strip()
+        if not text:
+            return format_html('<span class="sc-muted">{}</span>', obj.subject or "—")
+        first = text.splitlines()[0].strip()
+        short = first if len(first) <= 120 else first[:119] + "…"
+        return format_html('<span class="sc-post" title="{}">{}</span>', text, short)
+
+    @admin.display(description="sentiment · reach")
+    def sentiment(self, obj: Case) -> str:
+        """The last customer post's sentiment, and below it how many people it reached."""
+        score = getattr(obj, "last_post_sentiment", None)
+        value = getattr(obj, "last_post_reach", None)
+        reach = number_format(value, force_grouping=True) if value is not None else "—"
+        if score is None:
+            mood = format_html('<span class="sc-muted">{}</span>', "—")
+        else:
+            label = sentiment_label(score)
+            mood = format_html(
+                '<span class="sc-sentiment sc-sentiment--{}" title="{}">{} {}</span>',
+                label,
+                f"{score:+.2f}",
+                label,
+                f"{score:+.2f}",
+            )
+        return format_html('{}<br><span class="sc-reach" title="reach">{}</span>', mood, reach)
+
+    @admin.display(description="priority", ordering="priority_rank")
+    def priority_column(self, obj: Case) -> str:
+        return format_html(
+            '<span class="sc-priority sc-priority--{}">{}</span>',
+            obj.priority,
+            obj.get_priority_display(),
         )
 
-    @admin.action(description="Mark selected cases open", permissions=["change"])
-    def mark_open(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._status_action(request, queryset, Case.Status.OPEN)
+    @admin.display(description="assignee · team", ordering="assignee__username")
+    def assignee_column(self, obj: Case) -> str:
+        who = user_label(obj.assignee) if obj.assignee_id else "—"
+        team = obj.team.name if obj.team_id else "no team"
+        return format_html('{}<br><span class="sc-muted">{}</span>', who, team)
 
-    @admin.action(description="Mark selected cases waiting on customer", permissions=["change"])
-    def mark_waiting(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._status_action(request, queryset, Case.Status.WAITING_ON_CUSTOMER)
-
-    @admin.action(description="Mark selected cases resolved", permissions=["change"])
-    def mark_resolved(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._status_action(request, queryset, Case.Status.RESOLVED)
-
-    @admin.action(description="Mark selected cases closed", permissions=["change"])
-    def mark_closed(self, request: HttpRequest, queryset: QuerySet) -> None:
-        self._status_action(request, queryset, Case.Status.CLOSED)
-
-    @admin.action(description="Open an incident for the selected cases", permissions=["change"])
-    def open_incident(self, request: HttpRequest, queryset: QuerySet) -> None:
-        from socialcare.services.incidents import link_cases, open_incident_from_case
-
-        cases = list(queryset.filter(merged_into__isnull=True))
-        if not cases:
-            return
-        incident = open_incident_from_case(cases[0], actor=request.user)
-        link_cases(incident, cases[1:], actor=request.user, move=True)
-        self.message_user(
-            request, f"Incident #{incident.pk} opened with {len(cases)} case(s).", messages.SUCCESS
+    @admin.display(description="SLA", ordering=F("response_due").asc(nulls_last=True))
+    def sla(self, obj: Case) -> str:
+        now = timezone.now()
+        state = sla_state(obj, now)
+        due = obj.first_response_due_at
+        if state in ("ok", "due_soon", "breached"):
+            text = countdown(due, now) if due else "no due time"
+        elif state in ("met", "missed"):
+            text = state
+        else:
+            text, state = "—", "none"
+        title = f"first response due {date_format(timezone.localtime(due), 'DATETIME_FORMAT')}"
+        span = format_html(
+            '<span class="sc-sla sc-sla--{}" data-sla="{}" title="{}">{}</span>',
+            state,
+            state,
+            title if due else "no first-response due time",
+            text,
         )
+        next_due = obj.next_response_due_at
+        if state in ("met", "missed") and obj.is_open and next_due:
+            overdue = " sc-next-due--overdue" if next_due < now else ""
+            return format_html(
+                '{}<br><small class="sc-next-due{}">next reply {}</small>',
+                span,
+                overdue,
+                countdown(next_due, now),
+            )
+        return span
+
+    # Actions ---------------------------------------------------------------------------------
 
     merge_selected = merge_action(
         case_services.merge_cases, description="Merge selected cases", permission="merge"

@@ -6,14 +6,20 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import models
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
+from socialcare.exceptions import SocialCareError
 from socialcare.models import SECRET_NAMES, Channel, WebhookDelivery
+from socialcare.services import channel_oauth
 from socialcare.services.deliveries import retry_delivery
+from socialcare.services.verification import provider_for
 
 
 def _https_urls(field: models.Field, **kwargs: Any) -> forms.Field | None:
@@ -103,7 +109,14 @@ class ChannelAdmin(admin.ModelAdmin):
     list_filter = ["platform", "is_active"]
     search_fields = ["name", "handle", "account_id"]
     autocomplete_fields = ["default_team", "sla_policy"]
-    readonly_fields = ["stored_secrets", "poll_cursor", "last_polled_at", "created_at"]
+    readonly_fields = [
+        "stored_secrets",
+        "oauth_connection",
+        "poll_cursor",
+        "last_polled_at",
+        "created_at",
+    ]
+    change_form_template = "socialcare/channel/change_form.html"
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list:
         secret_fields = [f"secret_{name}" for name in SECRET_NAMES]
@@ -125,7 +138,14 @@ class ChannelAdmin(admin.ModelAdmin):
             ),
             (
                 "Secrets (encrypted at rest)",
-                {"fields": ["stored_secrets", *secret_fields, "clear_secrets"]},
+                {
+                    "fields": [
+                        "stored_secrets",
+                        "oauth_connection",
+                        *secret_fields,
+                        "clear_secrets",
+                    ]
+                },
             ),
             (
                 "Polling",
@@ -142,6 +162,68 @@ class ChannelAdmin(admin.ModelAdmin):
         if not shown:
             return "none"
         return format_html("<ul>{}</ul>", format_html_join("", "<li>{}: {}</li>", shown.items()))
+
+    @admin.display(description="OAuth connection")
+    def oauth_connection(self, obj: Channel) -> str:
+        shown = channel_oauth.connection(obj)
+        if not shown:
+            return "not connected through OAuth"
+        labels = {
+            "oauth_backend": "sign-in service",
+            "oauth_uid": "account",
+            "token_expires_at": "access token expires",
+        }
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join("", "<li>{}: {}</li>", ((labels[k], v) for k, v in shown.items())),
+        )
+
+    # Connecting through OAuth ---------------------------------------------------------------
+
+    def get_urls(self) -> list:
+        return [
+            path(
+                "<path:object_id>/connect/",
+                self.admin_site.admin_view(self.connect_view),
+                name="socialcare_channel_connect",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        obj = self.get_object(request, object_id)
+        backend = ""
+        if obj is not None and self.has_change_permission(request, obj):
+            backend = provider_for(obj.platform)
+        context = {**(extra_context or {}), "oauth_backend": backend}
+        return super().change_view(request, object_id, form_url, extra_context=context)
+
+    @method_decorator(require_POST)
+    def connect_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Start connecting the channel: off to the platform to sign in as the brand account."""
+        from socialcare.views.oauth import start
+
+        channel = self.get_object(request, object_id)
+        if channel is None:
+            raise Http404("No such channel.")
+        if not self.has_change_permission(request, channel):
+            raise PermissionDenied
+        try:
+            backend = channel_oauth.backend_for(channel)
+        except SocialCareError as exc:
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return HttpResponseRedirect(
+                reverse("admin:socialcare_channel_change", args=[channel.pk])
+            )
+        return start(
+            request, backend, {"flow": "connect", "id": channel.pk, "user": request.user.pk}
+        )
 
 
 @admin.register(WebhookDelivery)

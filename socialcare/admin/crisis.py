@@ -1,4 +1,5 @@
-"""Crisis escalation in admin: playbooks and their steps, detectors, incidents, SLA alerts."""
+"""Crisis escalation in admin: playbooks and their steps, detectors, incidents (their page is the
+console in ``socialcare.admin.incident_console``), incident steps, SLA alerts."""
 
 from __future__ import annotations
 
@@ -9,15 +10,11 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
-from django.urls import reverse
-from django.utils.html import format_html, format_html_join
 
-from socialcare.admin.inlines import ReadOnlyInlineMixin
+from socialcare.admin.incident_console import IncidentConsoleMixin
 from socialcare.models import (
-    Case,
     Detector,
     Incident,
-    IncidentEvent,
     IncidentStep,
     Playbook,
     PlaybookStep,
@@ -95,54 +92,8 @@ class DetectorAdmin(admin.ModelAdmin):
     ]
 
 
-class IncidentStepInline(ReadOnlyInlineMixin, admin.TabularInline):
-    model = IncidentStep
-    fields = [
-        "order",
-        "title",
-        "kind",
-        "automatic",
-        "status",
-        "due_at",
-        "done_by",
-        "done_at",
-        "comment",
-        "result",
-    ]
-    readonly_fields = fields
-    ordering = ["order", "pk"]
-    verbose_name_plural = "playbook steps"
-
-
-class IncidentCaseInline(ReadOnlyInlineMixin, admin.TabularInline):
-    model = Case
-    fk_name = "incident"
-    fields = ["case_link", "subject", "status", "priority", "team", "assignee"]
-    readonly_fields = fields
-    verbose_name_plural = "linked cases"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).select_related("team", "assignee")
-
-    @admin.display(description="case")
-    def case_link(self, obj: Case) -> str:
-        return format_html(
-            '<a href="{}">{}</a>',
-            reverse("admin:socialcare_case_change", args=[obj.pk]),
-            obj.reference,
-        )
-
-
-class IncidentEventInline(ReadOnlyInlineMixin, admin.TabularInline):
-    model = IncidentEvent
-    fields = ["at", "kind", "actor", "data"]
-    readonly_fields = fields
-    ordering = ["at", "pk"]
-    verbose_name_plural = "timeline"
-
-
 @admin.register(Incident)
-class IncidentAdmin(admin.ModelAdmin):
+class IncidentAdmin(IncidentConsoleMixin, admin.ModelAdmin):
     list_display = [
         "__str__",
         "severity",
@@ -159,8 +110,6 @@ class IncidentAdmin(admin.ModelAdmin):
         "playbook",
         "detector",
         "scope",
-        "status",
-        "evidence_view",
         "requires_approval",
         "opened_by",
         "opened_at",
@@ -168,14 +117,13 @@ class IncidentAdmin(admin.ModelAdmin):
         "resolved_at",
     ]
     fields = ["title", "severity", "commander", *readonly_fields]
-    inlines = [IncidentStepInline, IncidentCaseInline, IncidentEventInline]
     actions = ["mark_contained", "mark_resolved"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return (
             super()
             .get_queryset(request)
-            .select_related("playbook")
+            .select_related("playbook", "detector", "opened_by")
             .annotate(n_cases=Count("cases"))
         )
 
@@ -185,18 +133,6 @@ class IncidentAdmin(admin.ModelAdmin):
     @admin.display(description="cases", ordering="n_cases")
     def case_count(self, obj: Any) -> int:
         return obj.n_cases
-
-    @admin.display(description="evidence")
-    def evidence_view(self, obj: Incident) -> str:
-        evidence = obj.evidence or {}
-        samples = evidence.get("sample_posts") or []
-        return format_html(
-            "<p>{}</p><ul>{}</ul>",
-            evidence.get("summary", "—"),
-            format_html_join(
-                "", "<li>{}: {}</li>", ((s.get("author", ""), s.get("text", "")) for s in samples)
-            ),
-        )
 
     def _move(self, request: HttpRequest, queryset: QuerySet, to: str) -> None:
         for incident in queryset:

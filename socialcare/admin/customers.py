@@ -10,8 +10,10 @@ from django.db import models
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
+from socialcare.admin.base import ViewOnlyAdmin
 from socialcare.admin.inlines import CustomerCaseInline, SocialIdentityInline
 from socialcare.admin.merge import merge_action
+from socialcare.admin.verification import create_verification_links
 from socialcare.models import Customer, CustomerMerge, SocialIdentity, customer_model_name
 from socialcare.services import customers as customer_services
 
@@ -106,6 +108,7 @@ class SocialIdentityAdmin(admin.ModelAdmin):
     list_select_related = ["customer"]
     raw_id_fields = ["customer"]
     readonly_fields = ["owner_verified_at", "owner_verified_via", "first_seen_at", "last_seen_at"]
+    actions = [create_verification_links]
     show_full_result_count = False
 
     def save_model(
@@ -128,17 +131,8 @@ class SocialIdentityAdmin(admin.ModelAdmin):
 
 
 @admin.register(CustomerMerge)
-class CustomerMergeAdmin(admin.ModelAdmin):
+class CustomerMergeAdmin(ViewOnlyAdmin):
     list_display = ["__str__", "merged_by", "merged_at", "identities_moved", "cases_moved"]
     list_select_related = ["target", "merged_by"]
     search_fields = ["source_id"]
     raw_id_fields = ["target", "merged_by"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

@@ -12,6 +12,9 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+#: The most records one merge confirmation lists (each selected record is shown and posted back).
+MAX_MERGE = 50
+
 
 def merge_action(
     merge: Callable[..., Any], *, description: str, permission: str
@@ -23,7 +26,14 @@ def merge_action(
 
     @admin.action(description=description, permissions=[permission])
     def action(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> Any:
-        objects = list(queryset)
+        objects = list(queryset[: MAX_MERGE + 1])
+        if len(objects) > MAX_MERGE:
+            modeladmin.message_user(
+                request,
+                f"Merge at most {MAX_MERGE} records at a time; narrow the selection.",
+                messages.WARNING,
+            )
+            return None
         if len(objects) < 2:
             modeladmin.message_user(
                 request, "Select at least two records to merge.", messages.WARNING

@@ -1,4 +1,8 @@
-"""Posts and case events: the record of what was said and done, shown read-only."""
+"""Posts and case events: the record of what was said and done, shown read-only.
+
+Both lists follow the team rule (``services.access``): an agent sees the posts and events of the
+cases they may see; a post on no case only supervisors see. Both count at most 10,000 rows and
+load a page in two steps (``large_lists``): they hold millions of rows."""
 
 from __future__ import annotations
 
@@ -9,21 +13,11 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import HttpRequest
 
+from socialcare.admin.base import ViewOnlyAdmin
+from socialcare.admin.large_lists import BoundedPaginator, TwoStepChangeList
 from socialcare.models import CaseEvent, Post
+from socialcare.services.access import case_filter, visible_posts
 from socialcare.services.replies import approve_reply, reject_reply, retry_post
-
-
-class ViewOnlyAdmin(admin.ModelAdmin):
-    """History is not edited by hand: posts come from platforms, events from services."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Post)
@@ -46,8 +40,18 @@ class PostAdmin(ViewOnlyAdmin):
     search_fields = ["text", "=external_id", "author__handle"]
     raw_id_fields = ["author", "case", "parent", "channel", "sent_by"]
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    paginator = BoundedPaginator
     exclude = ["raw"]
     actions = ["retry_sending", "approve_held", "reject_held"]
+
+    ordering = ["-posted_at", "-pk"]
+
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet:
+        return visible_posts(request.user, super().get_queryset(request))
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[TwoStepChangeList]:
+        return TwoStepChangeList
 
     def has_approve_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("socialcare.approve_reply")
@@ -95,3 +99,11 @@ class CaseEventAdmin(ViewOnlyAdmin):
     search_fields = ["=case__reference"]
     raw_id_fields = ["case", "actor", "post"]
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+    paginator = BoundedPaginator
+
+    def get_queryset(self, request: HttpRequest) -> models.QuerySet:
+        return super().get_queryset(request).filter(case_filter(request.user, "case__"))
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[TwoStepChangeList]:
+        return TwoStepChangeList

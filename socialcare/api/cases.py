@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
 from socialcare.api import case_docs as docs
+from socialcare.api import verification
 from socialcare.api.base import GenericViewSet, ReadOnlyViewSet
 from socialcare.api.case_filters import (
     CaseFilter,
@@ -43,9 +44,20 @@ from socialcare.api.case_serializers import (
 from socialcare.api.pagination import SyncCursorPagination, TimelinePagination
 from socialcare.api.permissions import KeyScope, ModelPermissions, StaffOnly
 from socialcare.api.schema import extend_schema
-from socialcare.models import Case, CaseEvent, Post
+from socialcare.api.verification import (
+    CREATE as VERIFICATION_CREATE,
+)
+from socialcare.api.verification import (
+    CREATED_EXAMPLE,
+    LIST_EXAMPLE,
+    VerificationCreatedSerializer,
+    VerificationSerializer,
+    verification_queryset,
+)
+from socialcare.models import Case, CaseEvent, IdentityVerification, Post
 from socialcare.services import cases as case_services
 from socialcare.services import replies as reply_services
+from socialcare.services import verification as verification_services
 from socialcare.services.access import visible_cases, visible_posts
 
 # Querysets ----------------------------------------------------------------------------------
@@ -150,6 +162,16 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewS
         "notes": ["socialcare.change_case"],
         "merge": ["socialcare.merge_case"],
     }
+
+    def get_permissions(self) -> list:
+        # Reading a case's links needs view_case (the default GET rule); creating, change_case.
+        if self.action == "verification_links" and self.request.method == "POST":
+            self.action_perms = {
+                **self.action_perms,
+                "verification_links": ["socialcare.change_case"],
+            }
+        return super().get_permissions()
+
     filter_backends = [DjangoFilterBackend, filters.SearchFilter, CaseOrdering]
     filterset_class = CaseFilter
     search_fields = ["reference", "subject", "identity__handle"]
@@ -273,6 +295,49 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewS
         return Response(CaseEventSerializer(event).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
+        methods=["POST"],
+        summary="Create an identity verification link",
+        description=VERIFICATION_CREATE,
+        request=None,
+        responses={
+            201: VerificationCreatedSerializer,
+            **docs.error_responses(400, 401, 403, 404, 429),
+        },
+        examples=[CREATED_EXAMPLE],
+    )
+    @extend_schema(
+        methods=["GET"],
+        summary="A case's identity verification links",
+        description="The case's verification links, newest first, with their outcome; never "
+        "the links themselves.",
+        responses={
+            200: VerificationSerializer(many=True),
+            **docs.error_responses(401, 403, 404, 429),
+        },
+        examples=[LIST_EXAMPLE],
+    )
+    @action(
+        detail=True,
+        methods=["get", "post"],
+        url_path="verification-links",
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def verification_links(self, request: Request, pk: str | None = None) -> Response:
+        case = self.get_object()
+        if request.method == "GET":
+            links = verification_queryset(
+                IdentityVerification.objects.filter(case=case).order_by("-created_at", "-id")
+            )[:100]
+            return Response(VerificationSerializer(links, many=True).data)
+        link = verification_services.create_link(case, actor=request.user)
+        created = verification_queryset(
+            IdentityVerification.objects.filter(pk=link.verification.pk)
+        ).get()
+        created.url = request.build_absolute_uri(link.path)
+        return Response(VerificationCreatedSerializer(created).data, status.HTTP_201_CREATED)
+
+    @extend_schema(
         summary="Merge this case into another",
         description=docs.MERGE,
         request=MergeSerializer,
@@ -328,3 +393,4 @@ def register(router: BaseRouter) -> None:
     """Add this module's viewsets to the API router."""
     router.register("cases", CaseViewSet, basename="case")
     router.register("posts", PostViewSet, basename="post")
+    verification.register(router)

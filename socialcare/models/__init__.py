@@ -36,6 +36,7 @@ from socialcare.models.post import Post
 from socialcare.models.sla import BusinessCalendar, BusinessHours, SLAPolicy
 from socialcare.models.team import Team, TeamMembership
 from socialcare.models.template import ReplyTemplate
+from socialcare.models.verification import IdentityVerification
 
 __all__ = [
     "EVENT_TYPES",
@@ -51,6 +52,7 @@ __all__ = [
     "CustomerMerge",
     "Detector",
     "DetectorCount",
+    "IdentityVerification",
     "Incident",
     "IncidentEvent",
     "IncidentStep",

@@ -36,6 +36,9 @@ class CaseEvent(models.Model):
         MERGED = "merged", _("Merged")
         INCIDENT_LINKED = "incident_linked", _("Linked to incident")
         PLAYBOOK_STEP = "playbook_step", _("Playbook step")
+        VERIFICATION_SENT = "verification_sent", _("Verification link created")
+        IDENTITY_VERIFIED = "identity_verified", _("Identity verified")
+        VERIFICATION_FAILED = "verification_failed", _("Identity verification failed")
 
     case = models.ForeignKey(
         "socialcare.Case", on_delete=models.CASCADE, related_name="events", verbose_name=_("case")

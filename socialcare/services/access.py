@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 
 from socialcare.models import Case, Post, TeamMembership
 
@@ -29,9 +29,13 @@ def case_filter(user: Any, prefix: str = "") -> Q:
         return Q()
     if not user or not user.is_authenticated:
         return Q(pk__in=[])
-    member = TeamMembership.objects.filter(user=user, team=OuterRef(f"{prefix}team"))
+    # An uncorrelated IN (the user's teams) rather than a correlated EXISTS: PostgreSQL
+    # estimates it far better on large case tables (no JIT compilation per inbox page).
+    my_teams = TeamMembership.objects.filter(user=user).values("team")
     return (
-        Q(**{f"{prefix}team__isnull": True}) | Q(**{f"{prefix}assignee": user}) | Q(Exists(member))
+        Q(**{f"{prefix}team__isnull": True})
+        | Q(**{f"{prefix}assignee": user})
+        | Q(**{f"{prefix}team__in": my_teams})
     )
 
 

@@ -20,6 +20,7 @@ from socialcare.exceptions import SocialCareError
 from socialcare.models import Channel, WebhookDelivery
 from socialcare.platforms.base import PlatformError, RateLimited
 from socialcare.platforms.registry import UnknownPlatform, get_adapter
+from socialcare.services import channel_oauth
 from socialcare.services.deliveries import accept_delivery
 from socialcare.services.ingest import channel_config, process_delivery
 
@@ -58,6 +59,11 @@ def poll_channel(channel: Channel, *, client: httpx.Client | None = None) -> Pol
     client = client or httpx.Client(timeout=app_settings.HTTP_TIMEOUT)
     try:
         for _ in range(max(1, app_settings.POLL_MAX_PAGES)):
+            try:
+                channel = channel_oauth.refresh_if_expired(channel)
+            except channel_oauth.ChannelConnectError as exc:
+                outcome.error = " ".join(exc.messages)
+                break
             try:
                 page = adapter.poll(channel_config(channel), client)
             except RateLimited as exc:

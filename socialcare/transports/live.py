@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from socialcare.conf import app_settings
 from socialcare.models import Channel
-from socialcare.platforms.base import OutboundMessage, SentPost, TransientSendError
+from socialcare.platforms.base import OutboundMessage, SendError, SentPost, TransientSendError
 from socialcare.platforms.registry import get_adapter
 
 
@@ -18,8 +18,14 @@ class LiveTransport:
     def send(self, channel: Channel, message: OutboundMessage) -> SentPost:
         if channel.platform == "email":
             return self._email(channel, message)
+        from socialcare.services import channel_oauth
         from socialcare.services.ingest import channel_config
 
+        try:
+            channel = channel_oauth.refresh_if_expired(channel)
+        except channel_oauth.ChannelConnectError as exc:
+            error = SendError if exc.code == "no_refresh_token" else TransientSendError
+            raise error(" ".join(exc.messages)) from exc
         adapter = get_adapter(channel.platform)
         with httpx.Client(timeout=app_settings.HTTP_TIMEOUT, follow_redirects=False) as client:
             try:

@@ -21,6 +21,7 @@ from django.core.management.commands.runserver import naiveip_re
 from django.db import connections
 
 from socialcare.demo import load_demo_data
+from socialcare.demo_staff import DemoLogin, set_up_demo_staff
 from socialcare.models import Case
 
 ADMIN_USERNAME = "admin"
@@ -47,10 +48,12 @@ def _raise_stop(signum: int, frame: Any) -> None:
 
 
 class Command(BaseCommand):
+    logins: list[DemoLogin] = []  # who logs in besides admin (set_up_demo_staff)
     help = (
         "Run the socialcare demo: migrate the database, create or update the superuser 'admin' "
-        "with a fresh password (or $SOCIALCARE_DEMO_PASSWORD), load the Acme demo data once, then "
-        "serve the admin with a django-q2 worker until Ctrl-C."
+        "with a fresh password (or $SOCIALCARE_DEMO_PASSWORD), load the Acme demo data once, "
+        "install the support roles and give the agent 'maya' and the supervisor 'hannah' the same "
+        "password, then serve the admin with a django-q2 worker until Ctrl-C."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -87,6 +90,8 @@ class Command(BaseCommand):
         self._load()
         call_command("socialcare_schedules", stdout=self.stdout)
         call_command("socialcare_playbooks", stdout=self.stdout)
+        call_command("socialcare_roles", stdout=self.stdout)
+        self.logins = set_up_demo_staff(password)
         if not serve:
             self._credentials(password, url="")
             self.stdout.write("Start the demo with: python manage.py socialcare_demo")
@@ -128,7 +133,9 @@ class Command(BaseCommand):
         self.stdout.write(
             self.style.SUCCESS(
                 f"Loaded the Acme demo: {counts['cases']} cases ({statuses}; "
-                f"{counts['overdue_cases']} overdue), {counts['customers']} customers with "
+                f"{counts['overdue_cases']} overdue; first response breached on "
+                f"{counts['cases_by_sla']['breached']}, due soon on "
+                f"{counts['cases_by_sla']['due_soon']}), {counts['customers']} customers with "
                 f"{counts['identities']} social identities ({counts['unresolved_identities']} not "
                 f"matched to a customer yet), {counts['posts']} posts, {counts['channels']} "
                 f"channels, {counts['teams']} teams of {counts['agents']} agents."
@@ -136,15 +143,20 @@ class Command(BaseCommand):
         )
 
     def _credentials(self, password: str, *, url: str) -> None:
-        source = f" (from ${PASSWORD_ENV})" if os.environ.get(PASSWORD_ENV) else ""
         rule = "─" * 64
         lines = [rule]
         if url:
             lines.append(f"  socialcare demo: {url}")
-        lines += [
-            f"  username  {ADMIN_USERNAME}",
-            f"  password  {password}{source}",
+        users = [(ADMIN_USERNAME, "superuser")] + [
+            (login.username, f"{login.role}, {' and '.join(login.teams) or 'no team'}")
+            for login in self.logins
         ]
+        for index, (username, what) in enumerate(users):
+            lines.append(f"  {'username' if index == 0 else '':8}  {username:<8}  {what}")
+        notes = ["the same for all of them"] if len(users) > 1 else []
+        if os.environ.get(PASSWORD_ENV):
+            notes.append(f"from ${PASSWORD_ENV}")
+        lines.append(f"  password  {password}" + (f"  ({'; '.join(notes)})" if notes else ""))
         if url:
             lines.append("  Press Ctrl-C to stop.")
         lines.append(rule)

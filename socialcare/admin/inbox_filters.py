@@ -1,0 +1,205 @@
+"""The inbox's sidebar filters. Each one names its query parameter (``?sla=breached``,
+``?assignee=me`` ...); a value it does not know is ignored with a warning, never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Exists, OuterRef, QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from socialcare.conf import platform_choices
+from socialcare.models import Case, Incident, Priority, Tag
+from socialcare.services.assignment import visible_teams
+from socialcare.services.sla_state import SLA_STATES, sla_state_filter
+
+#: The SLA filter's choices, in the order of ``SLA_STATES`` (query parameter ``sla``).
+SLA_LABELS = {
+    "ok": _("OK"),
+    "due_soon": _("Due soon"),
+    "breached": _("Breached"),
+    "met": _("Met"),
+    "missed": _("Missed"),
+}
+#: How many tags the tag filter lists (a tag further down is still reachable by ``?tag=<id>``).
+TAG_CHOICES = 50
+
+
+class InboxFilter(admin.SimpleListFilter):
+    """A filter whose value is checked: unknown values are ignored with a warning."""
+
+    #: Label of the "no filter" choice.
+    all_label: Any = _("All")
+
+    def clean(self, request: HttpRequest, value: str) -> Any:
+        """The value to filter on, or None when it is not a valid choice."""
+        return value if value in {str(key) for key, _label in self.lookup_choices} else None
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value is None:
+            return queryset
+        cleaned = self.clean(request, value)
+        if cleaned is None:
+            messages.warning(request, f"Unknown {self.title} filter value “{value}” was ignored.")
+            return queryset
+        return self.filter(queryset, cleaned, request)
+
+    def filter(self, queryset: QuerySet, value: Any, request: HttpRequest) -> QuerySet:
+        raise NotImplementedError
+
+    def has_output(self) -> bool:
+        # A value in the URL is applied (or reported) even when there is nothing to list.
+        return super().has_output() or self.value() is not None
+
+    def choices(self, changelist: Any) -> Any:
+        for index, choice in enumerate(super().choices(changelist)):
+            if index == 0:
+                choice = {**choice, "display": self.all_label}
+            yield choice
+
+
+class AssigneeFilter(InboxFilter):
+    title = _("Assignee")
+    parameter_name = "assignee"
+    all_label = _("Anyone")
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("me", _("Me")), ("none", _("Unassigned"))]
+
+    def filter(self, queryset: QuerySet, value: str, request: HttpRequest) -> QuerySet:
+        if value == "me":
+            return queryset.filter(assignee=request.user)
+        return queryset.filter(assignee__isnull=True)
+
+
+class TeamFilter(InboxFilter):
+    """The teams the user works with (every team for supervisors), and "No team": the pool."""
+
+    title = _("team")
+    parameter_name = "team"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        teams = [
+            (str(pk), name) for pk, name in visible_teams(request.user).values_list("pk", "name")
+        ]
+        return [*teams, ("none", _("No team (triage pool)"))]
+
+    def filter(self, queryset: QuerySet, value: str, request: HttpRequest) -> QuerySet:
+        if value == "none":
+            return queryset.filter(team__isnull=True)
+        return queryset.filter(team_id=int(value))
+
+
+class StatusFilter(InboxFilter):
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [("active", _("Needs work (new, open, waiting)")), *Case.Status.choices]
+
+    def filter(self, queryset: QuerySet, value: str, request: HttpRequest) -> QuerySet:
+        if value == "active":
+            return queryset.filter(status__in=Case.OPEN_STATUSES)
+        return queryset.filter(status=value)
+
+
+class PriorityFilter(InboxFilter):
+    title = _("priority")
+    parameter_name = "priority"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return list(reversed(Priority.choices))
+
+    def filter(self, queryset: QuerySet, value: str, request: HttpRequest) -> QuerySet:
+        return queryset.filter(priority=value)
+
+
+class SLAFilter(InboxFilter):
+    """The first-response SLA state (``services.sla_state``), computed against the clock now."""
+
+    title = _("SLA")
+    parameter_name = "sla"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [(state, SLA_LABELS[state]) for state, _description in SLA_STATES]
+
+    def filter(self, queryset: QuerySet, value: str, request: HttpRequest) -> QuerySet:
+        return queryset.filter(sla_state_filter(value))
+
+
+class PlatformFilter(InboxFilter):
+    """The platform of the channel the case came in on."""
+
+    title = _("platform")
+    parameter_name = "platform"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return platform_choices()
+
+    def filter(self, queryset: QuerySet, value: str, request: HttpRequest) -> QuerySet:
+        return queryset.filter(channel__platform=value)
+
+
+class IdFilter(InboxFilter):
+    """A filter on an id that also accepts ids it does not list (e.g. a resolved incident)."""
+
+    def clean(self, request: HttpRequest, value: str) -> Any:
+        if value in ("any", "none"):
+            return value
+        if value.isascii() and value.isdigit() and 0 < int(value) < 2**63:
+            return int(value)
+        return None
+
+
+class IncidentFilter(IdFilter):
+    """Active (open or contained) incidents by name; any incident by ``?incident=<id>``."""
+
+    title = _("incident")
+    parameter_name = "incident"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        active = Incident.objects.exclude(status=Incident.Status.RESOLVED).order_by("-opened_at")
+        return [
+            ("any", _("In any incident")),
+            *((str(i.pk), f"#{i.pk} {i.title}") for i in active.only("pk", "title")),
+            ("none", _("In no incident")),
+        ]
+
+    def filter(self, queryset: QuerySet, value: Any, request: HttpRequest) -> QuerySet:
+        if value == "any":
+            return queryset.filter(incident__isnull=False)
+        if value == "none":
+            return queryset.filter(incident__isnull=True)
+        return queryset.filter(incident_id=value)
+
+
+class TagFilter(IdFilter):
+    title = _("tag")
+    parameter_name = "tag"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        tags = Tag.objects.order_by("name").values_list("pk", "name")[:TAG_CHOICES]
+        return [(str(pk), name) for pk, name in tags]
+
+    def clean(self, request: HttpRequest, value: str) -> Any:
+        cleaned = super().clean(request, value)
+        return cleaned if isinstance(cleaned, int) else None
+
+    def filter(self, queryset: QuerySet, value: int, request: HttpRequest) -> QuerySet:
+        tagged = Case.tags.through.objects.filter(case=OuterRef("pk"), tag_id=value)
+        return queryset.filter(Exists(tagged))
+
+
+INBOX_FILTERS = [
+    AssigneeFilter,
+    TeamFilter,
+    StatusFilter,
+    PriorityFilter,
+    SLAFilter,
+    PlatformFilter,
+    IncidentFilter,
+    TagFilter,
+]

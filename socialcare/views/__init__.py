@@ -1,0 +1,1 @@
+"""socialcare's own (non-admin, non-API) pages: OAuth sign-in flows and customer verification."""
