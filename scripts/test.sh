@@ -14,6 +14,7 @@
 #   SOCIALCARE_TEST_WORKERS=N           pytest-xdist workers (default: 2 for a full run, 0 with args)
 #   SOCIALCARE_TEST_SUMMARY_FILE=path   also write the closing "tests: N passed, N failed" line there
 #   SOCIALCARE_SKIP_BROWSER=1           skip the browser tests (loudly)
+#   SOCIALCARE_SCALEOUT=1               also run tests/scaleout on PostgreSQL (needs redis-server)
 #   SOCIALCARE_ARTIFACTS_DIR=dir        where the browser tests save screenshots and server logs
 #   SOCIALCARE_CHROMIUM=path            the Chromium to drive (default /usr/bin/chromium)
 #   PYTHON=python3.12                   interpreter used to create .venv
@@ -36,9 +37,6 @@ ARTIFACTS_DIR="${SOCIALCARE_ARTIFACTS_DIR:-$ROOT/artifacts/browser}"
 START_TIME=$SECONDS
 STAGE=0
 WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/socialcare-test.XXXXXX")"
-PG_DIR=""
-PG_BIN=""
-PG_STARTED=0
 
 # ---------------------------------------------------------------------------------------------
 # output helpers
@@ -60,29 +58,24 @@ loud() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# clean-up: the private PostgreSQL cluster and the scratch directory
+# the virtualenv (ensure_venv) and the private PostgreSQL cluster (start_private_pg,
+# stop_private_pg), shared with scripts/bench.sh
 
-as_pg_user() {
-    # initdb and postgres refuse to run as root: run them as the postgres system user.
-    if [[ $EUID -eq 0 ]]; then
-        if command -v runuser >/dev/null 2>&1; then
-            runuser -u postgres -- "$@"
-        else
-            su -s /bin/sh postgres -c "$(printf '%q ' "$@")"
-        fi
-    else
-        "$@"
-    fi
-}
+# shellcheck source=lib/venv.sh
+source "$ROOT/scripts/lib/venv.sh"
+# shellcheck source=lib/postgres.sh
+source "$ROOT/scripts/lib/postgres.sh"
+# Throwaway cluster: durability off for speed, no autovacuum (no background ANALYZE changing
+# query plans halfway through the suite).
+PG_SERVER_OPTS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c autovacuum=off"
+
+# ---------------------------------------------------------------------------------------------
+# clean-up: the private PostgreSQL cluster and the scratch directory
 
 cleanup() {
     local status=$?
     set +e
-    if [[ $PG_STARTED -eq 1 ]]; then
-        (cd "$PG_DIR" && as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate -w stop) \
-            >/dev/null 2>&1
-    fi
-    [[ -n "$PG_DIR" ]] && rm -rf "$PG_DIR"
+    stop_private_pg
     rm -rf "$WORK_DIR"
     exit "$status"
 }
@@ -91,127 +84,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # ---------------------------------------------------------------------------------------------
-# the virtualenv
-
-ensure_venv() {
-    local python="${PYTHON:-python3}"
-    if [[ -x "$PY" ]] && ! "$PY" -c '' >/dev/null 2>&1; then
-        note "$VENV is broken (its interpreter does not start): recreating it"
-        "$python" -m venv --clear "$VENV" || die "could not recreate $VENV with $python"
-    elif [[ ! -x "$PY" ]]; then
-        command -v "$python" >/dev/null 2>&1 || die "$python not found (set PYTHON=...)"
-        "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
-            || die "socialcare needs Python >= 3.11; $python is $("$python" --version 2>&1)"
-        note "creating $VENV with $("$python" --version 2>&1)"
-        "$python" -m venv "$VENV" || die "python -m venv failed (Debian: apt-get install python3-venv)"
-    fi
-
-    # Reinstall only when pyproject.toml (or the interpreter) changed since the last install.
-    local stamp="$VENV/.socialcare-dev-install" want
-    want="$("$PY" -c 'import hashlib, sys
-print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest(), sys.version.split()[0])')"
-    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-        note "dependencies up to date (pyproject.toml unchanged since the last install)"
-    else
-        note "installing the package and its dev dependencies: pip install -e \".[dev]\""
-        if ! PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 "$PY" -m pip install -q -e ".[dev]" \
-            >"$WORK_DIR/pip.log" 2>&1; then
-            cat "$WORK_DIR/pip.log" >&2
-            die "pip install -e \".[dev]\" failed"
-        fi
-        printf '%s\n' "$want" >"$stamp"
-    fi
-}
-
-# ---------------------------------------------------------------------------------------------
-# PostgreSQL: an existing server, or a private throwaway cluster
-
-find_pg_bin() {
-    local dir candidates=()
-    if command -v pg_config >/dev/null 2>&1; then
-        candidates+=("$(pg_config --bindir 2>/dev/null || true)")
-    fi
-    # newest version first
-    while IFS= read -r dir; do candidates+=("$dir"); done < <(
-        printf "%s\n" /usr/lib/postgresql/*/bin | sort -V -r
-    )
-    if command -v initdb >/dev/null 2>&1; then
-        candidates+=("$(dirname "$(readlink -f "$(command -v initdb)")")")
-    fi
-    for dir in "${candidates[@]}"; do
-        if [[ -n "$dir" && -x "$dir/initdb" && -x "$dir/pg_ctl" && -x "$dir/postgres" ]]; then
-            PG_BIN="$dir"
-            return 0
-        fi
-    done
-    return 1
-}
-
-install_pg() {
-    note "PostgreSQL server binaries not found: installing Debian's postgresql package"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null || return 1
-    apt-get install -y -qq postgresql >/dev/null || return 1
-}
-
-free_port() {
-    "$PY" -c 'import socket
-s = socket.socket()
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-s.close()'
-}
-
-start_private_pg() {
-    if ! find_pg_bin; then
-        if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-            install_pg || return 1
-            find_pg_bin || return 1
-        else
-            return 1
-        fi
-    fi
-    note "server binaries: $PG_BIN ($("$PG_BIN/postgres" --version))"
-
-    if [[ $EUID -eq 0 ]] && ! id postgres >/dev/null 2>&1; then
-        note "creating the postgres system user (initdb and postgres refuse to run as root)"
-        useradd --system --user-group --no-create-home --home-dir /nonexistent \
-            --shell /usr/sbin/nologin postgres || return 1
-    fi
-
-    PG_DIR="$(mktemp -d "${TMPDIR:-/tmp}/socialcare-pg.XXXXXX")"
-    mkdir -p "$PG_DIR/sock"
-    [[ $EUID -eq 0 ]] && chown -R postgres: "$PG_DIR"
-    chmod 700 "$PG_DIR"
-
-    (cd "$PG_DIR" && as_pg_user "$PG_BIN/initdb" -D "$PG_DIR/data" -U postgres --auth=trust \
-        -E UTF8 --no-locale --no-sync) >"$PG_DIR/initdb.log" 2>&1 \
-        || { cat "$PG_DIR/initdb.log" >&2; return 1; }
-
-    local port attempt
-    for attempt in 1 2 3; do
-        port="$(free_port)"
-        # Throwaway cluster: loopback only, trust auth, durability off for speed, no autovacuum
-        # (no background ANALYZE changing query plans halfway through the suite).
-        if (cd "$PG_DIR" && as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" \
-            -w -t 60 start -o "-c listen_addresses=127.0.0.1 -p $port \
--c unix_socket_directories=$PG_DIR/sock -c fsync=off -c synchronous_commit=off \
--c full_page_writes=off -c autovacuum=off") >/dev/null 2>&1; then
-            PG_STARTED=1
-            break
-        fi
-        note "could not start on port $port (attempt $attempt)"
-    done
-    if [[ $PG_STARTED -ne 1 ]]; then
-        tail -n 30 "$PG_DIR/server.log" >&2 || true
-        return 1
-    fi
-
-    export PGHOST=127.0.0.1 PGPORT="$port" PGUSER=postgres PGDATABASE=socialcare
-    unset PGPASSWORD
-    "$PG_BIN/createdb" "$PGDATABASE" || return 1
-    note "private PostgreSQL cluster on 127.0.0.1:$port in $PG_DIR (removed on exit)"
-}
+# PostgreSQL: an existing server (or a private throwaway cluster: scripts/lib/postgres.sh)
 
 check_existing_pg() {
     note "using the PostgreSQL server from the environment:" \
@@ -273,7 +146,10 @@ run_pytest() {
     mapfile -t xdist < <(xdist_args)
     note "pytest --ds=$settings${xdist[*]:+ ${xdist[*]}}${PYTEST_ARGS[*]:+ ${PYTEST_ARGS[*]}}"
     # The browser tests run once, in their own stage (run_browser).
-    SOCIALCARE_TEST_DB="$db" "$PY" -m pytest --ds="$settings" --ignore="$BROWSER_DIR" \
+    local scaleout=(--ignore=tests/scaleout)
+    # The scale-out test (two web + two worker processes on Redis) only when asked for.
+    [[ "${SOCIALCARE_SCALEOUT:-0}" == 1 && "$db" == postgres ]] && scaleout=()
+    SOCIALCARE_TEST_DB="$db" "$PY" -m pytest --ds="$settings" --ignore="$BROWSER_DIR" "${scaleout[@]}" \
         --junitxml="$WORK_DIR/junit-$RUN_INDEX.xml" "${xdist[@]}" "${PYTEST_ARGS[@]}" || status=$?
     case $status in
         0) ;;

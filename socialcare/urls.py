@@ -9,7 +9,7 @@ sign-in (``signin/<backend>/``) and the OAuth callback of every socialcare sign-
 
 from django.urls import include, path
 
-from socialcare import webhooks
+from socialcare import health, webhooks
 from socialcare.views import oauth, verify
 
 app_name = "socialcare"
@@ -20,4 +20,5 @@ urlpatterns = [
     path("verify/<str:token>/", verify.verify, name="verify"),
     path("signin/<str:backend>/", oauth.staff_begin, name="staff-signin"),
     path("oauth/complete/<str:backend>/", oauth.complete, name="oauth-complete"),
+    path("health/", health.health, name="health"),
 ]

@@ -1,7 +1,10 @@
 """Inbound webhook endpoint: ``/socialcare/webhooks/<platform>/<channel id>/``.
 
 GET answers the platform's verification challenge. POST checks the signature over the raw body,
-stores the delivery durably and answers 200 before any processing (a worker does that). Every
+stores the delivery durably (one INSERT) and answers 200 before any processing (a worker does
+that, queued once the row is committed). The channel and its decrypted secrets come from a
+per-process cache (``socialcare.channel_cache``); a signature or challenge that does not match
+is checked again against the row as stored, so rotated secrets work at once. Every
 refusal is a JSON body ``{"code": ..., "detail": ...}`` with a 4xx (503 when the database is down,
 so the platform redelivers); nothing is processed unless the signature is valid.
 """
@@ -14,11 +17,10 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from socialcare import channel_cache
 from socialcare.conf import app_settings
-from socialcare.models import Channel
 from socialcare.platforms.registry import UnknownPlatform, get_adapter
 from socialcare.services.deliveries import accept_delivery
-from socialcare.services.ingest import channel_config
 
 logger = logging.getLogger("socialcare.webhooks")
 
@@ -28,6 +30,20 @@ def error(status: int, code: str, detail: str, **headers: str) -> JsonResponse:
     for name, value in headers.items():
         response[name.replace("_", "-")] = value
     return response
+
+
+def _reloaded(
+    cached: channel_cache.CachedChannel, platform: str
+) -> channel_cache.CachedChannel | None:
+    """The channel as stored now if ``cached`` came from this process's cache (None when that
+    cannot change the answer, or the database is unavailable: the refusal stands)."""
+    try:
+        return channel_cache.reload(cached, platform)
+    except DatabaseError:
+        logger.exception(
+            "Database unavailable re-reading %s channel %s", platform, cached.channel.pk
+        )
+        return None
 
 
 @csrf_exempt
@@ -41,16 +57,19 @@ def webhook(request: HttpRequest, platform: str, channel_id: int) -> HttpRespons
     if not adapter.receives_webhooks:
         return error(404, "polled_platform", f"{platform} channels are polled, not pushed.")
     try:
-        channel = Channel.objects.filter(pk=channel_id, platform=platform, is_active=True).first()
+        cached = channel_cache.get(channel_id, platform)
     except DatabaseError:
         logger.exception("Database unavailable for a %s webhook", platform)
         return error(503, "unavailable", "Try again later.", Retry_After="30")
-    if channel is None:
+    if cached is None:
         return error(404, "unknown_channel", f"No active {platform} channel {channel_id}.")
-    config = channel_config(channel)
 
     if request.method == "GET":
-        challenge = adapter.answer_challenge(request.GET, config)
+        challenge = adapter.answer_challenge(request.GET, cached.config)
+        if challenge is None:  # maybe the verify token changed since this process cached it
+            fresher = _reloaded(cached, platform)
+            if fresher is not None:
+                challenge = adapter.answer_challenge(request.GET, fresher.config)
         if challenge is None:
             return error(403, "challenge_refused", "The verification request did not match.")
         return HttpResponse(challenge.body, content_type=challenge.content_type)
@@ -65,11 +84,18 @@ def webhook(request: HttpRequest, platform: str, channel_id: int) -> HttpRespons
     body = request.read(limit + 1)
     if len(body) > limit:
         return error(413, "too_large", f"Deliveries over {limit} bytes are refused.")
-    if not adapter.verify_signature(body, request.headers, config):
-        return error(403, "bad_signature", "The signature does not match this channel's secret.")
+    if not adapter.verify_signature(body, request.headers, cached.config):
+        # Checked again against the stored secret: it may have been rotated since it was cached.
+        cached = _reloaded(cached, platform)
+        if cached is None or not adapter.verify_signature(body, request.headers, cached.config):
+            return error(
+                403, "bad_signature", "The signature does not match this channel's secret."
+            )
     try:
-        delivery = accept_delivery(channel, body, request.headers)
+        delivery = accept_delivery(cached.channel, body, request.headers)
     except DatabaseError:
+        # Read the channel again next time (deleted since it was cached: 404, not 503 forever).
+        channel_cache.invalidate(channel_id)
         logger.exception("Could not store a %s delivery", platform)
         return error(503, "unavailable", "Could not store the delivery; retry.", Retry_After="30")
     return JsonResponse({"status": "accepted", "delivery": delivery.pk})

@@ -10,13 +10,12 @@ times spread so every inbox filter and SLA state has plenty of rows.
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import connection, models
+from django.db import connection
 
+from bench.data import insert_series
 from socialcare.conf import app_settings
 from socialcare.models import (
     Case,
@@ -32,60 +31,6 @@ from socialcare.models import (
 PLATFORMS = ["x", "facebook", "instagram", "mastodon", "bluesky", "email"]
 WORDS = ["refund", "broken", "thanks", "help", "where", "late", "invoice", "password"]
 POSTS_PER_CASE = 10
-
-
-def _literal(field: models.Field) -> str:
-    """SQL for a column nobody named: its default, NULL, or '' for text."""
-    if field.has_default():
-        value = field.get_default()
-        if isinstance(value, dt.datetime):
-            return "now()"
-        if isinstance(field, models.JSONField):
-            return f"'{json.dumps(value)}'::jsonb"
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, int | float):
-            return repr(value)
-        if isinstance(value, str):
-            return "'" + value.replace("'", "''") + "'"
-    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-        return "now()"
-    if field.null:
-        return "NULL"
-    if isinstance(field, models.CharField | models.TextField):
-        return "''"
-    raise ValueError(
-        f"scale_data: no value for NOT NULL column {field.model.__name__}.{field.column}"
-    )
-
-
-def insert_series(model: type[models.Model], count: int, values: dict[str, str]) -> int:
-    """Insert ``count`` rows of ``model``; ``values`` maps field names to SQL over ``g`` (1..count)
-    and ``id`` (the new primary key). Returns the id before the first new row."""
-    table = model._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(f'SELECT COALESCE(MAX(id), 0) FROM "{table}"')
-        base = cursor.fetchone()[0]
-        columns, exprs = [], []
-        for field in model._meta.concrete_fields:
-            columns.append(f'"{field.column}"')
-            if field.primary_key:
-                exprs.append(f"{base} + g")
-            elif field.name in values:
-                exprs.append(values[field.name].replace("{id}", f"({base} + g)"))
-            else:
-                exprs.append(_literal(field))
-        unknown = set(values) - {f.name for f in model._meta.concrete_fields}
-        if unknown:
-            raise ValueError(f"scale_data: {model.__name__} has no fields {sorted(unknown)}")
-        cursor.execute(
-            f'INSERT INTO "{table}" ({", ".join(columns)}) '
-            f"SELECT {', '.join(exprs)} FROM generate_series(1, {count}) AS g"
-        )
-        cursor.execute(
-            f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), {base + count})"
-        )
-    return base
 
 
 def build(cases: int = 100_000) -> dict[str, Any]:

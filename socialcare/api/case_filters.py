@@ -143,11 +143,15 @@ class HandleFilter(django_filters.CharFilter):
 
 
 class CaseFilter(django_filters.FilterSet):
+    # distinct=False: a column of the case itself (no join that repeats rows), and DISTINCT would
+    # make PostgreSQL compute the list's per-case counts for every match before the LIMIT.
     status = django_filters.MultipleChoiceFilter(
-        choices=Case.Status.choices, help_text="Repeat for several: `status=new&status=open`."
+        choices=Case.Status.choices,
+        distinct=False,
+        help_text="Repeat for several: `status=new&status=open`.",
     )
     priority = django_filters.MultipleChoiceFilter(
-        choices=Priority.choices, help_text="Repeat for several."
+        choices=Priority.choices, distinct=False, help_text="Repeat for several."
     )
     visibility = django_filters.ChoiceFilter(choices=Visibility.choices)
     platform = django_filters.ChoiceFilter(
@@ -204,7 +208,9 @@ class PostFilter(django_filters.FilterSet):
     visibility = django_filters.ChoiceFilter(choices=Visibility.choices)
     platform = django_filters.ChoiceFilter(choices=platform_choices)
     send_status = django_filters.MultipleChoiceFilter(
-        choices=Post.SendStatus.choices, help_text="Outbound posts; repeat for several."
+        choices=Post.SendStatus.choices,
+        distinct=False,
+        help_text="Outbound posts; repeat for several.",
     )
     channel = IdFilter(field_name="channel_id", help_text="Channel id.")
     case = IdFilter(field_name="case_id", help_text="Case id.")

@@ -54,7 +54,7 @@ from socialcare.api.verification import (
     VerificationSerializer,
     verification_queryset,
 )
-from socialcare.models import Case, CaseEvent, IdentityVerification, Post
+from socialcare.models import Case, CaseEvent, IdentityVerification, Incident, Post
 from socialcare.services import cases as case_services
 from socialcare.services import replies as reply_services
 from socialcare.services import verification as verification_services
@@ -77,8 +77,14 @@ def case_queryset(queryset: QuerySet) -> QuerySet:
         .defer("channel__secrets")
         .prefetch_related("tags")
         .annotate(
-            merged_into_reference=F("merged_into__reference"),
-            incident_title=F("incident__title"),
+            # Scalar subqueries, not joins: each join more multiplies the join orders
+            # PostgreSQL's planner tries (7 joins cost ~40 ms of planning for a 1 ms query).
+            merged_into_reference=Subquery(
+                Case.objects.filter(pk=OuterRef("merged_into_id")).values("reference")[:1]
+            ),
+            incident_title=Subquery(
+                Incident.objects.filter(pk=OuterRef("incident_id")).values("title")[:1]
+            ),
             post_count=_count(posts),
             inbound_count=_count(posts.filter(direction=Post.Direction.INBOUND)),
             outbound_count=_count(posts.filter(direction=Post.Direction.OUTBOUND)),

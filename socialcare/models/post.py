@@ -144,6 +144,10 @@ class Post(models.Model):
                 fields=["platform", "in_reply_to_external_id"], name="socialcare_post_reply_to"
             ),
             models.Index(fields=["channel", "posted_at"], name="socialcare_post_channel_time"),
+            # The posts API's cursor (received_at, id), and the recent posts the crisis
+            # detectors link when they fire (posted_at within the window).
+            models.Index(fields=["received_at", "id"], name="socialcare_post_received"),
+            models.Index(fields=["posted_at", "id"], name="socialcare_post_time"),
             models.Index(
                 fields=["channel", "local_id"],
                 condition=~models.Q(local_id=""),

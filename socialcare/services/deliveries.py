@@ -27,7 +27,6 @@ def _queue(delivery: WebhookDelivery) -> None:
     transaction.on_commit(lambda: tasks.enqueue_delivery(delivery.pk))
 
 
-@transaction.atomic
 def accept_delivery(
     channel: Channel,
     body: bytes,
@@ -37,7 +36,9 @@ def accept_delivery(
     queue: bool = True,
 ) -> WebhookDelivery:
     """Store a delivery durably and (unless ``queue=False``: the caller processes it) queue its
-    processing once the row is committed."""
+    processing once the row is committed. One INSERT is atomic on its own (no transaction block:
+    two round trips fewer on the webhook's hot path); inside a caller's transaction the task is
+    still queued only when that commits."""
     kept = {k.lower(): v for k, v in headers.items() if k.lower() in KEPT_HEADERS}
     delivery = WebhookDelivery.objects.create(
         channel=channel, platform=channel.platform, body=body, headers=kept, source=source

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 from django.db import IntegrityError, transaction
 
@@ -10,16 +11,52 @@ from socialcare.models import SocialIdentity
 from socialcare.platforms.base import InboundIdentity
 
 
-def upsert_identity(seen: InboundIdentity, *, seen_at: dt.datetime) -> SocialIdentity:
+class IdentityCache(dict):
+    """(platform, external_id) -> the stored identity, or None when known not to exist yet.
+    Only valid inside the transaction that filled it (a batch of one delivery); a key that is
+    missing means "unknown: ask the database"."""
+
+
+def prefetch_identities(seen: Iterable[InboundIdentity]) -> IdentityCache:
+    """One query for the identities of a batch's authors."""
+    cache = IdentityCache()
+    by_platform: dict[str, set[str]] = {}
+    for identity in seen:
+        by_platform.setdefault(identity.platform, set()).add(identity.external_id)
+    for platform, ids in by_platform.items():
+        for external_id in ids:
+            cache[(platform, external_id)] = None
+        for identity in SocialIdentity.objects.filter(platform=platform, external_id__in=ids):
+            cache[(platform, identity.external_id)] = identity
+    return cache
+
+
+def upsert_identity(
+    seen: InboundIdentity, *, seen_at: dt.datetime, cache: IdentityCache | None = None
+) -> SocialIdentity:
     """The identity for (platform, external_id), created or refreshed with what the platform says.
 
     Values the delivery does not carry (``None``, or empty strings) never erase stored ones, and an
     older delivery arriving late never overwrites what a newer one said. Safe under concurrent
-    workers: the unique constraint decides who creates the row.
+    workers: the unique constraint decides who creates the row. ``cache`` (from
+    :func:`prefetch_identities`, same transaction) saves the look-up and is kept current.
     """
-    identity = SocialIdentity.objects.filter(
-        platform=seen.platform, external_id=seen.external_id
-    ).first()
+    key = (seen.platform, seen.external_id)
+    if cache is not None and key in cache:
+        identity = cache[key]
+    else:
+        identity = SocialIdentity.objects.filter(
+            platform=seen.platform, external_id=seen.external_id
+        ).first()
+    identity = _upsert(seen, seen_at, identity)
+    if cache is not None:
+        cache[key] = identity
+    return identity
+
+
+def _upsert(
+    seen: InboundIdentity, seen_at: dt.datetime, identity: SocialIdentity | None
+) -> SocialIdentity:
     if identity is None:
         try:
             with transaction.atomic():

@@ -1,17 +1,24 @@
 """From a stored delivery to posts on cases: parsing, de-duplication, threading, scoring.
 
-Each event is ingested in its own transaction. Threading decisions for a channel are serialized
-on the channel's row lock, so two workers replaying the same deliveries in any order reach the
-same posts and cases as one ordered pass (see docs/ingestion.md for the rules).
+A delivery with one event is ingested in its own transaction. A delivery that carries many
+(a Meta delivery with many entries, an X delivery with many events, a poll page) is ingested in
+one transaction with a savepoint per event, so one bad event is rolled back and reported while
+the others are kept; the channel is locked once, and the authors and the already-stored posts
+of the whole batch are read in two queries instead of two per event. Threading decisions for a
+channel are serialized on the channel's row lock, so two workers replaying the same deliveries
+in any order reach the same posts and cases as one ordered pass (see docs/ingestion.md).
 """
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import logging
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -31,7 +38,7 @@ from socialcare.platforms.registry import UnknownPlatform, get_adapter
 from socialcare.services import cases as case_services
 from socialcare.services import sla
 from socialcare.services.events import record_event
-from socialcare.services.identities import upsert_identity
+from socialcare.services.identities import IdentityCache, prefetch_identities, upsert_identity
 
 logger = logging.getLogger("socialcare.ingest")
 
@@ -63,6 +70,102 @@ def channel_config(channel: Channel) -> ChannelConfig:
     )
 
 
+# Batches ----------------------------------------------------------------------------------------
+@dataclass
+class _Batch:
+    """What a batched delivery already knows inside its one transaction."""
+
+    channel_id: int
+    identities: IdentityCache
+    #: (platform, external_id) of the batch's events that are known not to be stored yet.
+    absent: set[tuple[str, str]] = field(default_factory=set)
+
+
+_batch: contextvars.ContextVar[_Batch | None] = contextvars.ContextVar(
+    "socialcare_ingest_batch", default=None
+)
+
+
+def _event_posts(events: Sequence[Event]) -> list[InboundPost]:
+    return [
+        e.post if isinstance(e, PostEdit) else e for e in events if not isinstance(e, PostDeletion)
+    ]
+
+
+@contextmanager
+def _batched(channel: Channel, events: Sequence[Event]) -> Iterator[_Batch]:
+    """Lock the channel once and read the batch's authors and stored posts in bulk. Must run
+    inside the delivery's transaction."""
+    _lock_channel(channel)
+    items = _event_posts(events)
+    keys = {(i.platform, i.external_id) for i in items if i.external_id}
+    keys |= {(e.platform, e.external_id) for e in events if isinstance(e, PostDeletion)}
+    stored: set[tuple[str, str]] = set()
+    by_platform: dict[str, list[str]] = {}
+    for platform, external_id in keys:
+        by_platform.setdefault(platform, []).append(external_id)
+    for platform, ids in by_platform.items():
+        stored |= {
+            (platform, x)
+            for x in Post.objects.filter(platform=platform, external_id__in=ids).values_list(
+                "external_id", flat=True
+            )
+        }
+    batch = _Batch(
+        channel_id=channel.pk,
+        identities=prefetch_identities([i.author for i in items if i.author.external_id]),
+        absent=keys - stored,
+    )
+    token = _batch.set(batch)
+    try:
+        yield batch
+    finally:
+        _batch.reset(token)
+
+
+def _known_absent(platform: str, external_id: str) -> bool:
+    batch = _batch.get()
+    return batch is not None and (platform, external_id) in batch.absent
+
+
+def _ingest_batch(delivery: WebhookDelivery, events: Sequence[Event], errors: list[str]) -> int:
+    """Every event of a many-event delivery in one transaction, each in its own savepoint, in
+    the order they happened (a platform groups a delivery's events by type, not by time)."""
+    created = 0
+    channel = delivery.channel
+    with _batched(channel, events) as batch:
+        for event in sorted(events, key=_event_time):
+            key = _event_key(event)
+            try:
+                with transaction.atomic():
+                    created += ingest(channel, event).created
+            except Exception as exc:  # one bad event must not lose the others
+                logger.exception(
+                    "Ingesting %s from delivery %s failed", _event_id(event), delivery.pk
+                )
+                errors.append(f"{_event_id(event)}: {type(exc).__name__}: {exc}")
+                # What the rolled-back savepoint wrote is gone: stop trusting the caches.
+                batch.identities.clear()
+                batch.absent.clear()
+            else:
+                batch.absent.discard(key)
+    return created
+
+
+def _event_time(event: Event) -> dt.datetime:
+    if isinstance(event, PostEdit):
+        return event.edited_at
+    if isinstance(event, PostDeletion):
+        return event.deleted_at
+    return event.posted_at
+
+
+def _event_key(event: Event) -> tuple[str, str]:
+    if isinstance(event, PostEdit):
+        return (event.post.platform, event.post.external_id)
+    return (event.platform, event.external_id)
+
+
 # Deliveries -------------------------------------------------------------------------------------
 def process_delivery(delivery_id: int) -> WebhookDelivery | None:
     """Parse a stored delivery and ingest its events. Safe to call twice: only a pending or failed
@@ -84,20 +187,45 @@ def process_delivery(delivery_id: int) -> WebhookDelivery | None:
     except (ParseError, UnknownPlatform) as exc:
         events = []
         errors.append(str(exc))
+    done = False
+    if len(events) > 1:
+        try:
+            with transaction.atomic():
+                created = _ingest_batch(delivery, events, errors)
+                _finish(delivery, errors, created)
+            done = True
+        except DatabaseError:
+            # Only the commit itself can fail here (each event has its own savepoint, e.g. a
+            # deferred constraint): nothing was kept, so ingest event by event instead.
+            logger.exception("Delivery %s failed as a batch; ingesting event by event", delivery.pk)
+            errors.clear()  # the batch's event errors were rolled back with it
+            created = 0
+    if not done:
+        created += _ingest_each(delivery, events, errors)
+        _finish(delivery, errors, created)
+    signals.delivery_processed.send(WebhookDelivery, delivery=delivery)
+    return delivery
+
+
+def _ingest_each(delivery: WebhookDelivery, events: Sequence[Event], errors: list[str]) -> int:
+    """Each event in its own transaction."""
+    created = 0
     for event in events:
         try:
             created += ingest(delivery.channel, event).created
         except Exception as exc:  # one bad event must not lose the others
             logger.exception("Ingesting %s from delivery %s failed", _event_id(event), delivery.pk)
             errors.append(f"{_event_id(event)}: {type(exc).__name__}: {exc}")
+    return created
+
+
+def _finish(delivery: WebhookDelivery, errors: list[str], created: int) -> None:
     delivery.status = WebhookDelivery.Status.FAILED if errors else WebhookDelivery.Status.PROCESSED
     delivery.last_error = "\n".join(errors)[:10000]
     delivery.processed_at = timezone.now()
     delivery.posts_count = F("posts_count") + created
     delivery.save(update_fields=["status", "last_error", "processed_at", "posts_count"])
-    delivery.refresh_from_db()
-    signals.delivery_processed.send(WebhookDelivery, delivery=delivery)
-    return delivery
+    delivery.refresh_from_db(fields=["posts_count"])
 
 
 def _event_id(event: Event) -> str:
@@ -119,7 +247,14 @@ def ingest(channel: Channel, event: Event) -> IngestResult:
 
 # Posts ------------------------------------------------------------------------------------------
 def _lock_channel(channel: Channel) -> None:
-    Channel.objects.select_for_update().filter(pk=channel.pk).values_list("pk").first()
+    batch = _batch.get()
+    if batch is not None and batch.channel_id == channel.pk:
+        return  # the batch's transaction holds the lock already
+    # FOR NO KEY UPDATE: ingest transactions of one channel still run one at a time, but the
+    # lock does not conflict with the FOR KEY SHARE that PostgreSQL's foreign-key checks take on
+    # the channel row when another transaction (an agent's reply, a webhook accept) inserts a row
+    # pointing at it. Plain FOR UPDATE deadlocked against replies (found by tests/scaleout).
+    Channel.objects.select_for_update(no_key=True).filter(pk=channel.pk).values_list("pk").first()
 
 
 def find_post(channel: Channel, platform: str, ref: str) -> Post | None:
@@ -148,7 +283,10 @@ def ingest_post(
     channel: Channel, item: InboundPost, *, edited_at: dt.datetime | None = None
 ) -> IngestResult:
     _lock_channel(channel)
-    existing = Post.objects.filter(platform=item.platform, external_id=item.external_id).first()
+    if _known_absent(item.platform, item.external_id):
+        existing = None
+    else:
+        existing = Post.objects.filter(platform=item.platform, external_id=item.external_id).first()
     deleted_at = None
     if existing is not None:
         if not (existing.raw or {}).get("tombstone"):
@@ -170,8 +308,15 @@ def _ingest_new_post(
         return _ingest_outbound(channel, item, parent)
 
     # Some deliveries do not name the author (Instagram mentions): no identity, never a shared one.
+    batch = _batch.get()
     identity = (
-        upsert_identity(item.author, seen_at=item.posted_at) if item.author.external_id else None
+        upsert_identity(
+            item.author,
+            seen_at=item.posted_at,
+            cache=batch.identities if batch is not None else None,
+        )
+        if item.author.external_id
+        else None
     )
     from socialcare import scoring
 

@@ -1,0 +1,29 @@
+"""Django settings for the ingest/memory/crisis benchmark subprocesses: the test settings on the
+PostgreSQL database named by the PG* environment (``PGDATABASE``), django-q2 on the ORM broker,
+no debug (so no query log grows)."""
+
+import os
+
+from bench.pg import pg_database
+from tests.settings import *  # noqa: F403
+
+DEBUG = False
+DATABASES = {"default": pg_database(CONN_MAX_AGE=None)}
+Q_CLUSTER = {
+    "name": "socialcare-bench",
+    "orm": "default",
+    "workers": int(os.environ.get("SOCIALCARE_BENCH_Q_WORKERS", "1")),
+    "timeout": 120,
+    "retry": 300,
+    "poll": 0.05,
+    "catch_up": False,
+    "save_limit": 100,
+    "ack_failures": True,
+}
+EMAIL_BACKEND = "django.core.mail.backends.dummy.EmailBackend"
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"null": {"class": "logging.NullHandler"}},
+    "root": {"handlers": ["null"], "level": "ERROR"},
+}

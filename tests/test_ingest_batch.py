@@ -1,0 +1,205 @@
+"""The batched path: a delivery that carries many posts is ingested in one transaction with a
+savepoint per event, and ends exactly as the same posts delivered one by one."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from socialcare.models import Channel, Post, WebhookDelivery
+from socialcare.services import ingest as ingest_services
+from socialcare.services.deliveries import accept_delivery
+from socialcare.services.ingest import process_delivery
+from socialcare.simulator import SimPost, Simulator, Target
+from tests.ingest_helpers import snapshot
+from tests.test_ingest import wipe
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "batch-secret"
+
+
+def make_targets() -> list[Target]:
+    targets = []
+    for platform, account in (("x", "1114259648326987776"), ("facebook", "103149398319188")):
+        channel = Channel(name=platform, platform=platform, account_id=account, handle="acme")
+        channel.set_secret("webhook_secret", SECRET)
+        channel.save()
+        targets.append(Target(channel.pk, platform, platform, account, "AcmeHelp", SECRET))
+    return targets
+
+
+def generate(targets: list[Target], count: int, seed: int = 3) -> list[SimPost]:
+    """``count`` posts dated a second apart in the past (threads, follow-ups, DMs, five
+    languages), as the simulator makes them."""
+    start = time.time() - count - 60
+    ticks = iter(range(10 * count + 100))
+    sim = Simulator(targets, seed=seed, clock=lambda: start + next(ticks))
+    return [sim.next_post() for _ in range(count)]
+
+
+def merged_body(posts: list[SimPost]) -> bytes:
+    """One delivery carrying the events of several (X: many events and users; Meta: many
+    entries)."""
+    merged: dict = {}
+    for post in posts:
+        for key, value in json.loads(post.body).items():
+            if isinstance(value, list):
+                merged.setdefault(key, []).extend(value)
+            elif isinstance(value, dict):
+                merged.setdefault(key, {}).update(value)
+            else:
+                merged.setdefault(key, value)
+    return json.dumps(merged).encode()
+
+
+def by_channel(posts: list[SimPost]) -> dict[int, list[SimPost]]:
+    groups: dict[int, list[SimPost]] = {}
+    for post in posts:
+        groups.setdefault(post.target.channel_id, []).append(post)
+    return groups
+
+
+def deliver_batched(posts: list[SimPost]) -> list[WebhookDelivery]:
+    done = []
+    for channel_id, group in by_channel(posts).items():
+        channel = Channel.objects.get(pk=channel_id)
+        delivery = accept_delivery(channel, merged_body(group), {}, queue=False)
+        done.append(process_delivery(delivery.pk))
+    return done
+
+
+def deliver_one_by_one(posts: list[SimPost]) -> None:
+    for post in posts:
+        channel = Channel.objects.get(pk=post.target.channel_id)
+        delivery = accept_delivery(channel, post.body, {}, queue=False)
+        assert process_delivery(delivery.pk).status == "processed"
+
+
+def test_a_100_post_delivery_ends_as_the_same_posts_one_by_one():
+    targets = make_targets()
+    posts = generate(targets, 130)
+    deliver_one_by_one(posts)
+    expected = snapshot()
+    assert len(expected["posts"]) == 130
+    wipe()
+    done = deliver_batched(posts)
+    assert max(d.posts_count for d in done) >= 60
+    assert {d.status for d in done} == {"processed"}, [d.last_error for d in done]
+    assert sum(d.posts_count for d in done) == 130
+    assert snapshot() == expected
+    # Replaying the batches changes nothing.
+    for delivery in WebhookDelivery.objects.all():
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(status="failed")
+        assert process_delivery(delivery.pk).posts_count == delivery.posts_count
+    assert snapshot() == expected
+
+
+def test_the_batch_uses_fewer_queries_than_one_by_one():
+    targets = make_targets()[:1]
+    posts = generate(targets, 100, seed=5)
+    channel = Channel.objects.get(pk=targets[0].channel_id)
+    delivery = accept_delivery(channel, merged_body(posts), {}, queue=False)
+    with CaptureQueriesContext(connection) as batched:
+        assert process_delivery(delivery.pk).posts_count == 100
+    wipe()
+    with CaptureQueriesContext(connection) as single:
+        deliver_one_by_one(posts)
+    assert len(batched) < len(single) - 3 * 100
+
+
+def test_one_bad_event_is_rolled_back_and_reported_the_others_kept(monkeypatch):
+    targets = make_targets()[:1]
+    posts = generate(targets, 12, seed=7)
+    bad = posts[5].external_id
+    real = ingest_services.record_event
+
+    def failing(case, kind, *, post=None, **data):
+        if post is not None and post.external_id == bad:
+            raise RuntimeError("the event store is on fire")
+        return real(case, kind, post=post, **data)
+
+    monkeypatch.setattr(ingest_services, "record_event", failing)
+    [delivery] = deliver_batched(posts)
+    assert delivery.status == WebhookDelivery.Status.FAILED
+    assert bad in delivery.last_error and "the event store is on fire" in delivery.last_error
+    assert delivery.posts_count == 11
+    stored = set(Post.objects.values_list("external_id", flat=True))
+    assert bad not in stored  # written inside its savepoint, rolled back with it
+    assert stored == {p.external_id for p in posts} - {bad}
+    assert all(p.case_id for p in Post.objects.all())
+
+    # The retry stores the missing one and nothing twice.
+    monkeypatch.setattr(ingest_services, "record_event", real)
+    again = process_delivery(delivery.pk)
+    assert again.status == WebhookDelivery.Status.PROCESSED, again.last_error
+    assert again.posts_count == 12
+    assert Post.objects.count() == 12
+
+
+def test_a_batch_that_cannot_commit_is_ingested_event_by_event(monkeypatch):
+    from django.db import DatabaseError
+
+    targets = make_targets()[:1]
+    posts = generate(targets, 8, seed=9)
+    real = ingest_services._ingest_batch
+
+    def commit_fails(delivery, events, errors):
+        real(delivery, events, errors)
+        raise DatabaseError("deferred constraint violated at commit")
+
+    monkeypatch.setattr(ingest_services, "_ingest_batch", commit_fails)
+    [delivery] = deliver_batched(posts)
+    assert delivery.status == WebhookDelivery.Status.PROCESSED, delivery.last_error
+    assert delivery.posts_count == 8
+    assert Post.objects.count() == 8
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_on_overlapping_batches_store_every_post_once():
+    if connection.vendor != "postgresql":
+        pytest.skip("concurrent workers need PostgreSQL")
+    import threading
+
+    from django.db import connections
+
+    targets = make_targets()
+    posts = generate(targets, 120, seed=11)
+    deliver_one_by_one(posts)
+    expected = snapshot()
+    wipe()
+    # Overlapping batches (each post in two deliveries) of 40, processed by two workers.
+    ids = []
+    for channel_id, group in by_channel(posts).items():
+        channel = Channel.objects.get(pk=channel_id)
+        for start in range(0, len(group), 20):
+            chunk = group[start : start + 40]
+            ids.append(accept_delivery(channel, merged_body(chunk), {}, queue=False).pk)
+    orders = [list(ids), list(ids)]
+    random.Random(1).shuffle(orders[0])
+    random.Random(2).shuffle(orders[1])
+    errors = []
+
+    def worker(order):
+        try:
+            for pk in order:
+                process_delivery(pk)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(o,)) for o in orders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert not WebhookDelivery.objects.exclude(status="processed").exists()
+    assert Post.objects.count() == 120
+    assert snapshot()["posts"] == expected["posts"]
