@@ -5,8 +5,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import random
+import threading
+
+from django.db import connections
 
 from socialcare.models import Case, Channel, Post
+from socialcare.services.ingest import process_delivery
 from tests.shared_data import FIXTURES
 
 X_SECRET = "apiSecret"
@@ -90,3 +95,28 @@ def snapshot() -> dict:
         for p in Post.objects.select_related("parent", "author")
     }
     return {"cases": groups, "posts": posts}
+
+
+def process_concurrently(ids: list[int]) -> list[Exception]:
+    """Process the deliveries ``ids`` from two threads at once (two workers racing), each in its
+    own shuffled order; the errors they raised."""
+    orders = [list(ids), list(ids)]
+    random.Random(1).shuffle(orders[0])
+    random.Random(2).shuffle(orders[1])
+    errors: list[Exception] = []
+
+    def worker(order: list[int]) -> None:
+        try:
+            for pk in order:
+                process_delivery(pk)
+        except Exception as exc:  # pragma: no cover - reported by the caller
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker, args=(o,)) for o in orders]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return errors

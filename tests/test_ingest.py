@@ -12,7 +12,14 @@ from socialcare.models import Case, CaseEvent, Post, SocialIdentity, WebhookDeli
 from socialcare.services import cases as case_services
 from socialcare.services.deliveries import accept_delivery
 from socialcare.services.ingest import process_delivery
-from tests.ingest_helpers import DELIVERIES, channel_for, fixture_bytes, make_channels, snapshot
+from tests.ingest_helpers import (
+    DELIVERIES,
+    channel_for,
+    fixture_bytes,
+    make_channels,
+    process_concurrently,
+    snapshot,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -318,9 +325,6 @@ def test_replaying_twice_in_shuffled_order_gives_the_same_posts_and_cases(channe
 def test_two_workers_at_once_give_the_same_result_as_one_pass():
     if connection.vendor != "postgresql":
         pytest.skip("concurrent workers need PostgreSQL")
-    import threading
-
-    from django.db import connections
 
     channels = make_channels()
     names = list(DELIVERIES)
@@ -331,26 +335,7 @@ def test_two_workers_at_once_give_the_same_result_as_one_pass():
         accept_delivery(channel_for(channels, n), fixture_bytes(n), {}, queue=False).pk
         for n in names * 2
     ]
-    orders = [list(ids), list(ids)]
-    random.Random(1).shuffle(orders[0])
-    random.Random(2).shuffle(orders[1])
-    errors = []
-
-    def worker(order):
-        try:
-            for pk in order:
-                process_delivery(pk)
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(o,)) for o in orders]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    assert process_concurrently(ids) == []
     assert snapshot() == ordered
     assert not WebhookDelivery.objects.exclude(status="processed").exists()
 

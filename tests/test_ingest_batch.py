@@ -4,7 +4,6 @@ savepoint per event, and ends exactly as the same posts delivered one by one."""
 from __future__ import annotations
 
 import json
-import random
 import time
 
 import pytest
@@ -16,7 +15,7 @@ from socialcare.services import ingest as ingest_services
 from socialcare.services.deliveries import accept_delivery
 from socialcare.services.ingest import process_delivery
 from socialcare.simulator import SimPost, Simulator, Target
-from tests.ingest_helpers import snapshot
+from tests.ingest_helpers import process_concurrently, snapshot
 from tests.test_ingest import wipe
 
 pytestmark = pytest.mark.django_db
@@ -164,9 +163,6 @@ def test_a_batch_that_cannot_commit_is_ingested_event_by_event(monkeypatch):
 def test_two_workers_on_overlapping_batches_store_every_post_once():
     if connection.vendor != "postgresql":
         pytest.skip("concurrent workers need PostgreSQL")
-    import threading
-
-    from django.db import connections
 
     targets = make_targets()
     posts = generate(targets, 120, seed=11)
@@ -180,26 +176,7 @@ def test_two_workers_on_overlapping_batches_store_every_post_once():
         for start in range(0, len(group), 20):
             chunk = group[start : start + 40]
             ids.append(accept_delivery(channel, merged_body(chunk), {}, queue=False).pk)
-    orders = [list(ids), list(ids)]
-    random.Random(1).shuffle(orders[0])
-    random.Random(2).shuffle(orders[1])
-    errors = []
-
-    def worker(order):
-        try:
-            for pk in order:
-                process_delivery(pk)
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=worker, args=(o,)) for o in orders]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    assert process_concurrently(ids) == []
     assert not WebhookDelivery.objects.exclude(status="processed").exists()
     assert Post.objects.count() == 120
     assert snapshot()["posts"] == expected["posts"]
