@@ -21,7 +21,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -30,6 +30,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from social_core.backends.twitter_oauth2 import TwitterOAuth2
+
+from tests.loopback import LoopbackServer
 
 CLIENTS = {
     "x-client-id": "x-client-secret-0123456789",
@@ -67,7 +69,7 @@ class Grant:
 
 
 @dataclass
-class OAuthProvider:
+class OAuthProvider(LoopbackServer):
     account: Account = field(default_factory=lambda: Account("1001", "ada", "Ada L."))
     deny: bool = False
     expires_in: int = 7200
@@ -91,12 +93,7 @@ class OAuthProvider:
             def do_POST(self) -> None:
                 provider.handle(self, "POST")
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self.serve(Handler)
 
     # HTTP ------------------------------------------------------------------------------------
 
@@ -272,16 +269,6 @@ class OAuthProvider:
             "at_hash": base64.urlsafe_b64encode(digest[:16]).decode().rstrip("="),
         }
         return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": "test-key"})
-
-    # Lifecycle ---------------------------------------------------------------------------------
-
-    def start(self) -> OAuthProvider:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture

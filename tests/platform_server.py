@@ -17,11 +17,13 @@ import json
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from tests.loopback import LoopbackServer
 
 
 @dataclass
@@ -50,7 +52,7 @@ class Answer:
 Responder = Answer | Callable[[Recorded], Answer]
 
 
-class PlatformServer:
+class PlatformServer(LoopbackServer):
     def __init__(self) -> None:
         self.routes: dict[tuple[str, str], list[Responder]] = {}
         self.calls: dict[tuple[str, str], int] = {}
@@ -92,12 +94,7 @@ class PlatformServer:
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
+        self.serve(Handler)
 
     def route(
         self,
@@ -134,14 +131,6 @@ class PlatformServer:
 
     def requests_to(self, method: str, path: str) -> list[Recorded]:
         return [r for r in self.requests if r.method == method.upper() and r.path == path]
-
-    def start(self) -> PlatformServer:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture
