@@ -31,16 +31,7 @@ source "$ROOT/scripts/lib/venv.sh"
 # shellcheck source=lib/postgres.sh
 source "$ROOT/scripts/lib/postgres.sh"
 
-cleanup() {
-    local status=$?
-    set +e
-    stop_private_pg
-    rm -rf "$WORK_DIR"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+clean_up_on_exit
 
 for arg in "$@"; do
     case "$arg" in

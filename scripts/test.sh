@@ -72,16 +72,7 @@ PG_SERVER_OPTS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off -
 # ---------------------------------------------------------------------------------------------
 # clean-up: the private PostgreSQL cluster and the scratch directory
 
-cleanup() {
-    local status=$?
-    set +e
-    stop_private_pg
-    rm -rf "$WORK_DIR"
-    exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+clean_up_on_exit
 
 # ---------------------------------------------------------------------------------------------
 # PostgreSQL: an existing server (or a private throwaway cluster: scripts/lib/postgres.sh)

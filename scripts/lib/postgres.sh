@@ -131,3 +131,18 @@ stop_private_pg() {
     [[ -n "$PG_DIR" ]] && rm -rf "$PG_DIR"
     PG_DIR=""
 }
+
+# On exit (also Ctrl-C and TERM): stop the private cluster and remove the script's $WORK_DIR.
+clean_up_on_exit() {
+    trap _clean_up EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+}
+
+_clean_up() {
+    local status=$?
+    set +e
+    stop_private_pg
+    rm -rf "$WORK_DIR"
+    exit "$status"
+}
