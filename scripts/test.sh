@@ -268,8 +268,18 @@ for path in sorted(glob.glob(f"{sys.argv[1]}/junit-*.xml")):
     for suite in ET.parse(path).getroot().iter("testsuite"):
         for key in totals:
             totals[key] += int(suite.get(key, 0))
+robust = dict.fromkeys(("robustness_faults", "robustness_bad_inputs", "robustness_lost"), 0)
+for path in sorted(glob.glob(f"{sys.argv[1]}/junit-*.xml")):
+    for prop in ET.parse(path).getroot().iter("property"):
+        if prop.get("name") in robust:
+            robust[prop.get("name")] += int(prop.get("value", 0))
 passed = totals["tests"] - totals["failures"] - totals["errors"] - totals["skipped"]
 failed = totals["failures"] + totals["errors"]
+# tests/robustness.py: what the fault and hostile-input tests did, over every run
+print(
+    f"robustness: {robust['robustness_faults']} faults injected, "
+    f"{robust['robustness_bad_inputs']} bad inputs tried, {robust['robustness_lost']} items lost"
+)
 print(f"tests: {passed} passed, {failed} failed, {totals['skipped']} skipped")
 PY
 }

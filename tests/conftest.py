@@ -14,6 +14,8 @@ from socialcare.conf import app_settings
 from socialcare.models import Channel, SocialIdentity, Team, TeamMembership, get_customer_model
 from socialcare.services import cases as case_services
 
+pytest_plugins = ["tests.robustness"]
+
 
 @pytest.fixture
 def socialcare_settings() -> Callable[..., override_settings]:
