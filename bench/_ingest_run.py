@@ -172,13 +172,15 @@ def pending_ids(chunk: int = 500) -> Iterator[int]:
         last = ids[-1]
 
 
-def process_all() -> tuple[int, float]:
+def process_all(claim: int | None = None) -> tuple[int, float]:
+    """Every pending delivery through ``process_delivery`` in arrival order; ``claim``: how many
+    pending deliveries of a channel one call may take (None: ``INGEST_BATCH_DELIVERIES``)."""
     from socialcare.services.ingest import process_delivery
 
     count = 0
     started = time.perf_counter()
     for pk in pending_ids():
-        process_delivery(pk)
+        process_delivery(pk, batch=claim)
         count += 1
     return count, time.perf_counter() - started
 
@@ -253,7 +255,7 @@ def cmd_ingest(args: argparse.Namespace) -> dict:
             entry[1] += time.perf_counter() - started
 
     with connection.execute_wrapper(count):
-        processed, seconds = process_all()
+        processed, seconds = process_all(args.claim)
     if args.profile:
         profiler.stop()
         print(profiler.output_text(unicode=False, color=False, show_all=False), file=sys.stderr)
@@ -332,6 +334,7 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--reference", action="store_true")
         p.add_argument("--profile", action="store_true")
         p.add_argument("--max-pending", type=int, default=0)
+        p.add_argument("--claim", type=int, default=None, help="deliveries per claim (1: off)")
     p = sub.add_parser("drain")
     p.add_argument("--idle", type=float, default=5.0)
     p.add_argument("--max-seconds", type=float, default=3600.0)

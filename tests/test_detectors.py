@@ -433,3 +433,62 @@ def test_posts_observed_at_once_by_several_workers_open_one_incident(team):
     for post in posts:
         assert post.case.events.filter(kind="incident_linked").count() == 1
     assert sorted(DetectorCount.objects.values_list("posts", "negative")) == [(8, 8), (8, 8)]
+
+
+# Many posts in one pass (an ingest batch) ------------------------------------------------------
+
+
+def observed_as(channel, playbook, *, batched: bool):
+    """A baseline, then a wave of mixed posts, observed one by one or in one pass; what the
+    detectors made of it."""
+    from socialcare.services.detectors import observe_posts
+
+    detector(Kind.VOLUME_SPIKE, playbook, threshold=6, spike_factor=2, window_minutes=10)
+    detector(Kind.NEGATIVE_SURGE, playbook, threshold=4, window_minutes=10)
+    detector(Kind.WATCH_WORDS, None, watch_words="recall")
+    posts = [customer_post(channel, "Hello", sentiment=0.5, at=T - minutes(40 - m)) for m in (0, 9)]
+    for n in range(12):
+        mood = -0.8 if n % 2 else 0.3
+        text = "Product recall?" if n == 7 else f"Post {n}"
+        posts.append(customer_post(channel, text, sentiment=mood, at=T - minutes(n % 3)))
+    with time_machine.travel(T, tick=False):
+        touched = observe_posts(posts) if batched else [i for p in posts for i in observe_post(p)]
+    counts = sorted(
+        (c.detector.kind, c.minute, c.posts, c.negative) for c in DetectorCount.objects.all()
+    )
+    incidents = sorted(
+        (i.detector.kind, i.evidence.get("count", None),
+         len(linked(i)))
+        for i in Incident.objects.all()
+    )  # fmt: skip
+    return [i.pk for i in touched], counts, incidents
+
+
+def test_posts_observed_in_one_pass_end_as_observed_one_by_one(channel, playbook):
+    touched_one, counts_one, incidents_one = observed_as(channel, playbook, batched=False)
+    assert incidents_one  # the wave fired something
+    from tests.test_ingest import wipe
+
+    Case.objects.update(incident=None)
+    Incident.objects.all().delete()
+    Detector.objects.all().delete()
+    wipe()
+    touched, counts, incidents = observed_as(channel, playbook, batched=True)
+    assert counts == counts_one
+    assert incidents == incidents_one
+    assert len(touched) == len(touched_one)
+
+
+def test_one_pass_reads_the_detectors_and_window_once(channel, playbook):
+    from django.test.utils import CaptureQueriesContext
+
+    from socialcare.services.detectors import observe_posts
+
+    detector(Kind.VOLUME_SPIKE, playbook, threshold=1000, window_minutes=10)
+    detector(Kind.NEGATIVE_SURGE, playbook, threshold=1000, window_minutes=10)
+    posts = [customer_post(channel, f"Post {n}", sentiment=-0.9, at=T) for n in range(30)]
+    with time_machine.travel(T, tick=False), CaptureQueriesContext(connection) as queries:
+        assert observe_posts(posts) == []
+    # detectors, 3 sums, 1 counter UPSERT, 2 active incidents (one playbook, one scope: 1)
+    assert len(queries) <= 8, [q["sql"] for q in queries]
+    assert sorted(DetectorCount.objects.values_list("posts", "negative")) == [(30, 30), (30, 30)]

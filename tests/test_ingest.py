@@ -80,12 +80,12 @@ def test_x_direct_message_is_private_and_unescaped(channels):
     assert post.case.visibility == "private"
 
 
-def test_x_delete_marks_the_post_deleted_and_keeps_it(channels):
+def test_x_delete_marks_the_post_deleted_and_keeps_the_row(channels):
     deliver(channels, "x/tweet_create_reply.json")
     deliver(channels, "x/tweet_delete.json")
     post = Post.objects.get(external_id="1332557345071644672")
     assert post.deleted_at is not None
-    assert post.text == "@Learn_Awesome Save this"
+    assert post.text == ""
     assert post.case.events.filter(kind="post_deleted").count() == 1
 
 

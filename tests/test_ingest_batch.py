@@ -148,8 +148,8 @@ def test_a_batch_that_cannot_commit_is_ingested_event_by_event(monkeypatch):
     posts = generate(targets, 8, seed=9)
     real = ingest_services._ingest_batch
 
-    def commit_fails(delivery, events, errors):
-        real(delivery, events, errors)
+    def commit_fails(channel, works):
+        real(channel, works)
         raise DatabaseError("deferred constraint violated at commit")
 
     monkeypatch.setattr(ingest_services, "_ingest_batch", commit_fails)

@@ -57,7 +57,6 @@ def _sync(case: Case) -> Case:
     return case
 
 
-@transaction.atomic
 def open_case(
     *,
     channel: Channel | None = None,
@@ -69,8 +68,10 @@ def open_case(
     team: Team | None = None,
     actor: Any = None,
     opened_at: dt.datetime | None = None,
+    last_inbound_at: dt.datetime | None = None,
 ) -> Case:
     """Open a new case with its reference, team, SLA policy and due times, and a "created" event.
+    ``last_inbound_at``: the customer post that opens it (saves an update after the insert).
 
     The customer defaults to the identity's customer and the team to the channel's default team.
     References (``SC-000123``) come from the primary key, so concurrent openings never collide.
@@ -79,7 +80,35 @@ def open_case(
         raise SocialCareError(f"Unknown priority {priority!r}.")
     if visibility not in Visibility.values:
         raise SocialCareError(f"Unknown visibility {visibility!r}.")
-    opened_at = opened_at or timezone.now()
+    # No savepoint (a round trip) inside a caller's transaction: a failure here fails it.
+    with transaction.atomic(savepoint=False):
+        return _open_case(
+            channel=channel,
+            identity=identity,
+            customer=customer,
+            subject=subject,
+            priority=priority,
+            visibility=visibility,
+            team=team,
+            actor=actor,
+            opened_at=opened_at or timezone.now(),
+            last_inbound_at=last_inbound_at,
+        )
+
+
+def _open_case(
+    *,
+    channel: Channel | None,
+    identity: SocialIdentity | None,
+    customer: Any,
+    subject: str,
+    priority: str,
+    visibility: str,
+    team: Team | None,
+    actor: Any,
+    opened_at: dt.datetime,
+    last_inbound_at: dt.datetime | None,
+) -> Case:
     case = Case(
         channel=channel,
         identity=identity,
@@ -89,6 +118,7 @@ def open_case(
         visibility=visibility,
         team=team or (channel.default_team if channel else None),
         created_at=opened_at,
+        last_inbound_at=last_inbound_at,
     )
     sla.apply_policy(case, start=opened_at)
     case.save()

@@ -13,10 +13,11 @@ import datetime as dt
 import logging
 import re
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Sum
+from django.db import connection
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from socialcare.models import Case, Detector, DetectorCount, Incident, Post, SLAAlert
@@ -69,21 +70,34 @@ def matched_words(text: str, words: list[str]) -> list[str]:
 
 
 # Counting and checking -------------------------------------------------------------------------
-def _count(detector: Detector, minute: dt.datetime, negative: bool) -> None:
-    updated = DetectorCount.objects.filter(detector=detector, minute=minute).update(
-        posts=F("posts") + 1, negative=F("negative") + int(negative)
-    )
-    if updated:
+def _count_many(counts: dict[tuple[int, dt.datetime], list[int]]) -> None:
+    """Add ``{(detector id, minute): [posts, negative]}`` to the counters: one
+    ``INSERT … ON CONFLICT DO UPDATE`` (PostgreSQL, SQLite) for all of them, race-safe."""
+    if not counts:
         return
-    try:
-        with transaction.atomic():
-            DetectorCount.objects.create(
-                detector=detector, minute=minute, posts=1, negative=int(negative)
-            )
-    except IntegrityError:
-        DetectorCount.objects.filter(detector=detector, minute=minute).update(
-            posts=F("posts") + 1, negative=F("negative") + int(negative)
+    meta = DetectorCount._meta
+    table = connection.ops.quote_name(meta.db_table)
+    detector_col, minute_col, posts_col, negative_col = (
+        connection.ops.quote_name(meta.get_field(name).column)
+        for name in ("detector", "minute", "posts", "negative")
+    )
+    rows = sorted(counts.items())  # one lock order for concurrent workers
+    params: list = []
+    for (detector_id, minute), (posts, negative) in rows:
+        params += [detector_id, connection.ops.adapt_datetimefield_value(minute), posts, negative]
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(rows))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} ({detector_col}, {minute_col}, {posts_col}, {negative_col}) "
+            f"VALUES {values} ON CONFLICT ({detector_col}, {minute_col}) DO UPDATE SET "
+            f"{posts_col} = {table}.{posts_col} + EXCLUDED.{posts_col}, "
+            f"{negative_col} = {table}.{negative_col} + EXCLUDED.{negative_col}",
+            params,
         )
+
+
+def _count(detector: Detector, minute: dt.datetime, negative: bool) -> None:
+    _count_many({(detector.pk, minute): [1, int(negative)]})
 
 
 def _sum(detector: Detector, start: dt.datetime, end: dt.datetime, field: str) -> int:
@@ -93,26 +107,37 @@ def _sum(detector: Detector, start: dt.datetime, end: dt.datetime, field: str) -
     return int(total or 0)
 
 
-def check_counts(detector: Detector, now: dt.datetime) -> dict | None:
-    """Evidence when a counted detector's threshold is crossed now, else None."""
+def _bounds(detector: Detector, now: dt.datetime) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
+    """(baseline start, window start, window end) of a counted detector at ``now``."""
     window = dt.timedelta(minutes=detector.window_minutes)
     end = _minute(now) + dt.timedelta(minutes=1)
     start = end - window
+    return end - dt.timedelta(hours=detector.baseline_hours), start, end
+
+
+def _window_sums(detector: Detector, now: dt.datetime) -> tuple[int, int]:
+    """What :func:`_evidence` reads: (count in the window, count in the baseline before it);
+    negative posts only for a negative surge (which has no baseline)."""
+    baseline_start, start, end = _bounds(detector, now)
     if detector.kind == Kind.NEGATIVE_SURGE:
-        negatives = _sum(detector, start, end, "negative")
-        if negatives >= detector.threshold:
+        return _sum(detector, start, end, "negative"), 0
+    return _sum(detector, start, end, "posts"), _sum(detector, baseline_start, start, "posts")
+
+
+def _evidence(detector: Detector, now: dt.datetime, count: int, before: int) -> dict | None:
+    if detector.kind == Kind.NEGATIVE_SURGE:
+        if count >= detector.threshold:
             return {
-                "summary": f"{negatives} negative posts in {detector.window_minutes} min "
+                "summary": f"{count} negative posts in {detector.window_minutes} min "
                 f"(threshold {detector.threshold})",
-                "count": negatives,
+                "count": count,
                 "threshold": detector.threshold,
                 "window_minutes": detector.window_minutes,
             }
         return None
-    count = _sum(detector, start, end, "posts")
-    baseline_start = end - dt.timedelta(hours=detector.baseline_hours)
-    windows = max(1.0, (start - baseline_start) / window)
-    baseline = _sum(detector, baseline_start, start, "posts") / windows
+    baseline_start, start, _ = _bounds(detector, now)
+    windows = max(1.0, (start - baseline_start) / dt.timedelta(minutes=detector.window_minutes))
+    baseline = before / windows
     if count >= detector.threshold and count >= detector.spike_factor * max(baseline, 1.0):
         return {
             "summary": f"{count} posts in {detector.window_minutes} min, "
@@ -123,6 +148,11 @@ def check_counts(detector: Detector, now: dt.datetime) -> dict | None:
             "window_minutes": detector.window_minutes,
         }
     return None
+
+
+def check_counts(detector: Detector, now: dt.datetime) -> dict | None:
+    """Evidence when a counted detector's threshold is crossed now, else None."""
+    return _evidence(detector, now, *_window_sums(detector, now))
 
 
 def check_post(detector: Detector, post: Post) -> dict | None:
@@ -207,35 +237,104 @@ def fire(detector: Detector, evidence: dict, cases: list[Case], now: dt.datetime
 def observe_post(post: Post, now: dt.datetime | None = None) -> list[Incident]:
     """Count a new inbound post for every detector in scope and act on what crosses a line.
     Called once per post, after the post is committed."""
-    if post.direction != Post.Direction.INBOUND or post.deleted_at or post.case_id is None:
+    return observe_posts([post], now)
+
+
+def _counted(post: Post) -> bool:
+    return post.direction == Post.Direction.INBOUND and not post.deleted_at and bool(post.case_id)
+
+
+def _negative(detector: Detector, post: Post) -> bool:
+    return (post.sentiment or 0) <= detector.negative_below
+
+
+class _Window:
+    """A counted detector's window and baseline sums during a pass over many posts: read once
+    (before the pass's own counts are written), then advanced post by post in memory, so each
+    post is judged on exactly the counts one call per post would have read."""
+
+    def __init__(self, detector: Detector, now: dt.datetime) -> None:
+        self.detector = detector
+        self.baseline_start, self.start, self.end = _bounds(detector, now)
+        self.count, self.before = _window_sums(detector, now)
+
+    def add(self, minute: dt.datetime, negative: bool) -> None:
+        if self.detector.kind == Kind.NEGATIVE_SURGE:
+            if negative and self.start <= minute < self.end:
+                self.count += 1
+        elif self.start <= minute < self.end:
+            self.count += 1
+        elif self.baseline_start <= minute < self.start:
+            self.before += 1
+
+
+def observe_posts(posts: Sequence[Post], now: dt.datetime | None = None) -> list[Incident]:
+    """:func:`observe_post` for many committed posts (a batch of deliveries), in order, with
+    the same outcome, in a few queries for the whole batch: the active detectors read once,
+    one counter UPSERT per (detector, minute), the window sums once per counted detector, each
+    detector's active incident once (kept current when it fires)."""
+    posts = [p for p in posts if _counted(p)]
+    if not posts:
         return []
     now = now or timezone.now()
+    detectors = list(
+        Detector.objects.filter(is_active=True)
+        .exclude(kind=Kind.SLA_BREACH_CLUSTER)
+        .select_related("playbook")
+    )
+    if not detectors:
+        return []
+    minutes = {p.pk: _minute(min(p.posted_at, now)) for p in posts}
+    windows: dict[int, _Window] = {}
+    counts: dict[tuple[int, dt.datetime], list[int]] = {}
+    for detector in detectors:
+        if detector.kind not in COUNTED:
+            continue
+        scoped = [p for p in posts if in_scope(detector, p)]
+        if not scoped:
+            continue
+        windows[detector.pk] = _Window(detector, now)
+        for post in scoped:
+            entry = counts.setdefault((detector.pk, minutes[post.pk]), [0, 0])
+            entry[0] += 1
+            entry[1] += int(_negative(detector, post))
+    _count_many(counts)
+
     touched: list[Incident] = []
-    detectors = Detector.objects.filter(is_active=True).exclude(kind=Kind.SLA_BREACH_CLUSTER)
-    minute = _minute(min(post.posted_at, now))
-    for detector in detectors.select_related("playbook"):
-        if not in_scope(detector, post):
-            continue
-        if detector.kind in COUNTED:
-            _count(detector, minute, (post.sentiment or 0) <= detector.negative_below)
-            evidence = check_counts(detector, now)
-        else:
-            evidence = check_post(detector, post)
-        if evidence and _claim(detector, now):
-            cases = _wave_cases(detector, now) if detector.kind in COUNTED else []
-            case = Case.objects.get(pk=post.case_id)
-            touched.append(
-                fire(detector, evidence, [*cases, case] if case not in cases else cases, now)
-            )
-            continue
-        active = incidents.active_incident(detector.playbook, scope_key(detector))
-        if (
-            active is not None
-            and active.status == Incident.Status.OPEN
-            and _matches(detector, post)
-        ):
-            incidents.link_cases(active, [Case.objects.get(pk=post.case_id)])
-            touched.append(active)
+    unknown = object()
+    # Keyed like active_incident() (detectors may share a playbook and scope).
+    active: dict[tuple[int | None, str], Incident | object | None] = {}
+    for post in posts:
+        for detector in detectors:
+            if not in_scope(detector, post):
+                continue
+            if detector.kind in COUNTED:
+                window = windows[detector.pk]
+                window.add(minutes[post.pk], _negative(detector, post))
+                evidence = _evidence(detector, now, window.count, window.before)
+            else:
+                evidence = check_post(detector, post)
+            if evidence and _claim(detector, now):
+                cases = _wave_cases(detector, now) if detector.kind in COUNTED else []
+                case = Case.objects.get(pk=post.case_id)
+                incident = fire(
+                    detector, evidence, [*cases, case] if case not in cases else cases, now
+                )
+                active[(detector.playbook_id, scope_key(detector))] = incident
+                touched.append(incident)
+                continue
+            key = (detector.playbook_id, scope_key(detector))
+            current = active.get(key, unknown)
+            if current is unknown:
+                current = incidents.active_incident(detector.playbook, key[1])
+                active[key] = current
+            if (
+                current is not None
+                and current.status == Incident.Status.OPEN
+                and _matches(detector, post)
+            ):
+                incidents.link_cases(current, [Case.objects.get(pk=post.case_id)])
+                touched.append(current)
     return touched
 
 

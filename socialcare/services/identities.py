@@ -14,7 +14,16 @@ from socialcare.platforms.base import InboundIdentity
 class IdentityCache(dict):
     """(platform, external_id) -> the stored identity, or None when known not to exist yet.
     Only valid inside the transaction that filled it (a batch of one delivery); a key that is
-    missing means "unknown: ask the database"."""
+    missing means "unknown: ask the database". ``created`` holds the ids of the identities this
+    batch created itself (so nothing else can be attached to them yet)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.created: set[int] = set()
+
+    def clear(self) -> None:
+        super().clear()
+        self.created.clear()
 
 
 def prefetch_identities(seen: Iterable[InboundIdentity]) -> IdentityCache:
@@ -48,19 +57,22 @@ def upsert_identity(
         identity = SocialIdentity.objects.filter(
             platform=seen.platform, external_id=seen.external_id
         ).first()
-    identity = _upsert(seen, seen_at, identity)
+    identity, created = _upsert(seen, seen_at, identity)
     if cache is not None:
         cache[key] = identity
+        if created:
+            cache.created.add(identity.pk)
     return identity
 
 
 def _upsert(
     seen: InboundIdentity, seen_at: dt.datetime, identity: SocialIdentity | None
-) -> SocialIdentity:
+) -> tuple[SocialIdentity, bool]:
+    """The identity, refreshed, and whether this call created it."""
     if identity is None:
         try:
             with transaction.atomic():
-                return SocialIdentity.objects.create(
+                created = SocialIdentity.objects.create(
                     platform=seen.platform,
                     external_id=seen.external_id,
                     handle=seen.handle[:255],
@@ -72,6 +84,7 @@ def _upsert(
                     first_seen_at=seen_at,
                     last_seen_at=seen_at,
                 )
+            return created, True
         except IntegrityError:
             identity = SocialIdentity.objects.get(
                 platform=seen.platform, external_id=seen.external_id
@@ -83,7 +96,7 @@ def _upsert(
     if seen_at < identity.last_seen_at:
         if changed:
             identity.save(update_fields=changed)
-        return identity
+        return identity, False
     updates = {
         "handle": seen.handle[:255],
         "display_name": seen.display_name[:255],
@@ -107,4 +120,4 @@ def _upsert(
         changed.append("last_seen_at")
     if changed:
         identity.save(update_fields=changed)
-    return identity
+    return identity, False

@@ -1,10 +1,13 @@
 """From a stored delivery to posts on cases: parsing, de-duplication, threading, scoring.
 
-A delivery with one event is ingested in its own transaction. A delivery that carries many
-(a Meta delivery with many entries, an X delivery with many events, a poll page) is ingested in
-one transaction with a savepoint per event, so one bad event is rolled back and reported while
-the others are kept; the channel is locked once, and the authors and the already-stored posts
-of the whole batch are read in two queries instead of two per event. Threading decisions for a
+A delivery with one event is ingested in its own transaction. A batch — a delivery that carries
+many events (a Meta delivery with many entries, an X delivery with many events, a poll page),
+or several pending deliveries of one channel claimed together (micro-batching,
+``INGEST_BATCH_DELIVERIES``) — is ingested in one transaction with a savepoint per event, so one
+bad event is rolled back and reported on its own delivery while the others are kept. The
+channel is locked once; the authors, the already-stored posts, and which parents, early
+replies, conversations and open cases do not exist are read once for the whole batch; the
+detectors see the batch's posts in one pass after the commit. Threading decisions for a
 channel are serialized on the channel's row lock, so two workers replaying the same deliveries
 in any order reach the same posts and cases as one ordered pass (see docs/ingestion.md).
 """
@@ -73,12 +76,41 @@ def channel_config(channel: Channel) -> ChannelConfig:
 # Batches ----------------------------------------------------------------------------------------
 @dataclass
 class _Batch:
-    """What a batched delivery already knows inside its one transaction."""
+    """What a batch (one delivery's many events, or several deliveries of one channel) already
+    knows inside its one transaction. Every set holds facts of the form "the database has no
+    such row", read once for the whole batch and kept true as the batch writes: a look-up it
+    answers is skipped, anything else is asked of the database as one event alone would."""
 
     channel_id: int
     identities: IdentityCache
     #: (platform, external_id) of the batch's events that are known not to be stored yet.
     absent: set[tuple[str, str]] = field(default_factory=set)
+    #: (platform, ref) that no stored post has: no parent to look up.
+    no_post: set[tuple[str, str]] = field(default_factory=set)
+    #: (platform, ref) that no stored post replies to: no early replies to look up or adopt.
+    childless: set[tuple[str, str]] = field(default_factory=set)
+    #: (platform, conversation id) with no stored post.
+    quiet: set[tuple[str, str]] = field(default_factory=set)
+    #: Identity ids known to have no case that is open, resolved or waiting (not merged).
+    caseless: set[int] = field(default_factory=set)
+    #: Committed inbound posts to show the detectors once the batch commits, in order.
+    observed: list[Post] = field(default_factory=list)
+
+    def forget(self) -> None:
+        """Stop trusting what was read (a rolled-back savepoint undid writes it accounted for)."""
+        self.identities.clear()
+        for known in (self.absent, self.no_post, self.childless, self.quiet, self.caseless):
+            known.clear()
+
+    def stored(self, post: Post) -> None:
+        """Keep the sets true after the batch stored ``post``."""
+        for ref in (post.external_id, post.local_id):
+            if ref:
+                self.no_post.discard((post.platform, ref))
+        if post.in_reply_to_external_id:
+            self.childless.discard((post.platform, post.in_reply_to_external_id))
+        if post.conversation_id:
+            self.quiet.discard((post.platform, post.conversation_id))
 
 
 _batch: contextvars.ContextVar[_Batch | None] = contextvars.ContextVar(
@@ -92,33 +124,84 @@ def _event_posts(events: Sequence[Event]) -> list[InboundPost]:
     ]
 
 
+def _by_platform(keys: set[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for platform, value in keys:
+        grouped.setdefault(platform, []).append(value)
+    return grouped
+
+
+def _stored_refs(channel: Channel, refs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The refs (global ids, or ids on the brand's server) that name a stored post."""
+    found: set[tuple[str, str]] = set()
+    for platform, values in _by_platform(refs).items():
+        rows = Post.objects.filter(platform=platform).filter(
+            Q(external_id__in=values) | Q(channel=channel, local_id__in=values)
+        )
+        for external_id, local_id in rows.values_list("external_id", "local_id"):
+            found |= {(platform, external_id), (platform, local_id)}
+    return found & refs
+
+
 @contextmanager
 def _batched(channel: Channel, events: Sequence[Event]) -> Iterator[_Batch]:
-    """Lock the channel once and read the batch's authors and stored posts in bulk. Must run
-    inside the delivery's transaction."""
+    """Lock the channel once and read, in one query each for the whole batch, its authors, its
+    already-stored posts, and which parents, early replies, conversations and open cases do not
+    exist. Must run inside the batch's transaction."""
     _lock_channel(channel)
     items = _event_posts(events)
     keys = {(i.platform, i.external_id) for i in items if i.external_id}
     keys |= {(e.platform, e.external_id) for e in events if isinstance(e, PostDeletion)}
     stored: set[tuple[str, str]] = set()
-    by_platform: dict[str, list[str]] = {}
-    for platform, external_id in keys:
-        by_platform.setdefault(platform, []).append(external_id)
-    for platform, ids in by_platform.items():
+    for platform, ids in _by_platform(keys).items():
         stored |= {
             (platform, x)
             for x in Post.objects.filter(platform=platform, external_id__in=ids).values_list(
                 "external_id", flat=True
             )
         }
+    parents = {(i.platform, i.in_reply_to) for i in items if i.in_reply_to}
+    own_refs = {(i.platform, r) for i in items for r in (i.external_id, i.local_id) if r}
+    replied: set[tuple[str, str]] = set()
+    for platform, refs in _by_platform(own_refs).items():
+        replied |= {
+            (platform, r)
+            for r in Post.objects.filter(platform=platform, in_reply_to_external_id__in=refs)
+            .values_list("in_reply_to_external_id", flat=True)
+            .distinct()
+        }
+    conversations = {(i.platform, i.conversation_id) for i in items if i.conversation_id}
+    talked: set[tuple[str, str]] = set()
+    for platform, ids in _by_platform(conversations).items():
+        talked |= {
+            (platform, c)
+            for c in Post.objects.filter(platform=platform, conversation_id__in=ids)
+            .values_list("conversation_id", flat=True)
+            .distinct()
+        }
+    identities = prefetch_identities([i.author for i in items if i.author.external_id])
+    known = {identity.pk for identity in identities.values() if identity is not None}
+    with_cases = set(
+        Case.objects.filter(identity__in=known, merged_into__isnull=True)
+        .exclude(status=Case.Status.CLOSED)
+        .values_list("identity_id", flat=True)
+        .distinct()
+        if known
+        else []
+    )
     batch = _Batch(
         channel_id=channel.pk,
-        identities=prefetch_identities([i.author for i in items if i.author.external_id]),
+        identities=identities,
         absent=keys - stored,
+        no_post=parents - _stored_refs(channel, parents) if parents else set(),
+        childless=own_refs - replied,
+        quiet=conversations - talked,
+        caseless=known - with_cases,
     )
     token = _batch.set(batch)
     try:
-        yield batch
+        with sla.policies_cached():
+            yield batch
     finally:
         _batch.reset(token)
 
@@ -128,28 +211,48 @@ def _known_absent(platform: str, external_id: str) -> bool:
     return batch is not None and (platform, external_id) in batch.absent
 
 
-def _ingest_batch(delivery: WebhookDelivery, events: Sequence[Event], errors: list[str]) -> int:
-    """Every event of a many-event delivery in one transaction, each in its own savepoint, in
-    the order they happened (a platform groups a delivery's events by type, not by time)."""
-    created = 0
-    channel = delivery.channel
+def _known(kind: str, key: object) -> bool:
+    """Whether the running batch knows the fact ``kind`` (a set of :class:`_Batch`) of ``key``."""
+    batch = _batch.get()
+    return batch is not None and key in getattr(batch, kind)
+
+
+@dataclass
+class _Work:
+    """One claimed delivery inside a batch: its events, and what ingesting them gave."""
+
+    delivery: WebhookDelivery
+    events: list[Event]
+    errors: list[str] = field(default_factory=list)
+    created: int = 0
+
+
+def _ingest_batch(channel: Channel, works: Sequence[_Work]) -> list[Post]:
+    """Every event of the batch in one transaction, each in its own savepoint: delivery by
+    delivery in arrival order, and inside a delivery in the order they happened (a platform
+    groups a delivery's events by type, not by time). Returns the inbound posts stored, for
+    the detectors once committed."""
+    events = [e for w in works for e in w.events]
     with _batched(channel, events) as batch:
-        for event in sorted(events, key=_event_time):
-            key = _event_key(event)
-            try:
-                with transaction.atomic():
-                    created += ingest(channel, event).created
-            except Exception as exc:  # one bad event must not lose the others
-                logger.exception(
-                    "Ingesting %s from delivery %s failed", _event_id(event), delivery.pk
-                )
-                errors.append(f"{_event_id(event)}: {type(exc).__name__}: {exc}")
-                # What the rolled-back savepoint wrote is gone: stop trusting the caches.
-                batch.identities.clear()
-                batch.absent.clear()
-            else:
-                batch.absent.discard(key)
-    return created
+        for work in works:
+            for event in sorted(work.events, key=_event_time):
+                key = _event_key(event)
+                seen = len(batch.observed)
+                try:
+                    with transaction.atomic():
+                        work.created += ingest(channel, event).created
+                except Exception as exc:  # one bad event must not lose the others
+                    logger.exception(
+                        "Ingesting %s from delivery %s failed", _event_id(event), work.delivery.pk
+                    )
+                    work.errors.append(f"{_event_id(event)}: {type(exc).__name__}: {exc}")
+                    del batch.observed[seen:]
+                    batch.forget()
+                else:
+                    batch.absent.discard(key)
+                    if isinstance(event, PostDeletion):  # it may have left a tombstone
+                        batch.no_post.discard(key)
+        return list(batch.observed)
 
 
 def _event_time(event: Event) -> dt.datetime:
@@ -167,44 +270,105 @@ def _event_key(event: Event) -> tuple[str, str]:
 
 
 # Deliveries -------------------------------------------------------------------------------------
-def process_delivery(delivery_id: int) -> WebhookDelivery | None:
+_CLAIMABLE = [WebhookDelivery.Status.PENDING, WebhookDelivery.Status.FAILED]
+#: A delivery carrying this many events is a batch already: no more deliveries are claimed with
+#: it (keeps the transaction, the channel lock and the worker's memory bounded).
+BATCH_EVENTS = 100
+
+
+def process_delivery(delivery_id: int, *, batch: int | None = None) -> WebhookDelivery | None:
     """Parse a stored delivery and ingest its events. Safe to call twice: only a pending or failed
     delivery is claimed, and re-ingesting a post is a no-op. A parse error or a failing event marks
-    the delivery failed with a readable error (retryable); the other events are kept."""
+    the delivery failed with a readable error (retryable); the other events are kept.
+
+    Micro-batching: unless this delivery carries ``BATCH_EVENTS`` events or more, up to ``batch``
+    (default ``INGEST_BATCH_DELIVERIES``) - 1 more *pending* deliveries of the same channel,
+    waiting behind it, are claimed with it and ingested in the same transaction (each keeps its own status, error and post count); their own tasks then
+    find them processed."""
+    batch = app_settings.INGEST_BATCH_DELIVERIES if batch is None else batch
     now = timezone.now()
-    claimed = WebhookDelivery.objects.filter(
-        pk=delivery_id,
-        status__in=[WebhookDelivery.Status.PENDING, WebhookDelivery.Status.FAILED],
-    ).update(status=WebhookDelivery.Status.PROCESSING, claimed_at=now, attempts=F("attempts") + 1)
+    claimed = WebhookDelivery.objects.filter(pk=delivery_id, status__in=_CLAIMABLE).update(
+        status=WebhookDelivery.Status.PROCESSING, claimed_at=now, attempts=F("attempts") + 1
+    )
     delivery = WebhookDelivery.objects.select_related("channel").filter(pk=delivery_id).first()
     if not claimed or delivery is None:
         return delivery
-    errors: list[str] = []
-    created = 0
+    works = [_parse(delivery)]
+    if batch > 1 and len(works[0].events) < BATCH_EVENTS:
+        works += [_parse(d) for d in _claim_more(delivery, batch - 1)]
+    if sum(len(w.events) for w in works) > 1:
+        _process_batch(delivery.channel, works)
+    else:
+        for work in works:
+            work.created += _ingest_each(work.delivery, work.events, work.errors)
+            _finish(work.delivery, work.errors, work.created)
+    for work in works:
+        signals.delivery_processed.send(WebhookDelivery, delivery=work.delivery)
+    return delivery
+
+
+def _parse(delivery: WebhookDelivery) -> _Work:
     try:
         adapter = get_adapter(delivery.platform)
-        events = adapter.parse(bytes(delivery.body), channel_config(delivery.channel))
+        return _Work(
+            delivery, list(adapter.parse(bytes(delivery.body), channel_config(delivery.channel)))
+        )
     except (ParseError, UnknownPlatform) as exc:
-        events = []
-        errors.append(str(exc))
-    done = False
-    if len(events) > 1:
-        try:
-            with transaction.atomic():
-                created = _ingest_batch(delivery, events, errors)
-                _finish(delivery, errors, created)
-            done = True
-        except DatabaseError:
-            # Only the commit itself can fail here (each event has its own savepoint, e.g. a
-            # deferred constraint): nothing was kept, so ingest event by event instead.
-            logger.exception("Delivery %s failed as a batch; ingesting event by event", delivery.pk)
-            errors.clear()  # the batch's event errors were rolled back with it
-            created = 0
-    if not done:
-        created += _ingest_each(delivery, events, errors)
-        _finish(delivery, errors, created)
-    signals.delivery_processed.send(WebhookDelivery, delivery=delivery)
-    return delivery
+        # What could be read before a bad item is kept; the delivery still ends failed.
+        return _Work(delivery, list(getattr(exc, "events", ())), [str(exc)])
+    except Exception as exc:  # a parser bug fails this delivery, not the whole batch
+        logger.exception("Parsing delivery %s failed", delivery.pk)
+        return _Work(delivery, [], [f"{type(exc).__name__}: {exc}"])
+
+
+def _claim_more(delivery: WebhookDelivery, limit: int) -> list[WebhookDelivery]:
+    """Claim up to ``limit`` pending deliveries of ``delivery``'s channel, oldest first, that no
+    other worker holds (PostgreSQL: ``SKIP LOCKED``; SQLite serializes writers)."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            WebhookDelivery.objects.select_for_update(skip_locked=True)
+            .filter(channel_id=delivery.channel_id, status=WebhookDelivery.Status.PENDING)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:limit]
+        )
+        if not ids:
+            return []
+        WebhookDelivery.objects.filter(pk__in=ids, status=WebhookDelivery.Status.PENDING).update(
+            status=WebhookDelivery.Status.PROCESSING, claimed_at=now, attempts=F("attempts") + 1
+        )
+        more = list(
+            WebhookDelivery.objects.filter(
+                pk__in=ids, status=WebhookDelivery.Status.PROCESSING, claimed_at=now
+            ).order_by("pk")
+        )
+    for other in more:
+        other.channel = delivery.channel
+    return more
+
+
+def _process_batch(channel: Channel, works: list[_Work]) -> None:
+    try:
+        with transaction.atomic():
+            observed = _ingest_batch(channel, works)
+            WebhookDelivery.objects.bulk_update(  # one UPDATE for the batch's deliveries
+                [_finished(w.delivery, w.errors, w.created) for w in works], _FINISHED
+            )
+    except DatabaseError:
+        # Only the commit itself can fail here (each event has its own savepoint, e.g. a
+        # deferred constraint): nothing was kept, so ingest event by event instead.
+        logger.exception(
+            "Deliveries %s failed as a batch; ingesting event by event",
+            [w.delivery.pk for w in works],
+        )
+        for work in works:
+            work.delivery.refresh_from_db(fields=["posts_count"])  # as stored: rolled back
+            if work.events:
+                work.errors = []  # the batch's event errors were rolled back with it
+            work.created = _ingest_each(work.delivery, work.events, work.errors)
+            _finish(work.delivery, work.errors, work.created)
+        return
+    _watch_for_crisis(observed)
 
 
 def _ingest_each(delivery: WebhookDelivery, events: Sequence[Event], errors: list[str]) -> int:
@@ -219,13 +383,20 @@ def _ingest_each(delivery: WebhookDelivery, events: Sequence[Event], errors: lis
     return created
 
 
-def _finish(delivery: WebhookDelivery, errors: list[str], created: int) -> None:
+_FINISHED = ["status", "last_error", "processed_at", "posts_count"]
+
+
+def _finished(delivery: WebhookDelivery, errors: list[str], created: int) -> WebhookDelivery:
     delivery.status = WebhookDelivery.Status.FAILED if errors else WebhookDelivery.Status.PROCESSED
     delivery.last_error = "\n".join(errors)[:10000]
     delivery.processed_at = timezone.now()
-    delivery.posts_count = F("posts_count") + created
-    delivery.save(update_fields=["status", "last_error", "processed_at", "posts_count"])
-    delivery.refresh_from_db(fields=["posts_count"])
+    # The row was read after this worker claimed it: nobody else writes its count meanwhile.
+    delivery.posts_count = (delivery.posts_count or 0) + created
+    return delivery
+
+
+def _finish(delivery: WebhookDelivery, errors: list[str], created: int) -> None:
+    _finished(delivery, errors, created).save(update_fields=_FINISHED)
 
 
 def _event_id(event: Event) -> str:
@@ -259,7 +430,7 @@ def _lock_channel(channel: Channel) -> None:
 
 def find_post(channel: Channel, platform: str, ref: str) -> Post | None:
     """The post a platform reference names: its global id, or its id on the brand's server."""
-    if not ref:
+    if not ref or _known("no_post", (platform, ref)):
         return None
     return (
         Post.objects.filter(platform=platform)
@@ -278,7 +449,7 @@ def _live(case: Case | None) -> Case | None:
     return case
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # a batch's event already runs in its own savepoint
 def ingest_post(
     channel: Channel, item: InboundPost, *, edited_at: dt.datetime | None = None
 ) -> IngestResult:
@@ -309,6 +480,8 @@ def _ingest_new_post(
 
     # Some deliveries do not name the author (Instagram mentions): no identity, never a shared one.
     batch = _batch.get()
+    key = (item.author.platform, item.author.external_id)
+    unseen = batch is not None and key in batch.identities and batch.identities[key] is None
     identity = (
         upsert_identity(
             item.author,
@@ -318,6 +491,8 @@ def _ingest_new_post(
         if item.author.external_id
         else None
     )
+    if unseen and identity is not None and identity.pk in batch.identities.created:
+        batch.caseless.add(identity.pk)  # created by this batch: no case can have it yet
     from socialcare import scoring
 
     mood = scoring.sentiment(item.text)
@@ -365,24 +540,31 @@ def _ingest_new_post(
         # The brand's message this answers (an echo seen before any case) joins the case too.
         Post.objects.filter(pk=parent.pk).update(case=case)
     _after_inbound(case, post, priority, case_created)
+    if batch is not None:
+        batch.stored(post)
+        batch.caseless.discard(identity.pk if identity else None)
+        batch.observed.append(post)  # shown to the detectors once the batch commits
+    else:
+        transaction.on_commit(lambda: _watch_for_crisis([post]))
     _adopt_children(channel, post, case)
-    transaction.on_commit(lambda: _watch_for_crisis(post))
     transaction.on_commit(
         lambda: signals.post_received.send(Post, post=post, case=case, case_created=case_created)
     )
     return IngestResult("created", post, case, case_created)
 
 
-def _watch_for_crisis(post: Post) -> None:
-    """Step 3 of the flow: detectors see every committed customer post. A detector failing must
-    not fail the delivery (the post is stored); it is logged."""
+def _watch_for_crisis(posts: list[Post]) -> None:
+    """Step 3 of the flow: detectors see every committed customer post (a batch's posts in one
+    pass). A detector failing must not fail the delivery (the posts are stored); it is logged."""
     from socialcare.services import detectors
 
+    if not posts:
+        return
     try:
-        with transaction.atomic():
-            detectors.observe_post(post)
+        with transaction.atomic(), sla.policies_cached():
+            detectors.observe_posts(posts)
     except Exception:
-        logger.exception("Detectors failed on post %s", post.pk)
+        logger.exception("Detectors failed on posts %s", [p.pk for p in posts])
 
 
 def _case_for(
@@ -408,6 +590,7 @@ def _case_for(
         priority=priority,
         visibility=item.visibility,
         opened_at=item.posted_at,
+        last_inbound_at=item.posted_at,
     )
     return case, True
 
@@ -439,10 +622,12 @@ def _candidate_cases(
         .select_related("case")
         .order_by("posted_at", "pk")
         .first()
+        if not _childless(item.platform, refs)
+        else None
     )
     if child is not None:
         yield mine(child.case)
-    if item.conversation_id:
+    if item.conversation_id and not _known("quiet", (item.platform, item.conversation_id)):
         sibling = (
             Post.objects.filter(
                 platform=item.platform,
@@ -456,7 +641,7 @@ def _candidate_cases(
         )
         if sibling is not None:
             yield mine(sibling.case)
-    if item.visibility == "private":
+    if item.visibility == "private" and not _known("caseless", identity.pk):
         recent = (
             Case.objects.filter(identity=identity, merged_into__isnull=True)
             .exclude(status=Case.Status.CLOSED)
@@ -468,6 +653,11 @@ def _candidate_cases(
             .first()
         )
         yield recent
+
+
+def _childless(platform: str, refs: list[str]) -> bool:
+    """Whether the running batch knows that no stored post replies to any of ``refs``."""
+    return all(_known("childless", (platform, ref)) for ref in refs)
 
 
 def _usable(case: Case | None, item: InboundPost) -> Case | None:
@@ -516,6 +706,8 @@ def _adopt_children(channel: Channel, post: Post, case: Case | None) -> None:
     """Link replies that arrived before this post, and fold this customer's cases that such
     replies opened into this post's case (what one ordered pass would have given)."""
     refs = [r for r in (post.external_id, post.local_id) if r]
+    if _childless(post.platform, refs):
+        return
     children = Post.objects.filter(
         platform=post.platform, in_reply_to_external_id__in=refs, parent__isnull=True
     ).exclude(pk=post.pk)
@@ -541,8 +733,8 @@ def _adopt_children(channel: Channel, post: Post, case: Case | None) -> None:
 def _ingest_outbound(channel: Channel, item: InboundPost, parent: Post | None) -> IngestResult:
     """The brand's own post seen coming back (sent natively on the platform, or an echo)."""
     case = _live(parent.case) if parent is not None else None
-    if case is None:
-        refs = [r for r in (item.external_id, item.local_id) if r]
+    refs = [r for r in (item.external_id, item.local_id) if r]
+    if case is None and not _childless(item.platform, refs):
         child = (
             Post.objects.filter(
                 platform=item.platform, in_reply_to_external_id__in=refs, case__isnull=False
@@ -572,6 +764,9 @@ def _ingest_outbound(channel: Channel, item: InboundPost, parent: Post | None) -
         send_status=Post.SendStatus.SENT,
         case=case,
     )
+    batch = _batch.get()
+    if batch is not None:
+        batch.stored(post)
     if case is not None:
         record_event(
             case,
@@ -617,8 +812,12 @@ def ingest_edit(channel: Channel, edit: PostEdit) -> IngestResult:
 
 @transaction.atomic
 def ingest_deletion(channel: Channel, deletion: PostDeletion) -> IngestResult:
-    """Mark the post deleted (kept for the record). A delete that arrives before its post leaves
-    a tombstone, so the late post is never shown."""
+    """Honour the customer's delete: the post's text, HTML, URL, media and raw payload are
+    removed and the words quoted in its case events dropped; the row stays (its times, case
+    link, sentiment) so the case statistics hold. A delete that arrives before its post leaves
+    a tombstone, so the late post is never shown (docs/privacy.md)."""
+    from socialcare.services.privacy import clear_post_content, scrub_events
+
     _lock_channel(channel)
     post = Post.objects.filter(platform=deletion.platform, external_id=deletion.external_id).first()
     if post is None:
@@ -638,7 +837,13 @@ def ingest_deletion(channel: Channel, deletion: PostDeletion) -> IngestResult:
     if post.deleted_at:
         return IngestResult("duplicate", post, post.case)
     Post.objects.filter(pk=post.pk).update(deleted_at=deletion.deleted_at)
-    post.deleted_at = deletion.deleted_at
+    clear_post_content(Post.objects.filter(pk=post.pk))
+    scrub_events(CaseEvent.objects.filter(post=post), "deleted on the platform")
+    quoted = " ".join(post.text.split())[:120]
+    if post.case_id and quoted:
+        # A case opened by this post took its words as the subject.
+        Case.objects.filter(pk=post.case_id, subject=quoted).update(subject="")
+    post.refresh_from_db()
     if post.case_id:
         record_event(
             post.case,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextvars
 import datetime as dt
 import zoneinfo
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 
 from socialcare.conf import app_settings
@@ -15,11 +18,38 @@ UTC = dt.UTC
 MAX_DAYS_AHEAD = 800
 
 
+#: The active policies read once for a batch (see :func:`policies_cached`), else None.
+_policies: contextvars.ContextVar[dict[str, list[SLAPolicy]] | None] = contextvars.ContextVar(
+    "socialcare_sla_policies", default=None
+)
+
+
+@contextmanager
+def policies_cached() -> Iterator[None]:
+    """Inside this block (one ingest batch, one transaction) the active policies are read once,
+    on first use, instead of once per case opened."""
+    token = _policies.set({})
+    try:
+        yield
+    finally:
+        _policies.reset(token)
+
+
+def _active_policies() -> list[SLAPolicy]:
+    cached = _policies.get()
+    if cached is not None and "active" in cached:
+        return cached["active"]
+    policies = list(SLAPolicy.objects.active().select_related("calendar"))
+    if cached is not None:
+        cached["active"] = policies
+    return policies
+
+
 def match_policy(
     *, priority: str, platform: str, visibility: str, channel_id: int | None
 ) -> SLAPolicy | None:
     """The first active policy (by ``order``) whose conditions match; None if none does."""
-    for policy in SLAPolicy.objects.active().select_related("calendar"):
+    for policy in _active_policies():
         if policy.matches(
             priority=priority, platform=platform, visibility=visibility, channel_id=channel_id
         ):
