@@ -243,6 +243,13 @@ def build(
         fast_keys = bool(cursor.fetchone()[0])
         if fast_keys:
             cursor.execute("SET LOCAL session_replication_role = replica")
+        # Trigram indexes (migration 0009) cost more to maintain row by row than to build once.
+        cursor.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE indexname LIKE 'socialcare\\_%%\\_trgm'"
+        )
+        trigram = cursor.fetchall()
+        for name, _definition in trigram:
+            cursor.execute(f'DROP INDEX "{name}"')
         setup = step("teams, agents, channels, detectors", _setup)
         people = step("customers and identities", lambda: _people(identities))
         case_base = step("cases", lambda: _cases(cases, identities, people, setup))
@@ -250,6 +257,11 @@ def build(
             "posts (threads, DMs, languages, bursts)",
             lambda: _posts(posts, case_base, people, setup),
         )
+        if trigram:
+            step(
+                "trigram indexes rebuilt",
+                lambda: [cursor.execute(definition) for _name, definition in trigram],
+            )
         step("case timestamps from their posts", lambda: _case_times(case_base))
         step("timeline events", lambda: _events(case_base))
         step("SLA alerts already sent (steady state)", _alerts)

@@ -326,8 +326,9 @@ def scheduled_figures(ctx: Context) -> list[Figure]:
             "COUNT of overdue running cases, median",
             200,
             stat="p50",
-            notes=f"{running:,} running cases; after a catch-up scan ({catch_up}), a pass "
-            f"finds {found[-1]}; max {max(times):.0f} ms",
+            notes=f"{running:,} running cases; after a catch-up scan ({catch_up}, committed: "
+            f"it leaves the mark the next scans start from), a pass finds {found[-1]}; max "
+            f"{max(times):.0f} ms",
         )
     ]
     active = Detector.objects.filter(is_active=True).count()
@@ -422,8 +423,25 @@ def explain_hot_queries(ctx: Context) -> None:
             '"socialcare_caseevent"."kind"',
         ),
         _explain(
-            "SLA scan: first responses newly breached",
-            lambda: list(sla_scan.due_cases(Target.FIRST_RESPONSE, Level.BREACH, _now())),
+            "API filtered case list (50 cases)",
+            lambda: boss.get(
+                f"{API}/cases/?status=new&status=open&priority=high&priority=urgent"
+                "&ordering=-updated_at&page_size=50"
+            ),
+            '"socialcare_case"."reference"',
+            "LIMIT",
+        ),
+        _explain(
+            "Admin inbox search over post text (?q=refund): the ids step",
+            lambda: boss.get(ADMIN + "?q=refund"),
+            'AS "pk" FROM "socialcare_case"',
+            "LIKE",
+        ),
+        _explain(
+            "SLA scan: first responses newly breached (a scan after the last one's mark)",
+            lambda: list(
+                sla_scan.due_cases(Target.FIRST_RESPONSE, Level.BREACH, _now(), _since_last_scan())
+            ),
             "first_response_due_at",
         ),
         _explain(
@@ -436,6 +454,15 @@ def explain_hot_queries(ctx: Context) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts))
     ctx.log(f"queries: plans of the hot queries written to {path}")
+
+
+def _since_last_scan() -> Any:
+    """What a scan now may skip after the last committed scan (``sla_scan.Since`` or None)."""
+    from socialcare.models.case import SLAScanMark
+    from socialcare.services import sla_scan
+
+    now = _now()
+    return sla_scan._since(SLAScanMark.objects.filter(pk=sla_scan.MARK).first(), now, now)
 
 
 def _now() -> Any:

@@ -238,3 +238,22 @@ class SupportDashboard(Case):
         proxy = True
         verbose_name = "dashboard"
         verbose_name_plural = "dashboard"
+
+
+class SLAScanMark(models.Model):
+    """How far the last SLA scan got (one row, ``name="sla"``), so the next scan reads only the
+    cases that changed or fell due since, not the whole backlog of breached cases. Bookkeeping of
+    ``services.sla_scan``: no admin, no API; deleting the row costs one full scan."""
+
+    name = models.CharField(max_length=20, primary_key=True)
+    scanned_until = models.DateTimeField(
+        help_text="The scan's `now`: due times up to it were seen."
+    )
+    started_at = models.DateTimeField(help_text="Wall clock when that scan started.")
+    full_scan_at = models.DateTimeField(help_text="Wall clock of the last scan of every case.")
+
+    class Meta:
+        verbose_name = "SLA scan mark"
+
+    def __str__(self) -> str:
+        return f"{self.name}: scanned until {self.scanned_until:%Y-%m-%d %H:%M:%S}"

@@ -3,6 +3,14 @@ warning and one breach alert per due time (never twice), a timeline event, a not
 their assignee and team, and optionally a higher priority.
 
 Each (target, level) is one query over an index (status, due time), however many cases are open.
+A breach query would still read the whole backlog of cases already breached (and alerted) on
+every run, so the scan keeps a mark (``SLAScanMark``): how far the last scan got. The next one
+looks only at cases that fell due since (due after the mark's ``scanned_until``) or changed since
+(``updated_at`` after the mark's ``started_at``: a due time moved back into the past, a case
+reopened), each with a ``MARGIN`` for transactions that committed late and clocks that differ
+between servers. Without a mark, when time went backwards, and every ``FULL_SCAN_EVERY``, a scan
+reads every case (which also catches what changed without touching ``updated_at``, e.g. a raw
+SQL update or a deleted alert).
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ from django.utils import timezone
 from socialcare import signals
 from socialcare.conf import app_settings
 from socialcare.models import Case, CaseEvent, SLAAlert
+from socialcare.models.case import SLAScanMark
 from socialcare.services import cases as case_services
 from socialcare.services.events import record_event
 from socialcare.services.notifications import case_recipients, notify
@@ -39,6 +48,21 @@ TARGETS: dict[str, tuple[str, Q]] = {
 RUNNING = (Case.Status.NEW, Case.Status.OPEN)
 
 
+#: How far before the mark a scan still looks (late commits, clock differences).
+MARGIN = dt.timedelta(minutes=10)
+#: A scan of every case at least this often.
+FULL_SCAN_EVERY = dt.timedelta(hours=1)
+MARK = "sla"
+
+
+@dataclass(frozen=True)
+class Since:
+    """Only cases due after ``due`` or changed after ``changed`` (None: every case)."""
+
+    due: dt.datetime
+    changed: dt.datetime
+
+
 @dataclass
 class ScanResult:
     warnings: list[SLAAlert] = field(default_factory=list)
@@ -48,8 +72,9 @@ class ScanResult:
         return f"{len(self.warnings)} due soon, {len(self.breaches)} breached"
 
 
-def due_cases(target: str, level: str, now: dt.datetime):
-    """Cases whose ``target`` reached ``level`` and have no alert for that due time yet."""
+def due_cases(target: str, level: str, now: dt.datetime, since: Since | None = None):
+    """Cases whose ``target`` reached ``level`` and have no alert for that due time yet; with
+    ``since``, among those due or changed after it (see the module docstring)."""
     due_field, running = TARGETS[target]
     if level == Level.WARNING:
         # Only targets still ahead: an overdue one gets its breach instead (a warning query that
@@ -63,8 +88,12 @@ def due_cases(target: str, level: str, now: dt.datetime):
     already = SLAAlert.objects.filter(
         case=OuterRef("pk"), target=target, level=level, due_at=OuterRef(due_field)
     )
+    recent = Q()
+    if since is not None and level == Level.BREACH:
+        # The warning window is already bounded (now .. now + window).
+        recent = Q(**{f"{due_field}__gt": since.due}) | Q(updated_at__gte=since.changed)
     return (
-        Case.objects.filter(running, status__in=RUNNING, **window)
+        Case.objects.filter(running, recent, status__in=RUNNING, **window)
         .exclude(Exists(already))
         .select_related("assignee", "team")
         .order_by(due_field, "pk")
@@ -73,18 +102,41 @@ def due_cases(target: str, level: str, now: dt.datetime):
 
 def scan(now: dt.datetime | None = None) -> ScanResult:
     """Find new warnings and breaches and act on each once."""
-    now = now or timezone.now()
+    started = timezone.now()
+    now = now or started
+    mark = SLAScanMark.objects.filter(pk=MARK).first()
+    since = _since(mark, now, started)
     result = ScanResult()
     for target in TARGETS:
         for level in (Level.BREACH, Level.WARNING):
-            for case in due_cases(target, level, now):
+            for case in due_cases(target, level, now, since):
                 due = getattr(case, TARGETS[target][0])
                 alert = _alert(case, target, level, due, now)
                 if alert is not None:
                     (result.breaches if level == Level.BREACH else result.warnings).append(alert)
+    # Written only once every case found was handled: a scan that failed half-way leaves the
+    # mark where it was, and the next one looks again.
+    full_scan_at = started if since is None else mark.full_scan_at
+    SLAScanMark.objects.bulk_create(
+        [SLAScanMark(name=MARK, scanned_until=now, started_at=started, full_scan_at=full_scan_at)],
+        update_conflicts=True,
+        unique_fields=["name"],
+        update_fields=["scanned_until", "started_at", "full_scan_at"],
+    )
     if result.breaches or result.warnings:
         logger.info("SLA scan: %s", result)
     return result
+
+
+def _since(mark: SLAScanMark | None, now: dt.datetime, started: dt.datetime) -> Since | None:
+    """What this scan may skip, given the last scan's mark; None: look at every case."""
+    if mark is None:
+        return None
+    if mark.scanned_until > now or mark.started_at > started:
+        return None  # time went backwards (a scan of the past, a clock set back)
+    if started - mark.full_scan_at >= FULL_SCAN_EVERY or mark.full_scan_at > started:
+        return None
+    return Since(due=mark.scanned_until - MARGIN, changed=mark.started_at - MARGIN)
 
 
 def _alert(
