@@ -26,6 +26,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from project.settings import *  # noqa: F403 -- the demo settings are the base
 from project.settings import MIDDLEWARE, SOCIALCARE, VAR_DIR
+from socialcare.conf import DEFAULTS as SOCIALCARE_DEFAULTS
 
 DOCS = "see docs/deploy.md"
 
@@ -182,6 +183,17 @@ if _q_retry <= _q_timeout:
         f"SOCIALCARE_Q_RETRY ({_q_retry}) must be larger than SOCIALCARE_Q_TIMEOUT ({_q_timeout}): "
         "a task still running would be handed to a second worker."
     )
+# socialcare's sweepers queue again the work a dead worker left ("processing" deliveries, "sending"
+# replies) once it is older than these: longer than any task may run, or they would take work
+# from a worker that is still on it.
+for _name in ("STALE_DELIVERY_AFTER", "STALE_REPLY_AFTER"):
+    _stale = SOCIALCARE.get(_name, SOCIALCARE_DEFAULTS.get(_name))
+    if _stale is not None and _stale.total_seconds() <= _q_timeout:
+        raise ImproperlyConfigured(
+            f"SOCIALCARE_Q_TIMEOUT ({_q_timeout}) must be shorter than SOCIALCARE['{_name}'] "
+            f"({int(_stale.total_seconds())} s): the sweeper would queue again work a worker is "
+            "still doing."
+        )
 Q_CLUSTER = {
     # Every web and qcluster process of one installation uses the same name: it is the Redis list
     # they share (django_q:<name>:q) and the salt tasks are signed with (with SECRET_KEY).
@@ -191,13 +203,19 @@ Q_CLUSTER = {
     "log_level": "WARNING",  # not a line per queued task
     # Worker processes of this qcluster; run one qcluster per machine (or more), see deploy.md.
     "workers": env_int("SOCIALCARE_Q_WORKERS", os.cpu_count() or 2),
-    # A task running longer than this is killed.
+    # A task running longer than this is killed (its worker process replaced); what it was doing
+    # is left to socialcare's sweepers, like the work of a worker that died.
     "timeout": _q_timeout,
-    # Brokers with receipts re-deliver a task not acknowledged after this long; Redis has none
-    # (a task is popped once), and socialcare's sweeper re-queues deliveries a dead worker left.
+    # retry, ack_failures and max_attempts act only on brokers with delivery receipts (SQS,
+    # IronMQ, the ORM broker...), which hand a task out again when it is not acknowledged within
+    # ``retry`` seconds. django-q2's Redis broker has none: a cluster pops a task (BLPOP) and
+    # holds it in memory, with up to workers² others it fetched ahead; if that cluster is killed
+    # (SIGKILL, out of memory, a machine lost) those tasks are gone and nothing re-delivers them.
+    # socialcare's sweepers re-queue the deliveries and replies they leave behind (deploy.md,
+    # "What is safe"). The values stay right for a broker with receipts: retry above timeout (so
+    # a running task is not handed to a second worker), failed tasks acknowledged (socialcare
+    # retries its own work, and every task is idempotent), at most max_attempts deliveries.
     "retry": _q_retry,
-    # A failed task is acknowledged, not re-delivered: socialcare retries its own work (failed
-    # deliveries, replies with backoff) and every task is idempotent.
     "ack_failures": True,
     "max_attempts": env_int("SOCIALCARE_Q_MAX_ATTEMPTS", 3),
     # Successful task results kept for the admin (failures are always kept).

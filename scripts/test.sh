@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Runs the whole socialcare test suite on a fresh machine: lint, Django checks, then pytest with
 # tests.settings and tests.settings_swapped on SQLite, the browser tests (Chromium against the
-# demo), and pytest on a real PostgreSQL server.
+# demo), pytest on a real PostgreSQL server, and the scale-out test (two gunicorn and two qcluster
+# processes on PostgreSQL and a private redis-server: tests/scaleout).
 #
 #   bash scripts/test.sh                 # everything
 #   bash scripts/test.sh -k merge        # extra arguments go to every pytest run (not the browser's)
 #   bash scripts/test.sh --browser-only  # only the browser tests (after the Python environment)
+#   bash scripts/test.sh tests/scaleout  # only the scale-out test (and the other stages' runs,
+#                                        # which find nothing to run: a warning, not a failure)
 #
 # Environment (see docs/development.md):
 #   SOCIALCARE_TEST_DB=postgres + PG*   use that PostgreSQL server instead of a private throwaway one
@@ -14,9 +17,13 @@
 #   SOCIALCARE_TEST_WORKERS=N           pytest-xdist workers (default: 2 for a full run, 0 with args)
 #   SOCIALCARE_TEST_SUMMARY_FILE=path   also write the closing "tests: N passed, N failed" line there
 #   SOCIALCARE_SKIP_BROWSER=1           skip the browser tests (loudly)
-#   SOCIALCARE_SCALEOUT=1               also run tests/scaleout on PostgreSQL (needs redis-server)
+#   SOCIALCARE_SKIP_SCALEOUT=1          skip the scale-out test (loudly; CI refuses it). Without
+#                                       redis-server, root installs Debian's; anyone else fails
+#                                       unless this is set. SOCIALCARE_SCALEOUT=0 is the same.
+#   SOCIALCARE_SCALEOUT_DELIVERIES=N    deliveries the scale-out test sends (default 5000)
 #   SOCIALCARE_ARTIFACTS_DIR=dir        where the browser tests save screenshots and server logs
 #   SOCIALCARE_CHROMIUM=path            the Chromium to drive (default /usr/bin/chromium)
+#   SOCIALCARE_FUZZ_SECONDS=N           seconds the atheris fuzz stage runs (default 20; full runs only)
 #   PYTHON=python3.12                   interpreter used to create .venv
 set -euo pipefail
 
@@ -33,6 +40,7 @@ if [[ "${1:-}" == --browser-only ]]; then
 fi
 PYTEST_ARGS=("$@")
 BROWSER_DIR=tests/browser
+SCALEOUT_DIR=tests/scaleout
 ARTIFACTS_DIR="${SOCIALCARE_ARTIFACTS_DIR:-$ROOT/artifacts/browser}"
 START_TIME=$SECONDS
 STAGE=0
@@ -130,18 +138,39 @@ xdist_args() {
     fi
 }
 
+suite_args() {
+    # The extra arguments without those naming browser or scale-out tests, which run once each
+    # in their own stages (pytest collects a path named on its command line despite --ignore).
+    # Fails when they named only such tests: then this run has nothing of its own to run.
+    local arg named=0 others=0
+    for arg in "${PYTEST_ARGS[@]}"; do
+        case "$arg" in
+            "$BROWSER_DIR" | "$BROWSER_DIR"/* | "$SCALEOUT_DIR" | "$SCALEOUT_DIR"/*)
+                named=1
+                continue
+                ;;
+        esac
+        [[ -e "${arg%%::*}" ]] && others=1
+        printf '%s\n' "$arg"
+    done
+    [[ $named -eq 0 || $others -eq 1 ]]
+}
+
 RUN_INDEX=0
 run_pytest() {
-    local settings="$1" db="$2" status=0 xdist=()
+    local settings="$1" db="$2" status=0 xdist=() args=()
+    if ! mapfile -t args < <(suite_args) || ! suite_args >/dev/null; then
+        note "skipped: the extra arguments name only browser or scale-out tests (their own stages)"
+        return 0
+    fi
     RUN_INDEX=$((RUN_INDEX + 1))
     mapfile -t xdist < <(xdist_args)
-    note "pytest --ds=$settings${xdist[*]:+ ${xdist[*]}}${PYTEST_ARGS[*]:+ ${PYTEST_ARGS[*]}}"
-    # The browser tests run once, in their own stage (run_browser).
-    local scaleout=(--ignore=tests/scaleout)
-    # The scale-out test (two web + two worker processes on Redis) only when asked for.
-    [[ "${SOCIALCARE_SCALEOUT:-0}" == 1 && "$db" == postgres ]] && scaleout=()
-    SOCIALCARE_TEST_DB="$db" "$PY" -m pytest --ds="$settings" --ignore="$BROWSER_DIR" "${scaleout[@]}" \
-        --junitxml="$WORK_DIR/junit-$RUN_INDEX.xml" "${xdist[@]}" "${PYTEST_ARGS[@]}" || status=$?
+    note "pytest --ds=$settings${xdist[*]:+ ${xdist[*]}}${args[*]:+ ${args[*]}}"
+    # The browser tests and the scale-out test run once each, in their own stages (run_browser,
+    # run_scaleout).
+    SOCIALCARE_TEST_DB="$db" "$PY" -m pytest --ds="$settings" --ignore="$BROWSER_DIR" \
+        --ignore="$SCALEOUT_DIR" --junitxml="$WORK_DIR/junit-$RUN_INDEX.xml" "${xdist[@]}" \
+        "${args[@]}" || status=$?
     case $status in
         0) ;;
         5)
@@ -254,6 +283,84 @@ run_browser() {
             fi
             ;;
         *) die "the browser tests failed (exit $status); screenshots and server logs: $ARTIFACTS_DIR" ;;
+    esac
+}
+
+# ---------------------------------------------------------------------------------------------
+# the scale-out test: gunicorn and qcluster processes on PostgreSQL and Debian's redis-server
+
+scaleout_skipped() {
+    [[ "${SOCIALCARE_SKIP_SCALEOUT:-0}" == 1 || "${SOCIALCARE_SCALEOUT:-}" == 0 ]]
+}
+
+find_redis() {
+    REDIS_SERVER="$(command -v redis-server 2>/dev/null || true)"
+    [[ -n "$REDIS_SERVER" ]]
+}
+
+ensure_redis() {
+    # The test starts its own redis-server on a free port of 127.0.0.1; only the binary is needed.
+    if ! find_redis && [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        note "redis-server not found: installing Debian's redis-server (apt-get)"
+        export DEBIAN_FRONTEND=noninteractive
+        if ! { apt-get update -qq >/dev/null && apt-get install -y -qq redis-server \
+            >"$WORK_DIR/apt-redis.log" 2>&1; }; then
+            tail -n 20 "$WORK_DIR/apt-redis.log" >&2 || true
+            note "apt-get install redis-server failed"
+        fi
+        find_redis || true
+    fi
+    if [[ -z "$REDIS_SERVER" ]]; then
+        if [[ $EUID -ne 0 ]]; then
+            die "redis-server not found and not root, so it cannot be installed.
+  Install it (Debian: sudo apt-get install redis-server), or skip the scale-out test with
+  SOCIALCARE_SKIP_SCALEOUT=1."
+        fi
+        die "redis-server could not be installed (see above); SOCIALCARE_SKIP_SCALEOUT=1 skips the scale-out test"
+    fi
+    note "redis: $REDIS_SERVER ($("$REDIS_SERVER" --version 2>/dev/null | head -n 1))"
+}
+
+scaleout_args() {
+    # Full run: the whole directory. With extra arguments, only when they name the scale-out
+    # tests (e.g. tests/scaleout -x): then they are the selection.
+    local arg named=0
+    if [[ ${#PYTEST_ARGS[@]} -eq 0 ]]; then
+        printf '%s\n' "$SCALEOUT_DIR"
+        return 0
+    fi
+    for arg in "${PYTEST_ARGS[@]}"; do
+        [[ "$arg" == "$SCALEOUT_DIR" || "$arg" == "$SCALEOUT_DIR"/* ]] && named=1
+    done
+    if [[ $named -eq 1 ]]; then
+        printf '%s\n' "${PYTEST_ARGS[@]}"
+    fi
+}
+
+run_scaleout() {
+    local status=0 args=()
+    mapfile -t args < <(scaleout_args)
+    if [[ ${#args[@]} -eq 0 ]]; then
+        note "skipped: the extra arguments name no scale-out test (add $SCALEOUT_DIR to run it)"
+        return 0
+    fi
+    ensure_redis
+    RUN_INDEX=$((RUN_INDEX + 1))
+    # Once, with the default settings, alone on the machine (no xdist, nothing beside it): it
+    # starts two gunicorn and two qcluster processes on the PostgreSQL test database.
+    note "pytest --ds=tests.settings -p no:xdist ${args[*]}"
+    SOCIALCARE_TEST_DB=postgres "$PY" -m pytest --ds=tests.settings -p no:xdist \
+        --junitxml="$WORK_DIR/junit-$RUN_INDEX.xml" "${args[@]}" || status=$?
+    case $status in
+        0) ;;
+        5)
+            if [[ ${#PYTEST_ARGS[@]} -gt 0 ]]; then
+                loud "no scale-out test matched the arguments"
+            else
+                die "pytest collected no scale-out test: the suite is broken"
+            fi
+            ;;
+        *) die "the scale-out test failed (exit $status); the failure above shows what was missing and the processes' logs" ;;
     esac
 }
 
@@ -372,9 +479,32 @@ if [[ $pg_skipped -eq 0 ]]; then
     done
 fi
 
+scaleout_skip=0
+if scaleout_skipped; then
+    scaleout_skip=1
+    header "Scale-out test: SKIPPED"
+    loud "SOCIALCARE_SKIP_SCALEOUT=1 (or SOCIALCARE_SCALEOUT=0): the scale-out test is SKIPPED"
+elif [[ $pg_skipped -eq 1 ]]; then
+    scaleout_skip=1
+    header "Scale-out test: SKIPPED"
+    loud "the scale-out test needs PostgreSQL (SOCIALCARE_SKIP_POSTGRES=1): SKIPPED"
+else
+    header "Scale-out test: 2 gunicorn + 2 qcluster processes on PostgreSQL and Redis"
+    run_scaleout
+fi
+
+if [[ ${#PYTEST_ARGS[@]} -eq 0 ]]; then
+    header "Fuzz: atheris on every platform adapter (${SOCIALCARE_FUZZ_SECONDS:-20} s)"
+    bash scripts/fuzz.sh --seconds "${SOCIALCARE_FUZZ_SECONDS:-20}" \
+        || die "the fuzzer found a crash (input copied to artifacts/fuzz/)"
+fi
+
 printf '\n\033[1;32mAll stages passed in %ds.\033[0m\n' $((SECONDS - START_TIME))
 if [[ $pg_skipped -eq 1 ]]; then
     loud "PostgreSQL runs were SKIPPED (SOCIALCARE_SKIP_POSTGRES=1): not a full test run"
+fi
+if [[ $scaleout_skip -eq 1 ]]; then
+    loud "The scale-out test was SKIPPED: not a full test run"
 fi
 if [[ $browser_skipped -eq 1 ]]; then
     loud "The browser tests were SKIPPED (SOCIALCARE_SKIP_BROWSER=1): not a full test run"

@@ -18,6 +18,8 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
+from socialcare.conf import DEFAULTS
+
 ROOT = Path(__file__).resolve().parent.parent
 MODULE = "project.settings_production"
 #: Variables of the caller's shell that would leak into the profile (the PostgreSQL test runs set
@@ -163,6 +165,9 @@ def test_values_come_from_the_environment(load):
     assert "orm" not in q
     assert q["workers"] == 6
     assert q["timeout"] < q["retry"]
+    # A task is killed before the sweepers take its work for a dead worker's (docs/deploy.md).
+    stale = settings["SOCIALCARE"].get("STALE_DELIVERY_AFTER", DEFAULTS["STALE_DELIVERY_AFTER"])
+    assert q["timeout"] < stale.total_seconds()
     assert q["ack_failures"] is True and q["max_attempts"] >= 1 and q["save_limit"] >= 0
     assert settings["CACHES"]["default"]["BACKEND"].endswith("RedisCache")
     assert settings["SOCIALCARE"]["ENCRYPTION_KEYS"] == os.environ[
@@ -234,6 +239,10 @@ def test_no_database_configured_names_both_ways(load):
         ({"DATABASE_URL": "mysql://db/care"}, "DATABASE_URL must look like postgres://"),
         ({"SOCIALCARE_REDIS_URL": "db.internal:6379"}, "SOCIALCARE_REDIS_URL must be a redis://"),
         ({"SOCIALCARE_Q_TIMEOUT": "300", "SOCIALCARE_Q_RETRY": "300"}, "must be larger than"),
+        (
+            {"SOCIALCARE_Q_TIMEOUT": "600", "SOCIALCARE_Q_RETRY": "900"},
+            r"SOCIALCARE_Q_TIMEOUT \(600\) must be shorter than SOCIALCARE\['STALE_DELIVERY_AFTER'\]",
+        ),
         ({"SOCIALCARE_Q_WORKERS": "four"}, "SOCIALCARE_Q_WORKERS must be a whole number"),
         ({"DJANGO_SECURE_SSL_REDIRECT": "maybe"}, "DJANGO_SECURE_SSL_REDIRECT must be 1 or 0"),
         ({"SOCIALCARE_LOG_LEVELS": "socialcare.ingest"}, "logger=LEVEL pairs"),

@@ -4,10 +4,17 @@ The test needs PostgreSQL (the pytest run's test database, which the processes s
 Debian's ``redis-server``. On SQLite it is skipped. Without ``redis-server`` (or the ``redis``
 client package) it is skipped locally and fails in CI (``CI=true``), where scripts/test.sh
 installs it.
+
+Every process runs in its own process group and is stopped (SIGTERM, then SIGKILL to the whole
+group) when the test ends, also when it fails, times out in one of its bounded waits, or pytest
+gets SIGTERM or Ctrl-C; an ``atexit`` hook kills whatever is left if pytest exits some other way.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import json
 import os
 import re
 import shutil
@@ -15,6 +22,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +36,19 @@ from django.db import connection
 ROOT = Path(__file__).resolve().parent.parent.parent
 START_TIMEOUT = 60
 STOP_TIMEOUT = 20
+
+#: Process groups started by this module and not yet reaped: killed at interpreter exit.
+_GROUPS: set[int] = set()
+
+
+def _kill_groups() -> None:
+    for pgid in list(_GROUPS):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pgid, signal.SIGKILL)
+        _GROUPS.discard(pgid)
+
+
+atexit.register(_kill_groups)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -59,9 +80,48 @@ def skip_unless_postgres() -> None:
         pytest.skip("the scale-out test runs on PostgreSQL (SOCIALCARE_TEST_DB=postgres)")
 
 
+def tail(path: Path, lines: int = 30) -> str:
+    text = path.read_text(errors="replace") if path.exists() else ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM to pytest unwinds like Ctrl-C, so the fixtures stop their processes (Python's
+    default for SIGTERM is to die on the spot)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def stop_group(popen: subprocess.Popen, timeout: float) -> None:
+    """SIGTERM to the process's group, SIGKILL to the group after ``timeout`` (and to whatever
+    of the group outlived its leader)."""
+    pgid = popen.pid
+    if popen.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            popen.wait(timeout=max(timeout, 0.1))
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+    popen.wait()
+    _GROUPS.discard(pgid)
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A private ``redis-server`` on a free port, no persistence; its URL."""
+    """A private ``redis-server`` on a free port of 127.0.0.1 (never 6379), no persistence; its
+    URL."""
     skip_unless_postgres()
     binary = shutil.which("redis-server")
     if binary is None:
@@ -69,37 +129,40 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     try:
         import redis
     except ImportError:
-        unavailable("the redis package is not installed (pip install -e '.[production]')")
+        unavailable("the redis package is not installed (pip install -e '.[dev]')")
     workdir = tmp_path_factory.mktemp("redis")
-    port = free_port()
     log = workdir / "redis.log"
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
-         "--save", "", "--appendonly", "no", "--logfile", str(log)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"redis://127.0.0.1:{port}/0"
-    client = redis.Redis.from_url(url, socket_connect_timeout=1)
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            client.ping()
+    proc = None
+    for attempt in range(3):  # a free port can be taken between choosing and binding it
+        port = free_port()
+        proc = subprocess.Popen(
+            [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(workdir),
+             "--save", "", "--appendonly", "no", "--logfile", str(log)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        _GROUPS.add(proc.pid)
+        url = f"redis://127.0.0.1:{port}/0"
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        deadline = time.monotonic() + 20
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        client.close()
+        if proc.poll() is None and time.monotonic() < deadline:
             break
-        except redis.ConnectionError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                text = log.read_text() if log.exists() else ""
-                pytest.fail(f"redis-server did not start on port {port}:\n{text[-2000:]}")
-            time.sleep(0.05)
-    client.close()
-    yield url
-    proc.terminate()
+        stop_group(proc, 1)
+        if attempt == 2:
+            pytest.fail(f"redis-server did not start (last port {port}):\n{tail(log)}")
+    assert proc is not None
     try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        yield url
+    finally:
+        stop_group(proc, 10)
 
 
 @dataclass
@@ -107,13 +170,14 @@ class Process:
     name: str
     popen: subprocess.Popen
     log: Path
+    #: Killed on purpose by the test: not an error when found dead.
+    killed: bool = False
 
     def alive(self) -> bool:
         return self.popen.poll() is None
 
     def tail(self, lines: int = 30) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return tail(self.log, lines)
 
 
 @dataclass
@@ -124,55 +188,81 @@ class Cluster:
     workdir: Path
     redis_url: str
     queue_name: str
-    web_urls: list[str] = field(default_factory=list)
+    web_urls: dict[str, str] = field(default_factory=dict)
     processes: list[Process] = field(default_factory=list)
     web_server: str = ""
 
-    def start(self, name: str, args: list[str]) -> Process:
+    def start(
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str] | None = None,
+        pass_fds: tuple[int, ...] = (),
+    ) -> Process:
         log = self.workdir / f"{name}.log"
         handle = log.open("ab")  # O_APPEND: lines of forked workers never overwrite
-        popen = subprocess.Popen(
-            args,
-            cwd=ROOT,
-            env=self.env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: stopped with all its children
-        )
-        handle.close()
+        try:
+            popen = subprocess.Popen(
+                args,
+                cwd=ROOT,
+                env={**self.env, **(env or {})},
+                stdout=handle,
+                stderr=subprocess.STDOUT,
+                pass_fds=pass_fds,
+                start_new_session=True,  # its own process group: stopped with all its children
+            )
+        finally:
+            handle.close()
+        _GROUPS.add(popen.pid)
         process = Process(name, popen, log)
         self.processes.append(process)
         return process
 
+    def process(self, name: str) -> Process:
+        return next(p for p in self.processes if p.name == name)
+
     def start_web(self, count: int, threads: int) -> None:
         """``count`` web servers, each as if on its own machine: gunicorn (one gthread worker
-        with ``threads`` threads) when installed, else ``runserver --noreload`` (threaded)."""
+        with ``threads`` threads) when installed, else ``runserver --noreload`` (threaded).
+        gunicorn gets a socket this process has already bound (no port race)."""
         gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent))
         self.web_server = "gunicorn" if gunicorn else "runserver"
         for n in range(count):
-            port = free_port()
+            name = f"web{n + 1}"
             if gunicorn:
-                args = [gunicorn, "project.wsgi:application", "--bind", f"127.0.0.1:{port}",
+                sock = socket.socket()
+                sock.bind(("127.0.0.1", 0))
+                sock.listen(2048)
+                port = sock.getsockname()[1]
+                args = [gunicorn, "project.wsgi:application", "--bind", f"fd://{sock.fileno()}",
                         "--workers", "1", "--worker-class", "gthread", "--threads", str(threads),
                         "--backlog", "2048", "--timeout", "60", "--graceful-timeout", "10",
                         "--keep-alive", "5",
                         "--log-level", "warning"]  # fmt: skip
+                try:
+                    self.start(name, args, pass_fds=(sock.fileno(),))
+                finally:
+                    sock.close()  # gunicorn holds its own copy
             else:
+                port = free_port()
                 args = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}",
                         "--noreload"]  # fmt: skip
-            self.start(f"web{n + 1}", args)
-            self.web_urls.append(f"http://127.0.0.1:{port}")
+                self.start(name, args)
+            self.web_urls[name] = f"http://127.0.0.1:{port}"
 
-    def start_workers(self, count: int) -> None:
-        for n in range(count):
-            self.start(f"qcluster{n + 1}", [sys.executable, "manage.py", "qcluster"])
+    def start_worker(self, name: str) -> Process:
+        return self.start(name, [sys.executable, "manage.py", "qcluster"])
 
-    def wait_ready(self) -> None:
-        """Every web server answers its health check; every qcluster says it is running."""
+    def live(self, prefix: str) -> list[Process]:
+        return [p for p in self.processes if p.name.startswith(prefix) and not p.killed]
+
+    def wait_ready(self, names: list[str] | None = None) -> None:
+        """Every web server (of ``names``) answers its health check; as many clusters keep a
+        status key in Redis as there are live qcluster processes."""
         import httpx
 
         deadline = time.monotonic() + START_TIMEOUT
-        waiting = {p.name for p in self.processes}
+        waiting = set(names) if names is not None else {p.name for p in self.processes}
         with httpx.Client(timeout=2, trust_env=False) as client:
             while waiting:
                 for process in self.processes:
@@ -183,14 +273,14 @@ class Cluster:
                             f"{process.name} exited with code {process.popen.returncode}:\n"
                             f"{process.tail()}"
                         )
-                    if process.name.startswith("web"):
-                        url = self.web_urls[int(process.name[3:]) - 1]
+                    if process.name in self.web_urls:
                         try:
-                            ready = client.get(url + "/socialcare/health/").status_code == 200
+                            url = self.web_urls[process.name] + "/socialcare/health/"
+                            ready = client.get(url).status_code == 200
                         except httpx.HTTPError:
                             ready = False
                     else:
-                        ready = self.running_clusters() >= self.cluster_count
+                        ready = self.running_clusters() >= len(self.live("qcluster"))
                     if ready:
                         waiting.discard(process.name)
                 if waiting and time.monotonic() > deadline:
@@ -201,10 +291,6 @@ class Cluster:
                 if waiting:
                     time.sleep(0.2)
 
-    @property
-    def cluster_count(self) -> int:
-        return sum(p.name.startswith("qcluster") for p in self.processes)
-
     def running_clusters(self) -> int:
         """Clusters whose guard runs: each keeps a status key (3 s expiry) in Redis."""
         import redis
@@ -214,7 +300,7 @@ class Cluster:
 
     def check_alive(self) -> None:
         for process in self.processes:
-            if not process.alive():
+            if not process.killed and not process.alive():
                 raise AssertionError(
                     f"{process.name} exited with code {process.popen.returncode}:\n{process.tail()}"
                 )
@@ -231,35 +317,87 @@ class Cluster:
                 lines += process.log.read_text(errors="replace").splitlines()
         return lines
 
-    def errors(self, limit: int = 5) -> list[str]:
-        """The last ERROR records the processes logged (JSON lines): message and exception."""
-        import json
+    def records(self, prefix: str) -> Iterator[dict]:
+        """The JSON log records of the processes whose name starts with ``prefix``."""
+        for line in self.logs(prefix):
+            if line.startswith("{"):
+                with contextlib.suppress(json.JSONDecodeError):
+                    yield json.loads(line)
 
+    def errors(self, limit: int = 5) -> list[str]:
+        """The last ERROR/CRITICAL records the processes logged: message and exception."""
         found = []
-        for line in self.logs(""):
-            if line.startswith("{") and '"level": "ERROR"' in line:
-                entry = json.loads(line)
-                # The traceback's exception lines, e.g. "django.db.utils.OperationalError: ..."
-                causes = [
-                    x
-                    for x in entry.get("exc", "").splitlines()
-                    if re.match(r"[A-Za-z_][\w.]*(Error|Exception|Detected)\b", x)
-                ]
-                found.append(f"{entry['logger']}: {entry['message']} {causes[-1:]}")
+        for entry in self.records(""):
+            if entry.get("level") not in ("ERROR", "CRITICAL"):
+                continue
+            # The traceback's exception lines, e.g. "django.db.utils.OperationalError: ..."
+            causes = [
+                x
+                for x in entry.get("exc", "").splitlines()
+                if re.match(r"[A-Za-z_][\w.]*(Error|Exception|Detected)\b", x)
+            ]
+            found.append(f"{entry.get('logger')}: {entry.get('message')} {causes[-1:]}")
         return found[-limit:]
+
+    def tails(self, lines: int = 15) -> str:
+        """The last lines of every process's log, for a failure message."""
+        return "\n".join(
+            f"--- {p.name} ({'killed' if p.killed else 'exit ' + str(p.popen.poll())}"
+            f"{'' if p.popen.poll() is not None else ', running'}):\n{p.tail(lines)}"
+            for p in self.processes
+        )
+
+    # Faults ---------------------------------------------------------------------------------
+    def busy_worker(self, process: Process, timeout: float = 10) -> tuple[int | None, bool]:
+        """A process of ``process``'s tree whose database connection is inside socialcare's
+        work right now (a query or an open transaction on socialcare's tables: a delivery being
+        ingested). Returns (pid, True), or (some pid with a database connection, False) when
+        none was caught busy within ``timeout`` (e.g. the database is reached by unix socket)."""
+        import psutil
+
+        db_port = int(connection.settings_dict.get("PORT") or 5432)
+        dbname = connection.settings_dict["NAME"]
+        deadline = time.monotonic() + timeout
+        fallback = None
+        with connection.cursor() as cursor:
+            while time.monotonic() < deadline:
+                ports = {}
+                with contextlib.suppress(psutil.Error):
+                    for child in psutil.Process(process.popen.pid).children(recursive=True):
+                        with contextlib.suppress(psutil.Error):
+                            for conn in child.net_connections(kind="tcp"):
+                                if conn.raddr and conn.raddr.port == db_port:
+                                    ports[conn.laddr.port] = child.pid
+                if ports and fallback is None:
+                    fallback = next(iter(ports.values()))
+                cursor.execute(
+                    "SELECT client_port FROM pg_stat_activity WHERE datname = %s"
+                    " AND state IN ('active', 'idle in transaction')"
+                    " AND query ILIKE %s AND query NOT ILIKE %s",
+                    [dbname, "%socialcare\\_%", "%django\\_q%"],
+                )
+                for (port,) in cursor.fetchall():
+                    if port in ports:
+                        return ports[port], True
+                time.sleep(0.005)
+        return fallback, False
+
+    def kill_group(self, process: Process) -> None:
+        """SIGKILL to the process and all its children: a machine lost."""
+        process.killed = True
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.popen.pid, signal.SIGKILL)
+        process.popen.wait(timeout=STOP_TIMEOUT)
 
     def stop(self) -> None:
         """SIGTERM (gunicorn and qcluster finish what they are doing), then SIGKILL."""
-        for process in self.processes:
-            if process.alive():
-                os.killpg(process.popen.pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_TIMEOUT
         for process in self.processes:
-            try:
-                process.popen.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                os.killpg(process.popen.pid, signal.SIGKILL)
-                process.popen.wait()
+            if process.alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(process.popen.pid, signal.SIGTERM)
+        for process in self.processes:
+            stop_group(process.popen, deadline - time.monotonic())
 
 
 def database_url() -> str:
@@ -296,7 +434,8 @@ def cluster(transactional_db: None, redis_server: str, tmp_path: Path) -> Iterat
         "PYTHONUNBUFFERED": "1",
     }
     run = Cluster(env=env, workdir=tmp_path, redis_url=redis_server, queue_name=name)
-    try:
-        yield run
-    finally:
-        run.stop()
+    with sigterm_as_interrupt():
+        try:
+            yield run
+        finally:
+            run.stop()
