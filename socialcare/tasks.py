@@ -12,9 +12,9 @@ from django_q.tasks import async_task
 
 # Entry points ----------------------------------------------------------------------------------
 def process_delivery(delivery_id: int) -> None:
-    from socialcare.services.ingest import process_delivery as run
+    from socialcare.services.deliveries import process
 
-    run(delivery_id)
+    process(delivery_id)
 
 
 def send_post(post_id: int) -> None:
@@ -47,6 +47,12 @@ def sweep_deliveries() -> None:
     requeue_stale()
 
 
+def sweep_replies() -> None:
+    from socialcare.services.replies import sweep_stale
+
+    sweep_stale()
+
+
 def deliver_outbound(subscription_id: int) -> None:
     from socialcare.services.outbound import deliver_subscription
 
@@ -57,6 +63,12 @@ def deliver_outbound_due() -> None:
     from socialcare.services.outbound import deliver_due
 
     deliver_due()
+
+
+def purge_expired() -> None:
+    from socialcare.services.retention import purge_expired as run
+
+    run(source="schedule")
 
 
 # Queueing --------------------------------------------------------------------------------------
@@ -78,6 +90,20 @@ def enqueue_send_post(post_id: int, delay: float = 0) -> None:
     )
 
 
+def scheduled_sends() -> set[int]:
+    """Posts with a delayed send (a retry after backoff) still to run."""
+    import ast
+
+    waiting = set()
+    rows = Schedule.objects.filter(func="socialcare.tasks.send_post").exclude(repeats=0)
+    for args in rows.values_list("args", flat=True):
+        try:
+            waiting.add(int(ast.literal_eval(args or "()")[0]))
+        except (ValueError, SyntaxError, IndexError, TypeError):
+            continue
+    return waiting
+
+
 def enqueue_outbound(subscription_id: int) -> None:
     async_task("socialcare.tasks.deliver_outbound", subscription_id, group="socialcare.outbound")
 
@@ -88,7 +114,9 @@ SCHEDULES: dict[str, tuple[str, int]] = {
     "socialcare: SLA scan": ("socialcare.tasks.scan_sla", 1),
     "socialcare: crisis detectors": ("socialcare.tasks.run_detectors", 1),
     "socialcare: re-queue stuck deliveries": ("socialcare.tasks.sweep_deliveries", 5),
+    "socialcare: re-queue stuck replies": ("socialcare.tasks.sweep_replies", 5),
     "socialcare: send outbound webhooks": ("socialcare.tasks.deliver_outbound_due", 1),
+    "socialcare: purge expired data": ("socialcare.tasks.purge_expired", 60),
 }
 
 

@@ -225,3 +225,35 @@ def test_console_transport_marks_replies_sent_without_network(queued, channels, 
     assert post.send_status == "sent"
     assert post.external_id.startswith("console-")
     assert "申し訳ありません" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("answer", "status", "requests"),
+    [
+        pytest.param(Answer(502, {"title": "Bad Gateway"}), "failed", 1, id="502: maybe posted"),
+        pytest.param(Answer(504, {"title": "Gateway Timeout"}), "failed", 1, id="504"),
+        pytest.param(Answer(408, {"title": "Request Timeout"}), "queued", 1, id="408: not posted"),
+        pytest.param(Answer(503, {"title": "Unavailable"}), "queued", 1, id="503: not posted"),
+    ],
+)
+def test_server_errors_that_may_have_published_are_not_retried(
+    queued, channels, platform_server, agent, answer, status, requests
+):
+    platform_server.route("POST", "/2/tweets", [answer, Answer(201, {"data": {"id": "7"}})])
+    case = ingest(channels, "x/tweet_create_reply.json")
+    post = queued(send_reply(case, "Hello!", actor=agent))
+    assert post.send_status == status, post.send_error
+    if status == "failed":
+        assert "may have been published" in post.send_error
+        assert retry_post(post, actor=agent).send_status == "queued"  # an agent's decision
+    assert len(platform_server.requests_to("POST", "/2/tweets")) == requests
+
+
+def test_a_refused_connection_is_retried(queued, channels, agent):
+    case = ingest(channels, "x/tweet_create_reply.json")
+    channel = case.channel
+    channel.base_url = "http://127.0.0.1:9"  # nothing listens on the discard port
+    channel.save()
+    post = queued(send_reply(case, "Hello!", actor=agent))
+    assert post.send_status == "queued", post.send_error
+    assert "retrying in" in post.send_error

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from socialcare.conf import app_settings
 from socialcare.exceptions import SocialCareError
 from socialcare.models import Channel, WebhookDelivery
+
+logger = logging.getLogger("socialcare.deliveries")
 
 #: Request headers kept with a delivery (for support and audits; never secrets).
 KEPT_HEADERS = (
@@ -46,6 +49,35 @@ def accept_delivery(
     if queue:
         _queue(delivery)
     return delivery
+
+
+def process(delivery_id: int) -> WebhookDelivery | None:
+    """Process a stored delivery (the worker's entry point). Whatever goes wrong beyond the
+    per-event errors ingestion already records (a bug in a parser, a signal receiver, the
+    database), the delivery does not stay "processing" in silence: it is marked failed with the
+    error, retryable from admin. A worker that dies outright is the sweeper's case
+    (``requeue_stale``)."""
+    from socialcare.services.ingest import process_delivery
+
+    try:
+        return process_delivery(delivery_id)
+    except Exception as exc:
+        logger.exception("Processing delivery %s failed", delivery_id)
+        _mark_failed(delivery_id, f"{type(exc).__name__}: {exc}")
+        return WebhookDelivery.objects.filter(pk=delivery_id).first()
+
+
+def _mark_failed(delivery_id: int, error: str) -> None:
+    try:
+        WebhookDelivery.objects.filter(
+            pk=delivery_id, status=WebhookDelivery.Status.PROCESSING
+        ).update(
+            status=WebhookDelivery.Status.FAILED,
+            last_error=error[:10000],
+            processed_at=timezone.now(),
+        )
+    except DatabaseError:  # the database itself is gone: the sweeper re-queues it later
+        logger.exception("Could not mark delivery %s failed", delivery_id)
 
 
 @transaction.atomic

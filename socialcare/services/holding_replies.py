@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from socialcare.exceptions import SocialCareError
-from socialcare.models import Incident, Post, ReplyTemplate, Visibility
+from socialcare.models import CaseEvent, Incident, Post, ReplyTemplate, Visibility
 from socialcare.services import incidents as incident_services
 from socialcare.services import replies as reply_services
 from socialcare.services.access import visible_cases
+from socialcare.services.events import record_event
 
 
 @dataclass
@@ -79,3 +80,34 @@ def send_holding_replies(
         skipped=len(result.skipped),
     )
     return result
+
+
+def flag_held_after_resolve(incident: Incident, *, actor: Any = None) -> list[Post]:
+    """Resolving an incident lifts its approval requirement, but replies already held by it stay
+    held: a reply written in the crisis is not sent unreviewed when it ends. So that they are not
+    forgotten, each one gets a note in its case's timeline and the incident's timeline lists
+    them ("held_replies"); an approver still approves (sends) or rejects each. Returns them."""
+    held = list(
+        Post.objects.filter(case__incident=incident, send_status=Post.SendStatus.AWAITING_APPROVAL)
+        .select_related("case")
+        .order_by("pk")
+    )
+    for post in held:
+        record_event(
+            post.case,
+            CaseEvent.Kind.NOTE,
+            actor=actor,
+            post=post,
+            text=f"Incident #{incident.pk} is resolved, but this reply is still awaiting "
+            "approval: approve it to send it, or reject it.",
+            held_after_incident=incident.pk,
+        )
+    if held:
+        incident_services.incident_event(
+            incident,
+            "held_replies",
+            actor=actor,
+            count=len(held),
+            cases=sorted({post.case.reference for post in held}),
+        )
+    return held

@@ -331,6 +331,10 @@ def change_incident_status(incident: Incident, to: str, *, actor: Any, note: str
         incident.requires_approval = False
     incident.save()
     incident_event(incident, "status_changed", actor=actor, note=note, to=to, **{"from": previous})
+    if to == Status.RESOLVED:  # replies held by it must not stay held unnoticed
+        from socialcare.services.holding_replies import flag_held_after_resolve
+
+        flag_held_after_resolve(incident, actor=actor)
     _announce(incident, actor, "status_changed")
     return incident
 

@@ -27,6 +27,7 @@ from socialcare.platforms.base import (
 )
 from socialcare.services.events import record_event
 from socialcare.services.templates import check_length, render_reply_template
+from socialcare.transports import IDEMPOTENT_PLATFORMS, UnconfirmedSend
 
 logger = logging.getLogger("socialcare.replies")
 
@@ -237,6 +238,8 @@ def deliver_post(post_id: int) -> Post | None:
         sent = get_transport().send(post.channel, outbound_message(post))
     except TransientSendError as exc:
         return _retry_or_fail(post, exc)
+    except UnconfirmedSend as exc:  # may be out: never re-sent automatically
+        return _fail(post, str(exc), unconfirmed=True)
     except SendError as exc:
         return _fail(post, str(exc))
     except Exception as exc:  # an unexpected transport bug must not leave the post "sending"
@@ -267,21 +270,86 @@ def _retry_or_fail(post: Post, exc: TransientSendError) -> Post:
             send_status=Post.SendStatus.QUEUED, send_error=f"{exc}; retrying in {int(delay)} s"
         )
         post.refresh_from_db()
+        if post.case_id and post.send_attempts == 1:  # once, not a note per attempt
+            record_event(
+                post.case,
+                CaseEvent.Kind.NOTE,
+                post=post,
+                text=f"Reply not sent yet: {exc} Retrying in {int(delay)} s "
+                f"(up to {app_settings.SEND_MAX_ATTEMPTS} attempts).",
+                send_retry=int(delay),
+            )
         queue_send(post, delay=delay)
     return post
 
 
 @transaction.atomic
-def _fail(post: Post, error: str) -> Post:
-    Post.objects.filter(pk=post.pk).update(
-        send_status=Post.SendStatus.FAILED, send_error=error[:2000]
-    )
+def _fail(
+    post: Post, error: str, *, unconfirmed: bool = False, only_from: str | None = None
+) -> Post:
+    """Mark ``post`` failed with ``error`` and say so in its case's timeline. ``unconfirmed``:
+    it may have been published (see ``UnconfirmedSend``). ``only_from``: only if its status is
+    still that one (a sweeper racing a worker that finished)."""
+    posts = Post.objects.filter(pk=post.pk)
+    if only_from is not None:
+        posts = posts.filter(send_status=only_from)
+    updated = posts.update(send_status=Post.SendStatus.FAILED, send_error=error[:2000])
     post.refresh_from_db()
-    if post.case_id:
+    if updated and post.case_id:
+        text = (
+            f"Reply may have been published; not sent again: {error}"
+            if unconfirmed
+            else f"Reply could not be sent: {error}"
+        )
         record_event(
-            post.case, CaseEvent.Kind.NOTE, post=post, text=f"Reply could not be sent: {error}"
+            post.case,
+            CaseEvent.Kind.NOTE,
+            post=post,
+            text=text,
+            **({"unconfirmed_send": True} if unconfirmed else {}),
         )
     return post
+
+
+def sweep_stale() -> tuple[int, int]:
+    """Pick up replies a lost task or a dead worker left behind (the "re-queue stuck replies"
+    schedule). A reply still ``queued`` ``STALE_REPLY_AFTER`` after it was written, with no
+    retry scheduled, is queued again: the claim in ``deliver_post`` sends it once even if its
+    first task turns up after all. A reply still ``sending`` then had its worker die with the
+    request maybe out: on a platform with idempotent publishing it is queued again, elsewhere it
+    is failed as unconfirmed, for an agent to check (never sent twice). Returns (re-queued,
+    failed)."""
+    from socialcare import tasks
+
+    cutoff = timezone.now() - app_settings.STALE_REPLY_AFTER
+    stale = Post.objects.filter(direction=Post.Direction.OUTBOUND, posted_at__lt=cutoff)
+    scheduled = tasks.scheduled_sends()
+    requeue = [
+        pk
+        for pk in stale.filter(send_status=Post.SendStatus.QUEUED).values_list("pk", flat=True)
+        if pk not in scheduled
+    ]
+    failed = 0
+    for post in stale.filter(send_status=Post.SendStatus.SENDING).select_related("case"):
+        if post.platform in IDEMPOTENT_PLATFORMS:
+            if Post.objects.filter(pk=post.pk, send_status=Post.SendStatus.SENDING).update(
+                send_status=Post.SendStatus.QUEUED
+            ):
+                requeue.append(post.pk)
+            continue
+        error = (
+            "The worker sending this reply stopped before the platform answered: the reply may "
+            "have been published. Check the platform before sending it again."
+        )
+        post = _fail(post, error, unconfirmed=True, only_from=Post.SendStatus.SENDING)
+        failed += post.send_status == Post.SendStatus.FAILED
+    for pk in requeue:
+        tasks.enqueue_send_post(pk)
+    if requeue or failed:
+        logger.warning(
+            "Reply sweeper: %s re-queued, %s failed as unconfirmed", len(requeue), failed
+        )
+    return len(requeue), failed
 
 
 @transaction.atomic

@@ -12,6 +12,51 @@ from socialcare.conf import app_settings
 from socialcare.models import Channel
 from socialcare.platforms.base import OutboundMessage, SendError, SentPost, TransientSendError
 from socialcare.platforms.registry import get_adapter
+from socialcare.transports import IDEMPOTENT_PLATFORMS, UnconfirmedSend
+
+#: Network failures after which the request may have been processed (it was sent; no answer).
+#: Connection failures (refused, connect timeout, pool timeout) mean it never left: safe.
+_MAYBE_DELIVERED = (
+    httpx.ReadTimeout,
+    httpx.WriteTimeout,
+    httpx.ReadError,
+    httpx.WriteError,
+    httpx.RemoteProtocolError,
+)
+#: Answers that say the request was not processed: retry as usual.
+_NOT_PROCESSED = frozenset({408, 429, 503})
+#: Calls that publish nothing (sessions), so their failures are never ambiguous.
+_SESSION_CALLS = ("createSession", "refreshSession")
+
+
+class _Tracker:
+    """What the client last sent and heard, to tell a failure that may have posted from one
+    that certainly did not."""
+
+    def __init__(self) -> None:
+        self.request: httpx.Request | None = None
+        self.status: int | None = None
+
+    def on_request(self, request: httpx.Request) -> None:
+        self.request, self.status = request, None
+
+    def on_response(self, response: httpx.Response) -> None:
+        self.status = response.status_code
+
+    def may_have_posted(self, exc: BaseException) -> bool:
+        request = self.request
+        if request is None or request.method == "GET":
+            return False
+        if request.url.path.rsplit("/", 1)[-1].endswith(_SESSION_CALLS):
+            return False
+        if self.status is not None:  # an answer came: ambiguous only for a server error
+            return self.status >= 500 and self.status not in _NOT_PROCESSED
+        cause: BaseException | None = exc
+        while cause is not None:
+            if isinstance(cause, _MAYBE_DELIVERED):
+                return True
+            cause = cause.__cause__ or cause.__context__
+        return False
 
 
 class LiveTransport:
@@ -27,11 +72,24 @@ class LiveTransport:
             error = SendError if exc.code == "no_refresh_token" else TransientSendError
             raise error(" ".join(exc.messages)) from exc
         adapter = get_adapter(channel.platform)
-        with httpx.Client(timeout=app_settings.HTTP_TIMEOUT, follow_redirects=False) as client:
+        tracker = _Tracker()
+        hooks = {"request": [tracker.on_request], "response": [tracker.on_response]}
+        with httpx.Client(
+            timeout=app_settings.HTTP_TIMEOUT, follow_redirects=False, event_hooks=hooks
+        ) as client:
             try:
-                return adapter.send(channel_config(channel), message, client)
-            except httpx.TransportError as exc:  # adapters map HTTP answers; this is the network
-                raise TransientSendError(f"Could not reach {channel.platform}: {exc}") from exc
+                try:
+                    return adapter.send(channel_config(channel), message, client)
+                except httpx.TransportError as exc:  # adapters map answers; this is the network
+                    raise TransientSendError(f"Could not reach {channel.platform}: {exc}") from exc
+            except TransientSendError as exc:
+                if channel.platform in IDEMPOTENT_PLATFORMS or not tracker.may_have_posted(exc):
+                    raise
+                raise UnconfirmedSend(
+                    f"{exc} The request reached {channel.platform} but no answer confirmed it: "
+                    "the reply may have been published. Check the platform before sending it "
+                    "again."
+                ) from exc
 
     def _email(self, channel: Channel, message: OutboundMessage) -> SentPost:
         if not message.recipient:
