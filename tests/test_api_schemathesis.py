@@ -29,6 +29,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from socialcare.crisis_playbooks import install_playbooks
 from socialcare.models import (
+    ApiKey,
     Case,
     Channel,
     Detector,
@@ -43,8 +44,9 @@ from socialcare.models import (
     get_customer_model,
 )
 from socialcare.services import cases as case_services
-from socialcare.services.apikeys import create_api_key
+from socialcare.services.apikeys import SCOPES, create_api_key
 from socialcare.services.incidents import open_incident_from_case
+from socialcare.services.roles import assign_role, install_roles
 
 SCHEMA_URL = "/socialcare/api/schema/?format=json"
 #: Generated requests per operation (plus its documented examples). CI runs a fixed, bounded
@@ -52,6 +54,7 @@ SCHEMA_URL = "/socialcare/api/schema/?format=json"
 EXPLORE = os.environ.get("SOCIALCARE_SCHEMATHESIS_EXAMPLES")
 MAX_EXAMPLES = int(EXPLORE or 15)
 CHECKS = [not_a_server_error, response_schema_conformance]
+KEY_NAME = "schemathesis"
 
 
 class InTransactionWSGI:
@@ -87,17 +90,21 @@ class InTransactionWSGI:
         return [body]
 
 
-@pytest.fixture
+@pytest.fixture(params=["superuser", "agent"])
 def api_headers(
+    request: pytest.FixtureRequest,
     db: None,
     socialcare_settings: Any,
     make_user: Callable[..., Any],
     make_customer: Callable[..., Any],
+    agent: Any,
     case: Case,
     channel: Channel,
     team: Team,
 ) -> Any:
-    """Some of everything, and the headers of a superuser's key (not throttled here)."""
+    """Some of everything, and the headers of a key (not throttled here): a superuser's, who
+    reaches every operation, or a team agent's, who meets the permission checks (403s and
+    404s for what is not theirs must be clean JSON refusals too)."""
     other = make_customer("Grace Hopper", "grace@example.com")
     for n in range(3):
         SocialIdentity.objects.create(
@@ -112,7 +119,13 @@ def api_headers(
     WebhookSubscription.objects.create(
         name="CRM", url="https://crm.example.com/hook", secrets={"secret": "s" * 32}
     )
-    _, plain = create_api_key(make_user("fuzzer", is_superuser=True), "schemathesis")
+    if request.param == "superuser":
+        user = make_user("fuzzer", is_superuser=True)
+    else:  # a team member in the agent role: the permissions an agent's integration has
+        install_roles()
+        assign_role(agent, "agent")
+        user = agent
+    _, plain = create_api_key(user, KEY_NAME)
     cache.clear()
     with socialcare_settings(API_THROTTLE_RATE="1000000/min"):
         yield {"Authorization": f"Api-Key {plain}"}
@@ -155,6 +168,15 @@ def existing_path_parameters(path: str) -> list[dict[str, Any]]:
     return found
 
 
+def restore_own_key() -> None:
+    """Undo what a generated request did to the key the requests use (the API can revoke,
+    expire or narrow keys, this one included): otherwise every later request is a 401/403 and
+    nothing past authentication is explored."""
+    ApiKey.objects.filter(name=KEY_NAME).update(
+        revoked_at=None, expires_at=None, read_only=False, scopes=sorted(SCOPES)
+    )
+
+
 def run_operation(operation: Any, headers: dict[str, str], statuses: Counter) -> None:
     """Hypothesis over one operation: its documented examples, then valid and invalid requests,
     some of them about existing rows."""
@@ -180,6 +202,7 @@ def run_operation(operation: Any, headers: dict[str, str], statuses: Counter) ->
     )
     @given(case=st.one_of(strategies))
     def check(case: schemathesis.Case) -> None:
+        restore_own_key()
         response = case.call_and_validate(headers=headers, checks=CHECKS)
         statuses[response.status_code] += 1
 

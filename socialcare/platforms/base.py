@@ -10,7 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-from collections.abc import Mapping
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -23,7 +26,15 @@ class PlatformError(Exception):
 
 
 class ParseError(PlatformError):
-    """The body is not a delivery this adapter understands. The message says what is wrong."""
+    """The body is not a delivery this adapter understands. The message says what is wrong.
+
+    ``events`` holds what could be read when only some items of a batch were malformed (one
+    bad comment among a thousand): the caller keeps those and records the error for the rest.
+    """
+
+    def __init__(self, message: str, events: Iterable[Event] = ()) -> None:
+        super().__init__(message)
+        self.events: tuple[Event, ...] = tuple(events)
 
 
 class SendError(PlatformError):
@@ -200,8 +211,14 @@ def hmac_sha256(secret: str, payload: bytes) -> bytes:
     return hmac.new(secret.encode(), payload, hashlib.sha256).digest()
 
 
+def encode(text: str) -> bytes:
+    """UTF-8 bytes of any ``str``, even one holding lone surrogates (a hostile query string or
+    header decoded with ``surrogateescape``): never a UnicodeEncodeError."""
+    return text.encode("utf-8", "surrogatepass")
+
+
 def constant_time_equal(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
+    return hmac.compare_digest(encode(a), encode(b))
 
 
 def header(headers: Mapping[str, str], name: str) -> str:
@@ -294,12 +311,64 @@ def raise_for_send_status(response: httpx.Response) -> None:
         )
 
 
-def load_json(body: bytes) -> Any:
-    """Parse JSON from raw bytes, with ``ParseError`` on anything that is not UTF-8 JSON."""
-    import json
+#: The deepest nesting of arrays and objects a delivery may have. Real payloads stay under 15
+#: levels; deeper ones are refused before anything recurses over them (ingest, JSON columns).
+MAX_JSON_DEPTH = 64
+#: The longest ids that fit their columns (``Post.external_id`` and friends, ``SocialIdentity``).
+MAX_POST_ID = 500
+MAX_LOCAL_ID = 100
+MAX_IDENTITY_ID = 255
 
+#: Escapes that decode to text no database column can hold: NUL and UTF-16 surrogates (a lone
+#: one has no UTF-8 form; a pair decodes to one character and is left alone by ``_clean``).
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89abcdefABCDEF])")
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _clean(text: str) -> str:
+    """``text`` without NUL characters and with lone surrogates replaced by U+FFFD."""
+    return _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)
+
+
+def _check_tree(data: Any, clean: bool) -> Any:
+    """Refuse nesting deeper than ``MAX_JSON_DEPTH``; with ``clean``, rewrite every string
+    (keys too) with ``_clean``. Iterative: a hostile document cannot exhaust the stack."""
+    if clean and isinstance(data, str):
+        return _clean(data)
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ParseError(f"Body is nested deeper than {MAX_JSON_DEPTH} levels.")
+        if isinstance(node, dict):
+            if clean and any(isinstance(k, str) and _UNSTORABLE.search(k) for k in node):
+                items = [(_clean(k), v) for k, v in node.items()]
+                node.clear()
+                node.update(items)
+            for key, value in node.items():
+                if isinstance(value, dict | list):
+                    stack.append((value, depth + 1))
+                elif clean and isinstance(value, str):
+                    node[key] = _clean(value)
+        elif isinstance(node, list):
+            for index, value in enumerate(node):
+                if isinstance(value, dict | list):
+                    stack.append((value, depth + 1))
+                elif clean and isinstance(value, str):
+                    node[index] = _clean(value)
+    return data
+
+
+def load_json(body: bytes) -> Any:
+    """Parse JSON from raw bytes, with ``ParseError`` on anything that is not UTF-8 JSON or is
+    nested deeper than ``MAX_JSON_DEPTH``. Text no database can store is made storable: NUL
+    characters (``\\u0000``) are dropped and lone surrogate escapes become U+FFFD, so one
+    broken emoji never costs a customer's post."""
+    if not isinstance(body, bytes | bytearray | memoryview):
+        raise ParseError(f"Body is {type(body).__name__}, not bytes.")
+    body = bytes(body)
     try:
-        return json.loads(body.decode("utf-8"))
+        data = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError as exc:
         raise ParseError(f"Body is not UTF-8 (byte {exc.start}).") from exc
     except json.JSONDecodeError as exc:
@@ -307,6 +376,71 @@ def load_json(body: bytes) -> Any:
             f"Body is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}."
         ) from exc
     except RecursionError as exc:
-        raise ParseError("Body is nested too deeply.") from exc
+        raise ParseError(f"Body is nested deeper than {MAX_JSON_DEPTH} levels.") from exc
     except ValueError as exc:  # e.g. an integer longer than Python's digit limit
         raise ParseError(f"Body is not usable JSON: {exc}.") from exc
+    clean = _SUSPECT_ESCAPE.search(body) is not None
+    if clean or body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:
+        data = _check_tree(data, clean)
+    return data
+
+
+def check_ids(event: Event) -> Event:
+    """``event`` itself, or ``ParseError`` when one of its ids is longer than its column."""
+    post = event.post if isinstance(event, PostEdit) else event
+    limits: list[tuple[str, str, int]] = [("id", post.external_id, MAX_POST_ID)]
+    if isinstance(post, InboundPost):
+        limits += [
+            ("author id", post.author.external_id, MAX_IDENTITY_ID),
+            ("in-reply-to id", post.in_reply_to, MAX_POST_ID),
+            ("conversation id", post.conversation_id, MAX_POST_ID),
+            ("local id", post.local_id, MAX_LOCAL_ID),
+        ]
+    for what, value, limit in limits:
+        if len(value) > limit:
+            raise ParseError(f"The post's {what} is {len(value)} characters (at most {limit}).")
+    return event
+
+
+class Collector:
+    """Reads a batch item by item: a malformed item is an error, not the end of the batch.
+
+    ::
+
+        found = Collector()
+        for item in items:
+            with found.item():
+                found.add(read(item))
+        return found.result()   # or ParseError(events=what was read) naming the bad items
+    """
+
+    #: Item errors quoted in the message (the count is always complete).
+    SHOWN = 10
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.errors: list[str] = []
+        self.items = 0
+
+    @contextmanager
+    def item(self) -> Iterator[None]:
+        self.items += 1
+        try:
+            yield
+        except ParseError as exc:
+            self.errors.append(str(exc))
+
+    def add(self, event: Event | None) -> None:
+        if event is not None:
+            self.events.append(check_ids(event))
+
+    def result(self) -> list[Event]:
+        if not self.errors:
+            return self.events
+        shown = "; ".join(self.errors[: self.SHOWN])
+        more = (
+            f"; and {len(self.errors) - self.SHOWN} more" if len(self.errors) > self.SHOWN else ""
+        )
+        raise ParseError(
+            f"{len(self.errors)} of {self.items} items refused: {shown}{more}", events=self.events
+        )

@@ -40,6 +40,7 @@ import httpx
 from socialcare.platforms.base import (
     Challenge,
     ChannelConfig,
+    Collector,
     Event,
     InboundIdentity,
     InboundPost,
@@ -125,17 +126,6 @@ def post_url(handle_or_did: str, uri: str) -> str:
 
 def _handle_or_did(handle: str, did: str) -> str:
     return handle if handle and handle != "handle.invalid" else did
-
-
-def load_payload(body: bytes) -> Any:
-    """``load_json`` that also refuses lone UTF-16 surrogates (``"\\ud800"``): valid JSON, but
-    not text that can be stored or shown."""
-    data = load_json(body)
-    try:
-        json.dumps(data, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ParseError("Body contains an unpaired UTF-16 surrogate escape.") from exc
-    return data
 
 
 # HTTP ---------------------------------------------------------------------------------------------
@@ -358,7 +348,7 @@ class BlueskyAdapter:
         document = {"notifications": kept, "profiles": profiles}
         try:
             body = json.dumps(document, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate escape: keep it escaped, parse refuses it
+        except UnicodeEncodeError:  # a lone surrogate escape: keep it escaped, parse replaces it
             body = json.dumps(document).encode("ascii")
         return PollPage(body=body, cursor=newest, has_more=False)
 
@@ -393,7 +383,7 @@ class BlueskyAdapter:
 
     # Parsing -----------------------------------------------------------------------------------
     def parse(self, body: bytes, channel: ChannelConfig) -> list[Event]:
-        data = load_payload(body)
+        data = load_json(body)  # NUL and lone surrogates made storable
         if not isinstance(data, dict):
             raise ParseError(
                 f"Bluesky notifications must be a JSON object, got {type(data).__name__}."
@@ -406,22 +396,26 @@ class BlueskyAdapter:
         profiles = data.get("profiles", [])
         if not isinstance(profiles, list):
             raise ParseError(f"Bluesky body: `profiles` must be a list, got {_short(profiles)}.")
+        found = Collector()
         by_did: dict[str, Mapping[str, Any]] = {}
         for index, profile in enumerate(profiles):
-            if not isinstance(profile, dict):
-                raise ParseError(f"Bluesky profile #{index} is not an object: {_short(profile)}.")
-            by_did[_str(profile, "did", f"Bluesky profile #{index}")] = profile
+            with found.item():  # a bad profile costs its follower count, not the posts
+                if not isinstance(profile, dict):
+                    raise ParseError(
+                        f"Bluesky profile #{index} is not an object: {_short(profile)}."
+                    )
+                by_did[_str(profile, "did", f"Bluesky profile #{index}")] = profile
 
-        events: list[Event] = []
         for index, item in enumerate(notifications):
-            where = f"Bluesky notification #{index}"
-            if not isinstance(item, dict):
-                raise ParseError(f"{where} is not an object: {_short(item)}.")
-            reason = _str(item, "reason", where)
-            if reason not in REASONS:
-                continue
-            events.append(self._post(item, reason, by_did, channel, where))
-        return events
+            with found.item():
+                where = f"Bluesky notification #{index}"
+                if not isinstance(item, dict):
+                    raise ParseError(f"{where} is not an object: {_short(item)}.")
+                reason = _str(item, "reason", where)
+                if reason not in REASONS:
+                    continue
+                found.add(self._post(item, reason, by_did, channel, where))
+        return found.result()
 
     def _post(
         self,

@@ -53,6 +53,7 @@ import httpx
 from socialcare.platforms.base import (
     Challenge,
     ChannelConfig,
+    Collector,
     Event,
     InboundIdentity,
     InboundPost,
@@ -175,29 +176,37 @@ class MetaAdapter:
         if kind not in ("page", "instagram"):
             raise ParseError(f"Not a Page or Instagram delivery (object={kind!r}).")
         platform = "instagram" if kind == "instagram" else "facebook"
-        events: list[Event] = []
+        found = Collector()
         for index, raw_entry in enumerate(_list(data.get("entry"), "entry")):
-            entry = _obj(raw_entry, f"entry[{index}]")
-            account = _id(entry.get("id"), f"entry[{index}].id")
-            if account != channel.account_id:
-                raise ParseError(
-                    f"entry[{index}] is for account {account!r}, but this channel is account "
-                    f"{channel.account_id!r}."
-                )
-            context = _Entry(platform, account, entry.get("time"), f"entry[{index}]")
-            for position, raw_change in enumerate(
-                _opt_list(entry.get("changes"), f"entry[{index}].changes")
-            ):
+            with found.item():  # an entry for another account must not lose this one's
+                self._entry(raw_entry, index, platform, channel, found)
+        return found.result()
+
+    @staticmethod
+    def _entry(
+        raw_entry: Any, index: int, platform: str, channel: ChannelConfig, found: Collector
+    ) -> None:
+        entry = _obj(raw_entry, f"entry[{index}]")
+        account = _id(entry.get("id"), f"entry[{index}].id")
+        if account != channel.account_id:
+            raise ParseError(
+                f"entry[{index}] is for account {account!r}, but this channel is account "
+                f"{channel.account_id!r}."
+            )
+        context = _Entry(platform, account, entry.get("time"), f"entry[{index}]")
+        for position, raw_change in enumerate(
+            _opt_list(entry.get("changes"), f"entry[{index}].changes")
+        ):
+            with found.item():
                 change = _obj(raw_change, f"entry[{index}].changes[{position}]")
-                events.extend(context.change(change, f"entry[{index}].changes[{position}]"))
-            for position, raw_item in enumerate(
-                _opt_list(entry.get("messaging"), f"entry[{index}].messaging")
-            ):
+                for event in context.change(change, f"entry[{index}].changes[{position}]"):
+                    found.add(event)
+        for position, raw_item in enumerate(
+            _opt_list(entry.get("messaging"), f"entry[{index}].messaging")
+        ):
+            with found.item():
                 item = _obj(raw_item, f"entry[{index}].messaging[{position}]")
-                event = context.messaging(item, f"entry[{index}].messaging[{position}]")
-                if event is not None:
-                    events.append(event)
-        return events
+                found.add(context.messaging(item, f"entry[{index}].messaging[{position}]"))
 
     # Polling (not used: Meta pushes) -------------------------------------------------------
     def poll(self, channel: ChannelConfig, client: httpx.Client) -> PollPage:

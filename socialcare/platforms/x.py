@@ -33,6 +33,7 @@ import httpx
 from socialcare.platforms.base import (
     Challenge,
     ChannelConfig,
+    Collector,
     Event,
     InboundIdentity,
     InboundPost,
@@ -44,6 +45,7 @@ from socialcare.platforms.base import (
     SentPost,
     TransientSendError,
     constant_time_equal,
+    encode,
     from_epoch_ms,
     header,
     hmac_sha256,
@@ -151,7 +153,7 @@ class XAdapter:
         secret = channel.secret("webhook_secret")
         if not token or not secret:
             return None
-        digest = base64.b64encode(hmac_sha256(secret, token.encode())).decode("ascii")
+        digest = base64.b64encode(hmac_sha256(secret, encode(token))).decode("ascii")
         return Challenge(
             body=json.dumps({"response_token": f"sha256={digest}"}),
             content_type="application/json",
@@ -167,22 +169,23 @@ class XAdapter:
                 f"{channel.account_id!r}."
             )
         users = _opt_obj(data.get("users"), "users")
-        events: list[Event] = []
+        found = Collector()
         for key, value in data.items():
             if key == "tweet_create_events":
                 for index, tweet in enumerate(_list(value, key)):
-                    post = self._tweet(_obj(tweet, f"{key}[{index}]"), brand_id)
-                    if post is not None:
-                        events.append(post)
+                    with found.item():
+                        found.add(self._tweet(_obj(tweet, f"{key}[{index}]"), brand_id))
             elif key == "direct_message_events":
                 for index, item in enumerate(_list(value, key)):
-                    post = self._direct_message(_obj(item, f"{key}[{index}]"), brand_id, users)
-                    if post is not None:
-                        events.append(post)
+                    with found.item():
+                        found.add(
+                            self._direct_message(_obj(item, f"{key}[{index}]"), brand_id, users)
+                        )
             elif key == "tweet_delete_events":
                 for index, item in enumerate(_list(value, key)):
-                    events.append(self._deletion(_obj(item, f"{key}[{index}]"), key, index))
-        return events
+                    with found.item():
+                        found.add(self._deletion(_obj(item, f"{key}[{index}]"), key, index))
+        return found.result()
 
     def _author(self, user: dict[str, Any], what: str) -> InboundIdentity:
         user_id = _id(user.get("id_str") or user.get("id"), f"{what}.id")

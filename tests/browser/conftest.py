@@ -114,6 +114,7 @@ class DemoServer:
     password: str
     artifacts: Path
     xss_case: int
+    xss_incident: int = 0
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def check_alive(self) -> None:
@@ -193,9 +194,10 @@ def demo_server(chromium: str) -> Iterator[DemoServer]:
         artifacts / "seed.log",
     )
     xss_case = int(seeded.split("XSS_CASE=", 1)[1].split()[0])
+    xss_incident = int(seeded.split("XSS_INCIDENT=", 1)[1].split()[0])
 
     port = free_port()
-    server = DemoServer(f"http://127.0.0.1:{port}", password, artifacts, xss_case)
+    server = DemoServer(f"http://127.0.0.1:{port}", password, artifacts, xss_case, xss_incident)
     commands = {
         "server": ["runserver", f"127.0.0.1:{port}", "--noreload", "--insecure"],
         "worker": ["qcluster"],
