@@ -48,6 +48,7 @@ SUPERVISOR_DOC = {
     "add_replytemplate", "change_replytemplate", "delete_replytemplate",
     "add_tag", "change_tag", "delete_tag",
     "change_socialidentity", "view_customermerge",
+    "export_customer_data", "view_privacyrequest",
 }  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from socialcare.admin.base import ViewOnlyAdmin
 from socialcare.admin.inlines import CustomerCaseInline, SocialIdentityInline
 from socialcare.admin.merge import merge_action
+from socialcare.admin.privacy import CustomerPrivacyActionsMixin
 from socialcare.admin.verification import create_verification_links
 from socialcare.models import Customer, CustomerMerge, SocialIdentity, customer_model_name
 from socialcare.services import customers as customer_services
@@ -46,7 +47,7 @@ class LinkedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(CustomerPrivacyActionsMixin, admin.ModelAdmin):
     """Admin for socialcare's default Customer. A host CRM may subclass it or attach
     ``SocialIdentityInline`` to its own customer admin instead."""
 

@@ -88,6 +88,10 @@ SUPERVISOR_PERMISSIONS = (
     "customer.change",
     "socialcare.change_socialidentity",
     "socialcare.view_customermerge",
+    # Customers' data rights: export a customer's data, read the privacy audit (erasure is
+    # the admin's).
+    "socialcare.export_customer_data",
+    "socialcare.view_privacyrequest",
 )
 
 #: Besides every socialcare permission and the customer model's: managing staff accounts
