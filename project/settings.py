@@ -6,6 +6,7 @@ production as they are.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
@@ -34,6 +35,7 @@ INSTALLED_APPS = [
     "social_django",
     "socialcare",
     "project.crm",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -44,6 +46,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: it turns a lockout raised during sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "project.urls"
@@ -97,12 +101,20 @@ LOGIN_URL = "admin:login"
 # identity provider is configured) staff sign in to admin. Register
 # https://<host>/socialcare/oauth/complete/<backend>/ as the redirect URI with each provider.
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username+address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "social_core.backends.twitter_oauth2.TwitterOAuth2",
     "social_core.backends.facebook.FacebookOAuth2",
     "social_core.backends.instagram.InstagramOAuth2",
     "socialcare.auth_backends.MastodonOAuth2",
 ]
+# Login rate limiting (django-axes, see docs/access.md): 5 wrong passwords for one username from
+# one address lock that pair out for 15 minutes; a good password afterwards resets the count.
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = dt.timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
 SOCIAL_AUTH_PIPELINE = OAUTH_PIPELINE
 SOCIAL_AUTH_LOGIN_REDIRECT_URL = "/admin/"
 SOCIAL_AUTH_TWITTER_OAUTH2_KEY = os.environ.get("SOCIALCARE_X_CLIENT_ID", "")

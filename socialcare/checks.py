@@ -6,6 +6,8 @@ Ids: socialcare.E001 unknown platform · E002 no key for secrets at rest · E003
 verification, channel connection or staff sign-in) · W003 a sign-in backend named in
 OAUTH_BACKENDS / STAFF_SIGNIN_BACKENDS is not in AUTHENTICATION_BACKENDS · W004
 SOCIAL_AUTH_PIPELINE lacks socialcare's steps.
+Deployment only (``check --deploy``): W010 no login rate limiting · W011 outbound webhooks may go
+to http or private addresses.
 """
 
 from __future__ import annotations
@@ -165,4 +167,33 @@ def _check_customer_model() -> list:
                     id="socialcare.E004",
                 )
             )
+    return messages
+
+
+#: Apps that rate-limit sign-in; one of them installed is enough for W010.
+LOGIN_LIMITERS = ("axes", "defender")
+
+
+@register(Tags.security, deploy=True)
+def check_deploy_access(app_configs: Any = None, **kwargs: Any) -> list:
+    from django.apps import apps
+
+    messages: list = []
+    if not any(apps.is_installed(app) for app in LOGIN_LIMITERS):
+        messages.append(
+            Warning(
+                "Nothing limits sign-in attempts: the admin's passwords can be guessed at speed.",
+                hint="Install django-axes (see docs/access.md, 'Login rate limiting').",
+                id="socialcare.W010",
+            )
+        )
+    if app_settings.OUTBOUND_WEBHOOK_ALLOW_HTTP or app_settings.OUTBOUND_WEBHOOK_ALLOW_PRIVATE:
+        messages.append(
+            Warning(
+                "Outbound webhooks may go to plain http or to private/loopback addresses (SSRF).",
+                hint="Set SOCIALCARE['OUTBOUND_WEBHOOK_ALLOW_HTTP'] and "
+                "['OUTBOUND_WEBHOOK_ALLOW_PRIVATE'] to False in production.",
+                id="socialcare.W011",
+            )
+        )
     return messages

@@ -55,12 +55,22 @@ DEFAULTS: dict[str, Any] = {
     "FULL_REACH_FOLLOWERS": 1_000_000,
     # Largest webhook body accepted (bytes); larger gets HTTP 413.
     "MAX_WEBHOOK_BODY": 5 * 1024 * 1024,
+    # Inbound deliveries whose platform signs a timestamp are refused outside this window.
+    "WEBHOOK_REPLAY_WINDOW": timedelta(minutes=5),
+    # Outbound webhook URLs: https only, never to private/loopback/link-local addresses, unless
+    # these are switched on (development and tests with a local receiver).
+    "OUTBOUND_WEBHOOK_ALLOW_HTTP": False,
+    "OUTBOUND_WEBHOOK_ALLOW_PRIVATE": False,
     # How outbound replies leave: "live" (the platform's API) or "console" (logged, for demos).
     "REPLY_TRANSPORT": "socialcare.transports.live.LiveTransport",
     # Sending a reply is tried this many times (with exponential backoff) before it is failed.
     "SEND_MAX_ATTEMPTS": 5,
     # A delivery still "processing" after this long (worker died) is re-queued by the sweeper.
     "STALE_DELIVERY_AFTER": timedelta(minutes=10),
+    "INGEST_BATCH_DELIVERIES": 20,
+    # A reply still "queued" (its task lost) or "sending" (its worker died) after this long is
+    # picked up by the reply sweeper.
+    "STALE_REPLY_AFTER": timedelta(minutes=10),
     # Polling: timeout of one HTTP call, and pages fetched per channel per run.
     "HTTP_TIMEOUT": 10.0,
     "POLL_MAX_PAGES": 5,
@@ -74,6 +84,8 @@ DEFAULTS: dict[str, Any] = {
     "PLAYBOOK_STEP_KINDS": {},
     # API requests allowed per key (or per signed-in user), DRF rate syntax.
     "API_THROTTLE_RATE": "1200/min",
+    # Failed API key attempts allowed per client address; beyond, 429 until the period ends.
+    "API_AUTH_FAILURE_RATE": "20/min",
     # Identity verification and channel connection through OAuth (docs/verification.md).
     # How long a verification link an agent sends stays valid.
     "VERIFICATION_LINK_MAX_AGE": timedelta(hours=24),
@@ -93,6 +105,12 @@ DEFAULTS: dict[str, Any] = {
     "STAFF_ALLOWED_DOMAINS": [],
     # The group (if it exists) a staff account created on first sign-in joins.
     "STAFF_DEFAULT_GROUP": "Support agent",
+    # Retention (docs/privacy.md): days after which raw webhook bodies and posts' raw payloads
+    # are emptied, and the content of cases closed that long ago is removed. None: keep forever.
+    "RETENTION_RAW_PAYLOAD_DAYS": None,
+    "RETENTION_CLOSED_CASE_DAYS": None,
+    # Rows per batch (one short transaction each) of a retention purge.
+    "RETENTION_BATCH_SIZE": 1000,
 }
 
 #: Settings whose value is a dotted path to import on first use.

@@ -532,6 +532,7 @@ class _Builder:
         for story in STORIES:
             self.cases.append((story, self._play(story)))
         self._merge_duplicates()
+        self._privacy()
         self._touch()
         return self._counts()
 
@@ -869,6 +870,17 @@ class _Builder:
         email_case = self._case("jonas_dup", "email")
         self._at(at, case_services.merge_cases, email_case, self._case("jonas", "x"), actor=agent)
         Case.objects.filter(pk=email_case.pk).update(resolved_at=at, closed_at=at)
+
+    def _privacy(self) -> None:
+        """After the merge Jonas asked for a copy of his data: one export in the privacy log."""
+        from socialcare.models import PrivacyRequest
+        from socialcare.services.privacy import export_customer
+
+        jonas = self.customers["jonas"]
+        export_customer(jonas, actor=self.agents["lukas"], source=PrivacyRequest.Source.ADMIN)
+        PrivacyRequest.objects.filter(customer_id=str(jonas.pk)).update(
+            created_at=self.now - dt.timedelta(hours=18)
+        )
 
     def _at(self, at: dt.datetime, service: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call a service as if at ``at``: services stamp events with the real clock, and the demo

@@ -7,6 +7,10 @@ per-process cache (``socialcare.channel_cache``); a signature or challenge that 
 is checked again against the row as stored, so rotated secrets work at once. Every
 refusal is a JSON body ``{"code": ..., "detail": ...}`` with a 4xx (503 when the database is down,
 so the platform redelivers); nothing is processed unless the signature is valid.
+
+Replays (``services.replay``): a delivery whose id (the platform's, else the hash of the signed
+body) this channel has seen is answered 200 ``duplicate`` and not stored twice; one whose
+platform signs a timestamp outside ``WEBHOOK_REPLAY_WINDOW`` is a 400 ``stale_delivery``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 from socialcare import channel_cache
 from socialcare.conf import app_settings
 from socialcare.platforms.registry import UnknownPlatform, get_adapter
-from socialcare.services.deliveries import accept_delivery
+from socialcare.services import replay
 
 logger = logging.getLogger("socialcare.webhooks")
 
@@ -92,10 +96,18 @@ def webhook(request: HttpRequest, platform: str, channel_id: int) -> HttpRespons
                 403, "bad_signature", "The signature does not match this channel's secret."
             )
     try:
-        delivery = accept_delivery(cached.channel, body, request.headers)
+        replay.check_timestamp(adapter, request.headers)
+    except replay.StaleDelivery as exc:
+        return error(400, "stale_delivery", str(exc))
+    key = replay.delivery_key(adapter, body, request.headers)
+    try:
+        delivery, new = replay.accept_once(cached.channel, key, body, request.headers)
     except DatabaseError:
         # Read the channel again next time (deleted since it was cached: 404, not 503 forever).
         channel_cache.invalidate(channel_id)
         logger.exception("Could not store a %s delivery", platform)
         return error(503, "unavailable", "Could not store the delivery; retry.", Retry_After="30")
+    if not new:
+        # Seen before (a platform retry or a replayed capture): 200 so the platform stops.
+        return JsonResponse({"status": "duplicate", "delivery": delivery.pk if delivery else None})
     return JsonResponse({"status": "accepted", "delivery": delivery.pk})

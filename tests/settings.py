@@ -1,6 +1,7 @@
 """Test settings: the default customer model. SOCIALCARE_TEST_DB=postgres runs on PostgreSQL
 (connection from the usual PG* environment variables)."""
 
+import datetime as dt
 import os
 
 from socialcare.oauth_settings import SOCIAL_AUTH_PIPELINE as OAUTH_PIPELINE
@@ -25,6 +26,7 @@ INSTALLED_APPS = [
     "social_django",
     "socialcare",
     "tests.testapp",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -33,6 +35,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "tests.urls"
@@ -71,11 +74,16 @@ STATIC_URL = "static/"
 
 SOCIALCARE = {
     "ENCRYPTION_KEYS": ["yDBpXDcmWBcwVmsNNYvsQS9RvlAWoLjNGSz7wXfrkWg="],
+    # Tests deliver outbound webhooks to receivers on http://127.0.0.1 (tests/access checks
+    # the production rules with these off).
+    "OUTBOUND_WEBHOOK_ALLOW_HTTP": True,
+    "OUTBOUND_WEBHOOK_ALLOW_PRIVATE": True,
 }
 
 # OAuth sign-in: the platform backends, pointed at a local provider by the tests that use them
 # (tests/oauth_provider.py).
 AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "tests.oauth_provider.LocalTwitterOAuth2",
     "social_core.backends.facebook.FacebookOAuth2",
@@ -83,6 +91,14 @@ AUTHENTICATION_BACKENDS = [
     "socialcare.auth_backends.MastodonOAuth2",
     "social_core.backends.open_id_connect.OpenIdConnectAuth",
 ]
+# Login rate limiting as in the demo/production profile, switched on by the tests of it
+# (tests/access/test_login_limits.py); off elsewhere so client.login() needs no request.
+AXES_ENABLED = False
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = dt.timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+
 SOCIAL_AUTH_PIPELINE = OAUTH_PIPELINE
 SOCIAL_AUTH_LOGIN_REDIRECT_URL = "/admin/"
 SOCIAL_AUTH_TWITTER_OAUTH2_KEY = "x-client-id"

@@ -331,6 +331,7 @@ def test_admin_creates_a_key_and_shows_it_once(
             "name": "Reporting",
             "user": agent.pk,
             "read_only": "on",
+            "scopes": ["teams:read", "cases:read"],
             "expires_at_0": "",
             "expires_at_1": "",
         },
@@ -338,6 +339,7 @@ def test_admin_creates_a_key_and_shows_it_once(
     assert response.status_code == 302, response.content.decode()[:2000]
     key = ApiKey.objects.get()
     assert key.user == agent and key.read_only and key.name == "Reporting"
+    assert key.scopes == ["cases:read", "teams:read"]
     messages = [str(m) for m in get_messages(response.wsgi_request)]
     plain = re.search(r"(sc_[A-Za-z0-9_\-]+)", " ".join(messages)).group(1)
     assert hash_key(plain) == key.key_hash
@@ -347,6 +349,7 @@ def test_admin_creates_a_key_and_shows_it_once(
 
     change = client.get(f"/admin/socialcare/apikey/{key.pk}/change/").content.decode()
     assert key.key_hash not in change and plain not in change and key.prefix in change
+    assert "cases:read, teams:read" in change
     listing = client.get("/admin/socialcare/apikey/").content.decode()
     assert key.key_hash not in listing and plain not in listing
 

@@ -12,14 +12,22 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
 
+from socialcare.exceptions import SocialCareError
 from socialcare.models import ApiKey
-from socialcare.services.apikeys import create_api_key, revoke_api_key
+from socialcare.services.apikeys import SCOPES, clean_scopes, create_api_key, revoke_api_key
 
 
 class ApiKeyCreateForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=[(name, f"{name} — {text}") for name, text in SCOPES.items()],
+        widget=forms.CheckboxSelectMultiple,
+        required=True,
+        help_text="What the key may use. Give it only what the client needs.",
+    )
+
     class Meta:
         model = ApiKey
-        fields = ["name", "user", "read_only", "expires_at"]
+        fields = ["name", "user", "read_only", "scopes", "expires_at"]
         help_texts = {
             "user": "The key acts as this staff user: same permissions and team rules.",
             "read_only": "For reporting clients: the key may only read.",
@@ -39,6 +47,16 @@ class ApiKeyCreateForm(forms.ModelForm):
             raise forms.ValidationError("Give the key a name that says who uses it.")
         return name
 
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        try:
+            cleaned["scopes"] = clean_scopes(
+                cleaned.get("scopes") or [], read_only=bool(cleaned.get("read_only"))
+            )
+        except SocialCareError as exc:
+            self.add_error("scopes", str(exc))
+        return cleaned
+
     def clean_expires_at(self) -> Any:
         expires_at = self.cleaned_data.get("expires_at")
         if expires_at and expires_at <= timezone.now():
@@ -48,16 +66,26 @@ class ApiKeyCreateForm(forms.ModelForm):
 
 @admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ["name", "prefix", "user", "read_only", "state", "expires_at", "last_used_at"]
+    list_display = [
+        "name",
+        "prefix",
+        "user",
+        "read_only",
+        "scope_list",
+        "state",
+        "expires_at",
+        "last_used_at",
+    ]
     list_filter = ["read_only", "revoked_at", "expires_at"]
     search_fields = ["name", "prefix", "user__username"]
     list_select_related = ["user"]
     actions = ["revoke"]
-    add_fields = ["name", "user", "read_only", "expires_at"]
+    add_fields = ["name", "user", "read_only", "scopes", "expires_at"]
     readonly_fields = [
         "prefix",
         "user",
         "read_only",
+        "scope_list",
         "created_at",
         "expires_at",
         "last_used_at",
@@ -82,10 +110,14 @@ class ApiKeyAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
             return
         key, plain = create_api_key(
-            obj.user, obj.name, read_only=obj.read_only, expires_at=obj.expires_at
+            obj.user,
+            obj.name,
+            read_only=obj.read_only,
+            expires_at=obj.expires_at,
+            scopes=form.cleaned_data["scopes"],
         )
         # The admin goes on with ``obj`` (its log entry, the redirect): make it the saved row.
-        for field in ("id", "prefix", "key_hash", "created_at"):
+        for field in ("id", "prefix", "key_hash", "created_at", "scopes"):
             setattr(obj, field, getattr(key, field))
         obj._state.adding = False
         messages.success(
@@ -97,6 +129,10 @@ class ApiKeyAdmin(admin.ModelAdmin):
                 plain,
             ),
         )
+
+    @admin.display(description="scopes")
+    def scope_list(self, key: ApiKey) -> str:
+        return ", ".join(key.scopes or []) or "none"
 
     @admin.display(description="state")
     def state(self, key: ApiKey) -> str:

@@ -25,7 +25,7 @@ from socialcare.models import (
     customer_display_name,
 )
 from socialcare.services import incidents as incident_services
-from socialcare.services.access import case_filter, visible_cases
+from socialcare.services.access import case_filter, visible_cases, visible_references
 from socialcare.services.holding_replies import send_holding_replies
 from socialcare.services.playbook_steps import kind_choices
 from socialcare.services.sla_state import sla_state
@@ -78,15 +78,17 @@ def sample_posts(evidence: dict) -> list[dict]:
     return samples
 
 
-def event_text(event: IncidentEvent) -> str:
-    """One line for the incident timeline from an event's data."""
+def event_text(event: IncidentEvent, visible: set[str] | None = None) -> str:
+    """One line for the incident timeline from an event's data (``visible``: the case
+    references the reader may see; others are counted, not named)."""
     data = event.data or {}
     parts = []
     for key in ("summary", "step", "result", "comment", "note", "from", "to", "count"):
         if data.get(key) not in (None, "", []):
             parts.append(f"{key}: {data[key]}")
     if data.get("cases"):
-        parts.append("cases: " + ", ".join(str(c) for c in data["cases"][:20]))
+        named = [str(c) for c in data["cases"] if visible is None or str(c) in visible]
+        parts.append("cases: " + ", ".join(named[:20]) if named else "cases: none of yours")
     for key in ("sent", "held", "skipped", "template"):
         if data.get(key) not in (None, ""):
             parts.append(f"{key}: {data[key]}")
@@ -175,8 +177,10 @@ class IncidentConsoleMixin(admin.ModelAdmin):
             case.customer_name = customer_display_name(case.customer)
         counts = linked.aggregate(total=Count("pk"), visible=Count("pk", filter=case_filter(user)))
         events = list(incident.events.select_related("actor").order_by("-at", "-pk")[:EVENTS_SHOWN])
+        named = [c for e in events for c in (e.data or {}).get("cases") or []]
+        visible = visible_references(user, named)
         for event in events:
-            event.text = event_text(event)
+            event.text = event_text(event, visible)
             event.label = event.kind.replace("_", " ").capitalize()
         return {
             "incident": incident,

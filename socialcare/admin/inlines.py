@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from socialcare.models import Case, CaseEvent, Post, SocialIdentity, TeamMembership
+from socialcare.services.access import case_filter
 
 
 class ReadOnlyInlineMixin:
@@ -58,7 +59,13 @@ class CustomerCaseInline(ReadOnlyInlineMixin, admin.TabularInline):
     verbose_name_plural = "cases"
 
     def get_queryset(self, request: HttpRequest) -> Any:
-        return super().get_queryset(request).select_related("channel")
+        # The team rule: a customer's page lists only the cases the reader may see.
+        return (
+            super()
+            .get_queryset(request)
+            .filter(case_filter(request.user))
+            .select_related("channel")
+        )
 
     @admin.display(description="case")
     def case_link(self, obj: Case) -> str:

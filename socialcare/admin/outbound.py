@@ -18,7 +18,7 @@ from socialcare.admin.channels import _https_urls
 from socialcare.admin.inlines import ReadOnlyInlineMixin
 from socialcare.models import EVENT_TYPES, OutboundDelivery, WebhookSubscription
 from socialcare.models.fields import redacted
-from socialcare.services import outbound
+from socialcare.services import outbound, url_safety
 
 
 class WebhookSubscriptionForm(forms.ModelForm):
@@ -54,6 +54,14 @@ class WebhookSubscriptionForm(forms.ModelForm):
             )
         else:
             self.fields["secret"].help_text = "Leave blank to generate one (shown once)."
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data.get("url") or ""
+        try:
+            url_safety.validate_subscription_url(url)
+        except url_safety.UnsafeUrl as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return url
 
     def save(self, commit: bool = True) -> WebhookSubscription:
         subscription = super().save(commit=False)

@@ -7,6 +7,7 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
 
+from socialcare.api.throttling import FailedKeyThrottle
 from socialcare.services.apikeys import authenticate_key
 
 
@@ -20,8 +21,14 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         keyword, _, value = header.partition(" ")
         if keyword.lower() not in self.keywords or not value.strip().startswith("sc_"):
             return None
+        throttle = FailedKeyThrottle()
+        if throttle.blocked(request):
+            raise exceptions.Throttled(
+                wait=throttle.wait(), detail="Too many failed API key attempts from here."
+            )
         key = authenticate_key(value.strip())
         if key is None:
+            throttle.record_failure(request)
             raise exceptions.AuthenticationFailed("Unknown, revoked or expired API key.")
         return key.user, key
 

@@ -24,7 +24,7 @@ from socialcare.models import (
     WebhookSubscription,
     get_customer_model,
 )
-from socialcare.services import outbound
+from socialcare.services import outbound, url_safety
 from socialcare.services.events import user_label
 
 # Identities -------------------------------------------------------------------------------------
@@ -413,6 +413,14 @@ class WebhookSubscriptionSerializer(serializers.ModelSerializer):
             "disabled_reason",
         ]
         extra_kwargs = {"url": {"validators": [URLValidator(schemes=["http", "https"])]}}
+
+    def validate_url(self, value: str) -> str:
+        # SSRF: https, and no private/loopback/link-local address (checked again at send).
+        try:
+            url_safety.validate_subscription_url(value)
+        except url_safety.UnsafeUrl as exc:
+            raise serializers.ValidationError(str(exc)) from None
+        return value
 
     def create(self, validated_data: dict[str, Any]) -> WebhookSubscription:
         secret = validated_data.pop("secret", None) or outbound.generate_secret()

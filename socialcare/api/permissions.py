@@ -1,4 +1,4 @@
-"""Permissions: Django model permissions (view for reads), read-only keys, team rule on objects."""
+"""Permissions: Django model permissions (view for reads), API key scopes and read-only keys."""
 
 from __future__ import annotations
 
@@ -30,12 +30,72 @@ class StaffOnly(permissions.BasePermission):
         return bool(user and user.is_authenticated and user.is_active and user.is_staff)
 
 
+#: Which scope a key needs, per API route: the viewset's basename (or the URL name of a plain
+#: view) → (scope to read, scope to write); an action may need its own (``ACTION_SCOPES``).
+#: A route missing here is refused to every key (a test checks that every route is listed).
+ROUTE_SCOPES: dict[str, tuple[str, str]] = {
+    "case": ("cases:read", "cases:write"),
+    "post": ("posts:read", "posts:read"),
+    "customer": ("customers:read", "customers:write"),
+    "identity": ("customers:read", "customers:write"),
+    "team": ("teams:read", "teams:read"),
+    "sla-policy": ("sla-policies:read", "sla-policies:write"),
+    "webhook-subscription": ("webhooks:read", "webhooks:manage"),
+    "incident": ("incidents:read", "incidents:write"),
+    "playbook": ("incidents:read", "incidents:write"),
+    "detector": ("incidents:read", "incidents:write"),
+    "verification-link": ("verification:read", "verification:write"),
+    "privacy-request": ("privacy", "privacy"),
+    "customer-export": ("privacy", "privacy"),
+    "customer-erase": ("privacy", "privacy"),
+    "api-key": ("api-keys:manage", "api-keys:manage"),
+}
+#: (route, action) → scopes needed on top of the route's (all of them).
+ACTION_SCOPES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("case", "replies"): ("replies:write",),
+    ("customer", "history"): ("cases:read",),
+}
+
+
+def route_name(request: Any, view: Any) -> str:
+    basename = getattr(view, "basename", None)
+    if basename:
+        return basename
+    match = getattr(request, "resolver_match", None)
+    return getattr(match, "url_name", "") or ""
+
+
+def required_scopes(request: Any, view: Any) -> tuple[str, ...] | None:
+    """The scopes a key needs for this request, or None when the route is not listed."""
+    route = route_name(request, view)
+    pair = ROUTE_SCOPES.get(route)
+    if pair is None:
+        return None
+    base = pair[0] if request.method in permissions.SAFE_METHODS else pair[1]
+    action = getattr(view, "action", None) or ""
+    if route == "case" and action == "replies" and request.method in permissions.SAFE_METHODS:
+        return (base,)
+    return (base, *ACTION_SCOPES.get((route, action), ()))
+
+
 class KeyScope(permissions.BasePermission):
-    """A read-only key may only read."""
+    """A key may use only what its scopes allow; a read-only key may only read."""
 
     message = "This API key is read-only."
 
     def has_permission(self, request: Any, view: Any) -> bool:
-        if isinstance(request.auth, ApiKey) and request.auth.read_only:
-            return request.method in permissions.SAFE_METHODS
+        key = request.auth
+        if not isinstance(key, ApiKey):
+            return True
+        if key.read_only and request.method not in permissions.SAFE_METHODS:
+            self.message = "This API key is read-only."
+            return False
+        needed = required_scopes(request, view)
+        if needed is None:
+            self.message = "API keys cannot use this endpoint."
+            return False
+        missing = [scope for scope in needed if not key.has_scope(scope)]
+        if missing:
+            self.message = f"This API key lacks the scope {', '.join(missing)}."
+            return False
         return True

@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from socialcare.api import cases, crisis, people
+from socialcare.api import apikeys, cases, crisis, people, privacy
 from socialcare.api.schema import RedocView, SchemaView, SwaggerView
 
 router = DefaultRouter(trailing_slash=True)
@@ -14,9 +14,19 @@ router.include_root_view = False
 cases.register(router)
 people.register(router)
 crisis.register(router)
+privacy.register(router)
+apikeys.register(router)
 
 urlpatterns = [
     path("v1/", include(router.urls)),
+    path(
+        "v1/customers/<str:pk>/export/",
+        privacy.CustomerExportView.as_view(),
+        name="customer-export",
+    ),
+    path(
+        "v1/customers/<str:pk>/erase/", privacy.CustomerEraseView.as_view(), name="customer-erase"
+    ),
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", SwaggerView.as_view(url_name="socialcare:api-schema"), name="api-docs"),
     path("redoc/", RedocView.as_view(url_name="socialcare:api-schema"), name="api-redoc"),

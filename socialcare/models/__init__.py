@@ -33,6 +33,8 @@ from socialcare.models.outbound import (
     WebhookSubscription,
 )
 from socialcare.models.post import Post
+from socialcare.models.privacy import PrivacyRequest
+from socialcare.models.replay import DeliveryFingerprint
 from socialcare.models.sla import BusinessCalendar, BusinessHours, SLAPolicy
 from socialcare.models.team import Team, TeamMembership
 from socialcare.models.template import ReplyTemplate
@@ -50,6 +52,7 @@ __all__ = [
     "Channel",
     "Customer",
     "CustomerMerge",
+    "DeliveryFingerprint",
     "Detector",
     "DetectorCount",
     "IdentityVerification",
@@ -62,6 +65,7 @@ __all__ = [
     "PlaybookStep",
     "Post",
     "Priority",
+    "PrivacyRequest",
     "ReplyTemplate",
     "SLAAlert",
     "SLAPolicy",

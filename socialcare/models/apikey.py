@@ -24,7 +24,8 @@ class ApiKeyQuerySet(models.QuerySet):
 
 
 class ApiKey(models.Model):
-    """A key acts as its user (same team rules); a read-only key may only read."""
+    """A key acts as its user (same team rules) and may use only the API resources its scopes
+    name (``services.apikeys.SCOPES``); a read-only key may only read, whatever its scopes."""
 
     name = models.CharField(
         _("name"), max_length=100, help_text=_("Who uses it, e.g. 'Salesforce sync'.")
@@ -38,6 +39,12 @@ class ApiKey(models.Model):
         related_name="socialcare_api_keys",
     )
     read_only = models.BooleanField(_("read-only"), default=False)
+    scopes = models.JSONField(
+        _("scopes"),
+        default=list,
+        blank=True,
+        help_text=_("What the key may use, e.g. cases:read, replies:write. None: nothing."),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
@@ -52,6 +59,9 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in (self.scopes or [])
 
     @property
     def is_usable(self) -> bool:

@@ -7,6 +7,7 @@ and cases no team owns yet (the triage pool).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Q, QuerySet
@@ -54,3 +55,16 @@ def visible_posts(user: Any, queryset: QuerySet | None = None) -> QuerySet:
 
 def can_see_case(user: Any, case: Case) -> bool:
     return visible_cases(user, Case.objects.filter(pk=case.pk)).exists()
+
+
+def visible_references(user: Any, references: Iterable[str]) -> set[str]:
+    """The case references among ``references`` that ``user`` may see (for texts that name
+    cases, e.g. an incident's timeline, so another team's case is not even named)."""
+    wanted = {str(r) for r in references if r}
+    if not wanted or sees_all_cases(user):
+        return wanted
+    return set(
+        visible_cases(user, Case.objects.filter(reference__in=wanted)).values_list(
+            "reference", flat=True
+        )
+    )

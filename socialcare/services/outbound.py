@@ -17,6 +17,7 @@ import hmac
 import json
 import logging
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -25,12 +26,14 @@ from django.core.mail import mail_admins
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import F, Max, OuterRef, QuerySet, Subquery
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 import socialcare
 from socialcare.conf import app_settings
 from socialcare.exceptions import SocialCareError
 from socialcare.models import EVENT_TYPES, OutboundDelivery, OutboundEvent, WebhookSubscription
+from socialcare.services import url_safety
 from socialcare.services.outbound_payloads import iso
 
 logger = logging.getLogger("socialcare.outbound")
@@ -54,6 +57,47 @@ def usable_subscriptions() -> QuerySet[WebhookSubscription]:
 
 # Emitting ----------------------------------------------------------------------------------------
 
+#: Seconds the list of subscriptions is trusted before it is read again. A subscription saved or
+#: deleted in this process drops it at once (signals); one created in another process is seen
+#: within this time. A stale entry for a subscription that is gone, off or no longer interested
+#: costs nothing: ``emit`` checks each one again, locked, before recording anything.
+SUBSCRIPTIONS_TTL = 5.0
+_subscriptions: tuple[float, int, list[tuple[int, list[str]]]] | None = None
+_subscriptions_generation = 0
+
+
+def _subscription_types() -> list[tuple[int, list[str]]]:
+    """(pk, event types) of every subscription, in any state, cached per process."""
+    global _subscriptions
+    cached = _subscriptions
+    if (
+        cached is not None
+        and cached[1] == _subscriptions_generation
+        and time.monotonic() - cached[0] <= SUBSCRIPTIONS_TTL
+    ):
+        return cached[2]
+    generation = _subscriptions_generation
+    rows = [
+        (pk, list(types or []))
+        for pk, types in WebhookSubscription.objects.values_list("pk", "event_types")
+    ]
+    _subscriptions = (time.monotonic(), generation, rows)
+    return rows
+
+
+def _subscriptions_changed(**kwargs: Any) -> None:
+    global _subscriptions, _subscriptions_generation
+    _subscriptions_generation += 1
+    _subscriptions = None
+
+
+post_save.connect(
+    _subscriptions_changed, sender=WebhookSubscription, dispatch_uid="socialcare.outbound.saved"
+)
+post_delete.connect(
+    _subscriptions_changed, sender=WebhookSubscription, dispatch_uid="socialcare.outbound.deleted"
+)
+
 
 def emit(
     event_type: str, data: Mapping[str, Any] | Callable[[], Mapping[str, Any]]
@@ -63,10 +107,12 @@ def emit(
     listens) becomes the body's ``data``. Returns the event, or None when nobody listens."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"Unknown outbound event type {event_type!r}.")
-    listening = usable_subscriptions().only("pk", "event_types")
-    wanted = [s.pk for s in listening if s.wants(event_type)]
+    # Which subscriptions might want it comes from a per-process cache (no query per post when
+    # nobody listens); whether they are usable and still want it is read under the lock below.
+    wanted = [pk for pk, types in _subscription_types() if not types or event_type in types]
     if not wanted:
         return None
+    listening = usable_subscriptions().only("pk", "event_types")
     with transaction.atomic():
         # Locking the subscription rows (in pk order, so emitters never deadlock) makes the
         # per-subscription sequence gap-free and ordered like the commits that emitted them.
@@ -187,9 +233,19 @@ def _attempt(
     headers = request_headers(delivery.event, subscription.secret, body)
     status_code: int | None = None
     try:
-        with client.stream("POST", subscription.url, content=body, headers=headers) as response:
+        # SSRF: resolved and checked now, and sent to the address checked (url_safety).
+        target = url_safety.pinned_target(subscription.url)
+        with client.stream(
+            "POST",
+            target.url,
+            content=body,
+            headers={**headers, **target.headers},
+            extensions=target.extensions,
+        ) as response:
             status_code = response.status_code
             excerpt = "" if response.is_success else _excerpt(response)
+    except url_safety.UnsafeUrl as exc:
+        error = f"Refused: {exc}"
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}"
     except Exception as exc:  # a bad URL or a bug must not leave the delivery claimed
