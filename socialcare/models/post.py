@@ -158,6 +158,12 @@ class Post(models.Model):
                 condition=~models.Q(conversation_id=""),
                 name="socialcare_post_conversation",
             ),
+            # The stuck-reply sweeper (every 5 minutes) reads only replies not yet sent.
+            models.Index(
+                fields=["posted_at"],
+                condition=models.Q(send_status__in=["queued", "sending"]),
+                name="socialcare_post_unsent",
+            ),
         ]
 
     def __str__(self) -> str:

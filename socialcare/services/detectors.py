@@ -250,22 +250,22 @@ def _negative(detector: Detector, post: Post) -> bool:
 
 class _Window:
     """A counted detector's window and baseline sums during a pass over many posts: read once
-    (before the pass's own counts are written), then advanced post by post in memory, so each
-    post is judged on exactly the counts one call per post would have read."""
+    (after the pass's own counts are written, which are then subtracted), then advanced post by
+    post in memory, so each post is judged on the counts one call per post would have read."""
 
     def __init__(self, detector: Detector, now: dt.datetime) -> None:
         self.detector = detector
         self.baseline_start, self.start, self.end = _bounds(detector, now)
         self.count, self.before = _window_sums(detector, now)
 
-    def add(self, minute: dt.datetime, negative: bool) -> None:
+    def add(self, minute: dt.datetime, negative: bool, step: int = 1) -> None:
         if self.detector.kind == Kind.NEGATIVE_SURGE:
             if negative and self.start <= minute < self.end:
-                self.count += 1
+                self.count += step
         elif self.start <= minute < self.end:
-            self.count += 1
+            self.count += step
         elif self.baseline_start <= minute < self.start:
-            self.before += 1
+            self.before += step
 
 
 def observe_posts(posts: Sequence[Post], now: dt.datetime | None = None) -> list[Incident]:
@@ -285,20 +285,30 @@ def observe_posts(posts: Sequence[Post], now: dt.datetime | None = None) -> list
     if not detectors:
         return []
     minutes = {p.pk: _minute(min(p.posted_at, now)) for p in posts}
-    windows: dict[int, _Window] = {}
     counts: dict[tuple[int, dt.datetime], list[int]] = {}
+    scoped: dict[int, list[Post]] = {}
     for detector in detectors:
         if detector.kind not in COUNTED:
             continue
-        scoped = [p for p in posts if in_scope(detector, p)]
-        if not scoped:
+        mine = [p for p in posts if in_scope(detector, p)]
+        if not mine:
             continue
-        windows[detector.pk] = _Window(detector, now)
-        for post in scoped:
+        scoped[detector.pk] = mine
+        for post in mine:
             entry = counts.setdefault((detector.pk, minutes[post.pk]), [0, 0])
             entry[0] += 1
             entry[1] += int(_negative(detector, post))
     _count_many(counts)
+    # The sums are read after the UPSERT, whose row locks order concurrent passes over the same
+    # minutes: they include every pass committed before this one (read before, two workers
+    # would each miss the other's posts and neither cross the threshold). This pass's own posts
+    # are then taken out again and added back one by one below.
+    windows: dict[int, _Window] = {}
+    for detector in detectors:
+        if detector.pk in scoped:
+            window = windows[detector.pk] = _Window(detector, now)
+            for post in scoped[detector.pk]:
+                window.add(minutes[post.pk], _negative(detector, post), -1)
 
     touched: list[Incident] = []
     unknown = object()
