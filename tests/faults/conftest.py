@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -27,7 +28,8 @@ def worker_env() -> dict[str, str]:
     db = connection.settings_dict
     return {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        # The run's own settings (tests.settings_swapped has another customer table).
+        "DJANGO_SETTINGS_MODULE": settings.SETTINGS_MODULE,
         "SOCIALCARE_TEST_DB": "postgres",
         "PGDATABASE": db["NAME"],
         "PGHOST": str(db["HOST"] or "127.0.0.1"),
