@@ -446,6 +446,9 @@ def test_two_web_and_two_worker_processes_on_redis_process_everything_exactly_on
     set_up_channels()
     targets, _ = load_targets(("x", "facebook", "instagram"), polled=False)
     work = workload.build(targets, deliveries=DELIVERIES)
+    # A resend is the same signed body again: replay protection answers it 200 "duplicate"
+    # without storing it twice (socialcare.services.replay), so fewer rows than requests.
+    distinct = len({(repr(d.target), d.body) for d in work.deliveries})
     kinds = Counter(d.kind for d in work.deliveries)
     # The same post in several deliveries, racing in different workers.
     robustness.fault(kinds["resend"] + kinds["combined"])
@@ -469,7 +472,7 @@ def test_two_web_and_two_worker_processes_on_redis_process_everything_exactly_on
         cluster.start_worker(f"qcluster{n + 1}")
     cluster.wait_ready()
     clusters_ready = time.monotonic()
-    progress = Progress(cluster, len(work.deliveries))
+    progress = Progress(cluster, distinct)
 
     # Idle connections are dropped before gunicorn's keep-alive (5 s) closes them from its side.
     limits = httpx.Limits(max_connections=SENDERS + REPLIES_PER_CASE * 2, keepalive_expiry=2)
@@ -485,7 +488,7 @@ def test_two_web_and_two_worker_processes_on_redis_process_everything_exactly_on
         pushing.start()
         replying.start()
         try:
-            progress.wait_kill_moment(len(work.deliveries), clusters_ready)
+            progress.wait_kill_moment(distinct, clusters_ready)
             kills = kill_faults(cluster, robustness)
             agents.go.set()
 
@@ -500,7 +503,7 @@ def test_two_web_and_two_worker_processes_on_redis_process_everything_exactly_on
             stranded = progress.wait_quiet()
             swept = time.perf_counter()
             run_sweeper(cluster)
-            progress.wait_processed(len(work.deliveries))
+            progress.wait_processed(distinct)
             agents.settled.set()
             replying.join(DRAIN_TIMEOUT)
             assert not replying.is_alive(), "the agents never finished replying"
@@ -545,9 +548,9 @@ def test_two_web_and_two_worker_processes_on_redis_process_everything_exactly_on
     # Deliveries: all stored and processed, none failed.
     deliveries = WebhookDelivery.objects.all()
     states = dict(deliveries.values_list("status").annotate(n=Count("id")))
-    robustness.lost(len(work.deliveries) - states.get(WebhookDelivery.Status.PROCESSED, 0))
-    assert deliveries.count() == len(work.deliveries)
-    assert states == {WebhookDelivery.Status.PROCESSED: len(work.deliveries)}, states
+    robustness.lost(distinct - states.get(WebhookDelivery.Status.PROCESSED, 0))
+    assert deliveries.count() == distinct
+    assert states == {WebhookDelivery.Status.PROCESSED: distinct}, states
 
     # Posts: each platform post exactly once.
     inbound = Post.objects.filter(direction=Post.Direction.INBOUND)
