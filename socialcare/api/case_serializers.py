@@ -29,6 +29,7 @@ from socialcare.models import (
 )
 from socialcare.services.access import visible_cases, visible_posts
 from socialcare.services.events import user_label
+from socialcare.services.outbound_payloads import channel_data
 from socialcare.services.sla_state import SLA_STATES, sla_state
 
 # The one error shape -----------------------------------------------------------------------
@@ -150,7 +151,7 @@ def _case_channel(case: Case) -> dict[str, Any] | None:
     if case.channel_id is None:
         return None
     if not hasattr(case, "channel_name"):
-        return _channel(case.channel)
+        return channel_data(case.channel)
     return {
         "id": case.channel_id,
         "name": case.channel_name,
@@ -164,17 +165,6 @@ def _case_team(case: Case) -> dict[str, Any] | None:
         return None
     name = case.team_name if hasattr(case, "team_name") else case.team.name
     return {"id": case.team_id, "name": name}
-
-
-def _channel(channel: Channel | None) -> dict[str, Any] | None:
-    if channel is None:
-        return None
-    return {
-        "id": channel.pk,
-        "name": channel.name,
-        "platform": channel.platform,
-        "handle": channel.handle,
-    }
 
 
 # Summaries of related objects --------------------------------------------------------------
@@ -514,7 +504,7 @@ class PostSerializer(serializers.ModelSerializer):
             "id": post.pk,
             "platform": post.platform,
             "external_id": _text(post.external_id),
-            "channel": _channel(post.channel) if post.channel_id is not None else None,
+            "channel": channel_data(post.channel) if post.channel_id is not None else None,
             "case": post.case_id,
             "case_reference": _text(getattr(post, "case_reference", None)),
             "direction": post.direction,
