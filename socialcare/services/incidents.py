@@ -209,10 +209,18 @@ def _apply_to_cases(step: IncidentStep, cases: Iterable[Case], actor: Any) -> tu
     if not kind.case_scoped:
         return 0, []
     applied, problems = 0, []
+    cases = list(cases)
+    done: set[int] = set()  # the cases this step already reached: a query per 500 cases
+    for start in range(0, len(cases), 500):
+        done.update(
+            CaseEvent.objects.filter(
+                case__in=[c.pk for c in cases[start : start + 500]],
+                kind=CaseEvent.Kind.PLAYBOOK_STEP,
+                data__incident_step=step.pk,
+            ).values_list("case_id", flat=True)
+        )
     for case in cases:
-        if CaseEvent.objects.filter(
-            case=case, kind=CaseEvent.Kind.PLAYBOOK_STEP, data__incident_step=step.pk
-        ).exists():
+        if case.pk in done:
             continue
         try:
             with transaction.atomic():

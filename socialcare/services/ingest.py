@@ -102,6 +102,12 @@ class _Batch:
         for known in (self.absent, self.no_post, self.childless, self.quiet, self.caseless):
             known.clear()
 
+    def settled(self, event: Event, key: tuple[str, str]) -> None:
+        """Keep the sets true after ``event`` (whose post is ``key``) was ingested."""
+        self.absent.discard(key)
+        if isinstance(event, PostDeletion):  # it may have left a tombstone
+            self.no_post.discard(key)
+
     def stored(self, post: Post) -> None:
         """Keep the sets true after the batch stored ``post``."""
         for ref in (post.external_id, post.local_id):
@@ -145,10 +151,9 @@ def _stored_refs(channel: Channel, refs: set[tuple[str, str]]) -> set[tuple[str,
 
 @contextmanager
 def _batched(channel: Channel, events: Sequence[Event]) -> Iterator[_Batch]:
-    """Lock the channel once and read, in one query each for the whole batch, its authors, its
-    already-stored posts, and which parents, early replies, conversations and open cases do not
-    exist. Must run inside the batch's transaction."""
-    _lock_channel(channel)
+    """Read, in one query each for the whole batch, its authors, its already-stored posts, and
+    which parents, early replies, conversations and open cases do not exist. Must run inside the
+    batch's transaction, which holds the channel's lock."""
     items = _event_posts(events)
     keys = {(i.platform, i.external_id) for i in items if i.external_id}
     keys |= {(e.platform, e.external_id) for e in events if isinstance(e, PostDeletion)}
@@ -228,15 +233,41 @@ class _Work:
 
 
 def _ingest_batch(channel: Channel, works: Sequence[_Work]) -> list[Post]:
-    """Every event of the batch in one transaction, each in its own savepoint: delivery by
-    delivery in arrival order, and inside a delivery in the order they happened (a platform
-    groups a delivery's events by type, not by time). Returns the inbound posts stored, for
-    the detectors once committed."""
+    """Every event of the batch in one transaction: delivery by delivery in arrival order, and
+    inside a delivery in the order they happened (a platform groups a delivery's events by type,
+    not by time). Returns the inbound posts stored, for the detectors once committed.
+
+    Optimistic: the events run under one savepoint for the whole batch first (a savepoint per
+    event is two round trips per post). Should one of them fail, that savepoint is rolled back
+    and the batch runs again with a savepoint per event, so the bad event is rolled back and
+    reported on its own delivery and the others are kept."""
+    _lock_channel(channel)  # held by the outer transaction, across a retry
+    before = [(list(w.errors), w.created) for w in works]
+    try:
+        with transaction.atomic():
+            return _ingest_events(channel, works, isolate=False)
+    except Exception:
+        logger.info(
+            "An event of deliveries %s failed; ingesting them again event by event",
+            [w.delivery.pk for w in works],
+        )
+    for work, (errors, created) in zip(works, before, strict=True):
+        work.errors, work.created = errors, created
+    return _ingest_events(channel, works, isolate=True)
+
+
+def _ingest_events(channel: Channel, works: Sequence[_Work], *, isolate: bool) -> list[Post]:
+    """The batch's events in order; ``isolate``: each in its own savepoint (a failing one is
+    recorded on its delivery), else the first failure propagates."""
     events = [e for w in works for e in w.events]
     with _batched(channel, events) as batch:
         for work in works:
             for event in sorted(work.events, key=_event_time):
                 key = _event_key(event)
+                if not isolate:
+                    work.created += ingest(channel, event).created
+                    batch.settled(event, key)
+                    continue
                 seen = len(batch.observed)
                 try:
                     with transaction.atomic():
@@ -249,9 +280,7 @@ def _ingest_batch(channel: Channel, works: Sequence[_Work]) -> list[Post]:
                     del batch.observed[seen:]
                     batch.forget()
                 else:
-                    batch.absent.discard(key)
-                    if isinstance(event, PostDeletion):  # it may have left a tombstone
-                        batch.no_post.discard(key)
+                    batch.settled(event, key)
         return list(batch.observed)
 
 
@@ -286,12 +315,8 @@ def process_delivery(delivery_id: int, *, batch: int | None = None) -> WebhookDe
     waiting behind it, are claimed with it and ingested in the same transaction (each keeps its own status, error and post count); their own tasks then
     find them processed."""
     batch = app_settings.INGEST_BATCH_DELIVERIES if batch is None else batch
-    now = timezone.now()
-    claimed = WebhookDelivery.objects.filter(pk=delivery_id, status__in=_CLAIMABLE).update(
-        status=WebhookDelivery.Status.PROCESSING, claimed_at=now, attempts=F("attempts") + 1
-    )
-    delivery = WebhookDelivery.objects.select_related("channel").filter(pk=delivery_id).first()
-    if not claimed or delivery is None:
+    delivery, claimed = _claim(delivery_id)
+    if not claimed:
         return delivery
     works = [_parse(delivery)]
     if batch > 1 and len(works[0].events) < BATCH_EVENTS:
@@ -305,6 +330,28 @@ def process_delivery(delivery_id: int, *, batch: int | None = None) -> WebhookDe
     for work in works:
         signals.delivery_processed.send(WebhookDelivery, delivery=work.delivery)
     return delivery
+
+
+def _claim(delivery_id: int) -> tuple[WebhookDelivery | None, bool]:
+    """The delivery, and whether this worker claimed it ("processing") from pending or failed.
+    A delivery already taken (micro-batched with another, whose own task comes after) costs
+    one query."""
+    delivery = WebhookDelivery.objects.select_related("channel").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status not in _CLAIMABLE:
+        return delivery, False
+    now = timezone.now()
+    claimed = WebhookDelivery.objects.filter(pk=delivery_id, status=delivery.status).update(
+        status=WebhookDelivery.Status.PROCESSING, claimed_at=now, attempts=F("attempts") + 1
+    )
+    if not claimed:  # another worker claimed it in between: what it is now
+        return (
+            WebhookDelivery.objects.select_related("channel").filter(pk=delivery_id).first(),
+            False,
+        )
+    delivery.status = WebhookDelivery.Status.PROCESSING
+    delivery.claimed_at = now
+    delivery.attempts += 1
+    return delivery, True
 
 
 def _parse(delivery: WebhookDelivery) -> _Work:
