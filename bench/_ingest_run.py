@@ -1,7 +1,7 @@
 """The Django side of the ingest, memory and crisis benchmarks, run in a subprocess on a fresh
 database (``DJANGO_SETTINGS_MODULE=bench._settings``, ``PGDATABASE`` set by bench/_db.py).
 
-    python -m bench._ingest_run ingest --posts 5000 [--batch 100] [--playbooks]
+    python -m bench._ingest_run ingest --posts 5000 [--batch 100] [--playbooks] [--workers 2]
     python -m bench._ingest_run produce --posts 1000000 --batch 20   (accept only, streamed)
     python -m bench._ingest_run drain [--max-seconds 600]           (the worker loop)
     python -m bench._ingest_run idle                                 (django.setup() and wait)
@@ -155,10 +155,12 @@ def produce(args: argparse.Namespace, targets: list) -> dict:
     return {"deliveries": count, "posts": posts, "accept_seconds": time.perf_counter() - started}
 
 
-def pending_ids(chunk: int = 500) -> Iterator[int]:
-    """Pending deliveries in arrival order, read a chunk at a time (never all ids at once)."""
+def pending_ids(chunk: int = 500, *, shard: tuple[int, int] = (0, 1)) -> Iterator[int]:
+    """Pending deliveries in arrival order, read a chunk at a time (never all ids at once);
+    ``shard`` (k, n): only those whose id is k modulo n (one worker's share of the queue)."""
     from socialcare.models import WebhookDelivery
 
+    k, n = shard
     last = 0
     while True:
         ids = list(
@@ -168,21 +170,59 @@ def pending_ids(chunk: int = 500) -> Iterator[int]:
         )
         if not ids:
             return
-        yield from ids
+        yield from (pk for pk in ids if pk % n == k)
         last = ids[-1]
 
 
-def process_all(claim: int | None = None) -> tuple[int, float]:
-    """Every pending delivery through ``process_delivery`` in arrival order; ``claim``: how many
-    pending deliveries of a channel one call may take (None: ``INGEST_BATCH_DELIVERIES``)."""
+def process_all(claim: int | None = None, *, shard: tuple[int, int] = (0, 1)) -> tuple[int, float]:
+    """Every pending delivery (of ``shard``) through ``process_delivery`` in arrival order;
+    ``claim``: how many pending deliveries of a channel one call may take (None:
+    ``INGEST_BATCH_DELIVERIES``)."""
     from socialcare.services.ingest import process_delivery
 
     count = 0
     started = time.perf_counter()
-    for pk in pending_ids():
+    for pk in pending_ids(shard=shard):
         process_delivery(pk, batch=claim)
         count += 1
     return count, time.perf_counter() - started
+
+
+def process_in_workers(workers: int, claim: int | None) -> tuple[int, float, int]:
+    """(deliveries, seconds, queries) of ``workers`` forked processes draining the queue
+    together, each taking every ``workers``-th delivery (as a qcluster's workers take tasks);
+    they meet on the channel locks and the micro-batch claims (``SKIP LOCKED``) as workers do."""
+    import multiprocessing
+
+    from django.db import connection
+
+    connection.close()  # each child opens its own
+    context = multiprocessing.get_context("fork")
+    results = context.Queue()
+
+    def work(k: int) -> None:
+        queries = [0]
+
+        def count(execute, sql, params, many, ctx):
+            queries[0] += 1
+            return execute(sql, params, many, ctx)
+
+        with connection.execute_wrapper(count):
+            done, _ = process_all(claim, shard=(k, workers))
+        connection.close()
+        results.put((done, queries[0]))
+
+    started = time.perf_counter()
+    children = [context.Process(target=work, args=(k,)) for k in range(workers)]
+    for child in children:
+        child.start()
+    outcomes = [results.get() for _ in children]
+    for child in children:
+        child.join()
+    seconds = time.perf_counter() - started
+    if any(child.exitcode for child in children):
+        raise SystemExit(f"a worker failed: exit codes {[c.exitcode for c in children]}")
+    return sum(o[0] for o in outcomes), seconds, sum(o[1] for o in outcomes)
 
 
 def reference_inserts() -> dict:
@@ -254,8 +294,11 @@ def cmd_ingest(args: argparse.Namespace) -> dict:
             entry[0] += 1
             entry[1] += time.perf_counter() - started
 
-    with connection.execute_wrapper(count):
-        processed, seconds = process_all(args.claim)
+    if args.workers > 1:
+        processed, seconds, queries[0] = process_in_workers(args.workers, args.claim)
+    else:
+        with connection.execute_wrapper(count):
+            processed, seconds = process_all(args.claim)
     if args.profile:
         profiler.stop()
         print(profiler.output_text(unicode=False, color=False, show_all=False), file=sys.stderr)
@@ -335,6 +378,7 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument("--profile", action="store_true")
         p.add_argument("--max-pending", type=int, default=0)
         p.add_argument("--claim", type=int, default=None, help="deliveries per claim (1: off)")
+        p.add_argument("--workers", type=int, default=1, help="worker processes (ingest)")
     p = sub.add_parser("drain")
     p.add_argument("--idle", type=float, default=5.0)
     p.add_argument("--max-seconds", type=float, default=3600.0)
