@@ -51,9 +51,19 @@ def _lock(case: Case) -> Case:
     return Case.objects.select_for_update().get(pk=case.pk)
 
 
-def _sync(case: Case) -> Case:
-    """Reload the caller's instance with what the locked copy saved, and return it."""
-    case.refresh_from_db()
+def _sync(case: Case, locked: Case | None = None) -> Case:
+    """Reload the caller's instance with what the locked copy saved, and return it.
+    ``locked``: that copy, when it holds the whole row as stored (read under the lock and saved
+    through it): its values are copied instead of read again."""
+    if locked is None or locked is case:
+        if locked is None:
+            case.refresh_from_db()
+        return case
+    for field in Case._meta.concrete_fields:
+        value = getattr(locked, field.attname)
+        if field.is_relation and field.is_cached(case) and getattr(case, field.attname) != value:
+            field.delete_cached_value(case)  # the related object changed: read on next use
+        setattr(case, field.attname, value)
     return case
 
 
@@ -165,7 +175,7 @@ def change_status(case: Case, to: str, *, actor: Any = None, reason: str = "") -
             f"{Status(to).label} (allowed: {allowed or 'none'})."
         )
     _set_status(locked, to, actor=actor, reason=reason)
-    return _sync(case)
+    return _sync(case, locked)
 
 
 def _announce(case: Case, actor: Any, field: str, old: Any, new: Any) -> None:
@@ -257,10 +267,13 @@ def change_priority(case: Case, priority: str, *, actor: Any = None, reason: str
     """Set the priority and re-compute due times that are still running."""
     if priority not in Priority.values:
         raise SocialCareError(f"Unknown priority {priority!r}.")
-    locked = _lock(case)
+    return _sync(case, _change_priority(_lock(case), priority, actor, reason))
+
+
+def _change_priority(locked: Case, priority: str, actor: Any, reason: str) -> Case:
     previous = locked.priority
     if previous == priority:
-        return _sync(case)
+        return locked
     locked.priority = priority
     if locked.first_responded_at is None and locked.is_open:
         sla.apply_policy(locked, start=locked.created_at)
@@ -274,7 +287,7 @@ def change_priority(case: Case, priority: str, *, actor: Any = None, reason: str
         **{"from": previous},
     )
     _announce(locked, actor, "priority", previous, priority)
-    return _sync(case)
+    return locked
 
 
 @transaction.atomic
@@ -283,10 +296,10 @@ def raise_priority(case: Case, at_least: str, *, actor: Any = None, reason: str 
     if at_least not in Priority.values:
         raise SocialCareError(f"Unknown priority {at_least!r}.")
     # Compare with the stored priority: the caller's copy may be stale, and must never lower it.
-    current = _lock(case).priority
-    if PRIORITY_RANK[Priority(current)] >= PRIORITY_RANK[Priority(at_least)]:
-        return _sync(case)
-    return change_priority(case, at_least, actor=actor, reason=reason)
+    locked = _lock(case)
+    if PRIORITY_RANK[Priority(locked.priority)] < PRIORITY_RANK[Priority(at_least)]:
+        _change_priority(locked, at_least, actor, reason)
+    return _sync(case, locked)
 
 
 @transaction.atomic
@@ -294,7 +307,7 @@ def set_team(case: Case, team: Team | None, *, actor: Any = None) -> Case:
     locked = _lock(case)
     previous = locked.team
     if previous == team:
-        return _sync(case)
+        return _sync(case, locked)
     locked.team = team
     locked.save(update_fields=["team", "updated_at"])
     record_event(

@@ -183,13 +183,28 @@ def _matches(detector: Detector, post: Post) -> bool:
 
 # Firing ----------------------------------------------------------------------------------------
 def _claim(detector: Detector, now: dt.datetime) -> bool:
-    """Take the right to fire (cooldown respected, race-safe)."""
+    """Take the right to fire (cooldown respected, race-safe). A detector whose copy already
+    says it fired within its cooldown is not asked again (the stored time only moves forward;
+    a pass reads its detectors afresh)."""
     cooled = now - dt.timedelta(minutes=detector.cooldown_minutes)
-    return bool(
+    if detector.last_fired_at is not None and detector.last_fired_at > cooled:
+        return False
+    claimed = bool(
         Detector.objects.filter(pk=detector.pk)
         .filter(Q(last_fired_at__isnull=True) | Q(last_fired_at__lte=cooled))
         .update(last_fired_at=now)
     )
+    if claimed:
+        detector.last_fired_at = now
+    return claimed
+
+
+def _case_of(post: Post) -> Case:
+    """The post's case: the copy ingestion attached when it has one (each service that changes
+    a case locks and re-reads it), else read."""
+    if Post.case.is_cached(post) and post.case is not None:
+        return post.case
+    return Case.objects.get(pk=post.case_id)
 
 
 def _wave_cases(detector: Detector, now: dt.datetime) -> list[Case]:
@@ -326,7 +341,7 @@ def observe_posts(posts: Sequence[Post], now: dt.datetime | None = None) -> list
                 evidence = check_post(detector, post)
             if evidence and _claim(detector, now):
                 cases = _wave_cases(detector, now) if detector.kind in COUNTED else []
-                case = Case.objects.get(pk=post.case_id)
+                case = _case_of(post)
                 incident = fire(
                     detector, evidence, [*cases, case] if case not in cases else cases, now
                 )
@@ -343,7 +358,7 @@ def observe_posts(posts: Sequence[Post], now: dt.datetime | None = None) -> list
                 and current.status == Incident.Status.OPEN
                 and _matches(detector, post)
             ):
-                incidents.link_cases(current, [Case.objects.get(pk=post.case_id)])
+                incidents.link_cases(current, [_case_of(post)])
                 touched.append(current)
     return touched
 
