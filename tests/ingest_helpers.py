@@ -10,7 +10,7 @@ import threading
 
 from django.db import connections
 
-from socialcare.models import Case, Channel, Post
+from socialcare.models import Case, Channel, Post, SocialIdentity
 from socialcare.services.ingest import process_delivery
 from tests.shared_data import FIXTURES
 
@@ -94,7 +94,11 @@ def snapshot() -> dict:
         )
         for p in Post.objects.select_related("parent", "author")
     }
-    return {"cases": groups, "posts": posts}
+    identities = {
+        (i.platform, i.external_id): (i.handle, i.followers_count, i.first_seen_at, i.last_seen_at)
+        for i in SocialIdentity.objects.all()
+    }
+    return {"cases": groups, "posts": posts, "identities": identities}
 
 
 def process_concurrently(ids: list[int]) -> list[Exception]:

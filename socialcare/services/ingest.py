@@ -41,7 +41,12 @@ from socialcare.platforms.registry import UnknownPlatform, get_adapter
 from socialcare.services import cases as case_services
 from socialcare.services import sla
 from socialcare.services.events import record_event
-from socialcare.services.identities import IdentityCache, prefetch_identities, upsert_identity
+from socialcare.services.identities import (
+    IdentityCache,
+    prefetch_identities,
+    upsert_identity,
+    write_seen,
+)
 
 logger = logging.getLogger("socialcare.ingest")
 
@@ -268,7 +273,7 @@ def _ingest_events(channel: Channel, works: Sequence[_Work], *, isolate: bool) -
                     work.created += ingest(channel, event).created
                     batch.settled(event, key)
                     continue
-                seen = len(batch.observed)
+                observed, seen = len(batch.observed), dict(batch.identities.seen)
                 try:
                     with transaction.atomic():
                         work.created += ingest(channel, event).created
@@ -277,10 +282,12 @@ def _ingest_events(channel: Channel, works: Sequence[_Work], *, isolate: bool) -
                         "Ingesting %s from delivery %s failed", _event_id(event), work.delivery.pk
                     )
                     work.errors.append(f"{_event_id(event)}: {type(exc).__name__}: {exc}")
-                    del batch.observed[seen:]
+                    del batch.observed[observed:]
+                    batch.identities.seen = seen
                     batch.forget()
                 else:
                     batch.settled(event, key)
+        write_seen(batch.identities)
         return list(batch.observed)
 
 
