@@ -207,3 +207,33 @@ def test_two_workers_on_overlapping_batches_store_every_post_once():
     assert not WebhookDelivery.objects.exclude(status="processed").exists()
     assert Post.objects.count() == 120
     assert snapshot()["posts"] == expected["posts"]
+
+
+def test_a_new_cases_first_events_are_written_together_in_order():
+    targets = make_targets()[:1]
+    [post] = generate(targets, 1, seed=17)
+    channel = Channel.objects.get(pk=targets[0].channel_id)
+    delivery = accept_delivery(channel, post.body, {}, queue=False)
+    with CaptureQueriesContext(connection) as queries:
+        assert process_delivery(delivery.pk).posts_count == 1
+    inserts = [q for q in queries if q["sql"].startswith('INSERT INTO "socialcare_caseevent"')]
+    assert len(inserts) == 1
+    case = Post.objects.get().case
+    assert [e.kind for e in case.events.order_by("at", "pk")] == ["created", "post_added"]
+
+
+def test_events_of_a_block_that_fails_are_not_written():
+    from socialcare.models import Case, CaseEvent
+    from socialcare.services.events import record_event, written_together
+
+    case = Case.objects.create(subject="x")
+    with pytest.raises(RuntimeError), written_together():
+        record_event(case, CaseEvent.Kind.NOTE, text="half-done work")
+        raise RuntimeError("the block failed")
+    assert not CaseEvent.objects.filter(case=case).exists()
+    with written_together():
+        record_event(case, CaseEvent.Kind.NOTE, text="one")
+        with written_together():  # nested: the outer block writes
+            record_event(case, CaseEvent.Kind.NOTE, text="two")
+        assert not CaseEvent.objects.filter(case=case).exists()
+    assert [e.data["text"] for e in case.events.order_by("pk")] == ["one", "two"]

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.utils import timezone
 
 from socialcare.models import Case, CaseEvent, Post
+
+_pending: contextvars.ContextVar[list[CaseEvent] | None] = contextvars.ContextVar(
+    "socialcare_pending_events", default=None
+)
 
 
 def record_event(
@@ -18,8 +25,9 @@ def record_event(
     at: Any = None,
     **data: Any,
 ) -> CaseEvent:
-    """Append one event to ``case``'s timeline. ``data`` must be JSON-serializable."""
-    return CaseEvent.objects.create(
+    """Append one event to ``case``'s timeline. ``data`` must be JSON-serializable. Inside
+    :func:`written_together` the event is stored when that block ends."""
+    event = CaseEvent(
         case=case,
         kind=kind,
         actor=actor if getattr(actor, "pk", None) else None,
@@ -27,6 +35,30 @@ def record_event(
         at=at or timezone.now(),
         data=data,
     )
+    pending = _pending.get()
+    if pending is None:
+        event.save(force_insert=True)
+    else:
+        pending.append(event)
+    return event
+
+
+@contextmanager
+def written_together() -> Iterator[None]:
+    """Store the events recorded inside the block in one INSERT when it ends (in the order
+    they were recorded), not one each. For a short block of writes that reads no events back;
+    if the block raises, its events are dropped with the rest of its work."""
+    if _pending.get() is not None:  # an enclosing block writes them
+        yield
+        return
+    pending: list[CaseEvent] = []
+    token = _pending.set(pending)
+    try:
+        yield
+    finally:
+        _pending.reset(token)
+    if pending:
+        CaseEvent.objects.bulk_create(pending)
 
 
 def user_label(user: Any) -> str:

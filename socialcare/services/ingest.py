@@ -40,7 +40,7 @@ from socialcare.platforms.base import (
 from socialcare.platforms.registry import UnknownPlatform, get_adapter
 from socialcare.services import cases as case_services
 from socialcare.services import sla
-from socialcare.services.events import record_event
+from socialcare.services.events import record_event, written_together
 from socialcare.services.identities import (
     IdentityCache,
     prefetch_identities,
@@ -556,40 +556,41 @@ def _ingest_new_post(
         verified=identity.platform_verified if identity else False,
     )
     priority = scoring.priority_for(score, mood)
-    case, case_created = _case_for(channel, identity, item, parent, priority)
-    post = Post.objects.create(
-        platform=item.platform,
-        external_id=item.external_id,
-        channel=channel,
-        author=identity,
-        direction=INBOUND,
-        kind=item.kind,
-        visibility=item.visibility,
-        text=item.text,
-        html=item.html,
-        url=item.url[:1000],
-        in_reply_to_external_id=item.in_reply_to[:500],
-        parent=parent,
-        conversation_id=item.conversation_id[:500],
-        local_id=item.local_id[:100],
-        language=item.language[:16],
-        posted_at=item.posted_at,
-        edited_at=edited_at,
-        sentiment=mood,
-        reach=identity.followers_count if identity else 0,
-        attachments=list(item.attachments),
-        raw=dict(item.raw),
-        case=case,
-    )
-    record_event(
-        case,
-        CaseEvent.Kind.POST_ADDED,
-        post=post,
-        at=item.posted_at,
-        text=item.text[:280],
-        author=str(identity) if identity else "unknown",
-        score=score,
-    )
+    with written_together():  # the case's "created" event and this post's, one INSERT
+        case, case_created = _case_for(channel, identity, item, parent, priority)
+        post = Post.objects.create(
+            platform=item.platform,
+            external_id=item.external_id,
+            channel=channel,
+            author=identity,
+            direction=INBOUND,
+            kind=item.kind,
+            visibility=item.visibility,
+            text=item.text,
+            html=item.html,
+            url=item.url[:1000],
+            in_reply_to_external_id=item.in_reply_to[:500],
+            parent=parent,
+            conversation_id=item.conversation_id[:500],
+            local_id=item.local_id[:100],
+            language=item.language[:16],
+            posted_at=item.posted_at,
+            edited_at=edited_at,
+            sentiment=mood,
+            reach=identity.followers_count if identity else 0,
+            attachments=list(item.attachments),
+            raw=dict(item.raw),
+            case=case,
+        )
+        record_event(
+            case,
+            CaseEvent.Kind.POST_ADDED,
+            post=post,
+            at=item.posted_at,
+            text=item.text[:280],
+            author=str(identity) if identity else "unknown",
+            score=score,
+        )
     if parent is not None and parent.direction == OUTBOUND and parent.case_id is None:
         # The brand's message this answers (an echo seen before any case) joins the case too.
         Post.objects.filter(pk=parent.pk).update(case=case)
