@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import CharField, Exists, F, OuterRef, QuerySet, Value, Window
+from django.db.models.functions import Cast, RowNumber
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
@@ -25,6 +26,41 @@ SLA_LABELS = {
 }
 #: How many tags the tag filter lists (a tag further down is still reachable by ``?tag=<id>``).
 TAG_CHOICES = 50
+
+
+def sidebar_choices(request: HttpRequest) -> dict[str, list[tuple[int, str]]]:
+    """The teams the user works with, the active incidents (newest first) and the first
+    ``TAG_CHOICES`` tags: (id, label) for the filters below, read in one query per request
+    (a UNION ALL, each part numbered in its own order) instead of one per filter."""
+    memo = getattr(request, "_socialcare_sidebar", None)
+    if memo is not None:
+        return memo
+    parts = [
+        visible_teams(request.user).order_by(),
+        Incident.objects.exclude(status=Incident.Status.RESOLVED).order_by(),
+        Tag.objects.filter(
+            pk__in=Tag.objects.order_by("name").values("pk")[:TAG_CHOICES]
+        ).order_by(),
+    ]
+    kinds = ["team", "incident", "tag"]
+    orders = [[F("name").asc(), F("pk").asc()], [F("opened_at").desc(), F("pk").desc()]]
+    orders.append(orders[0])
+    labels = [F("name"), F("title"), F("name")]
+    numbered = [
+        qs.annotate(
+            kind=Value(kind, output_field=CharField()),
+            key=F("pk"),
+            label=Cast(label, CharField()),
+            position=Window(RowNumber(), order_by=order),
+        ).values_list("kind", "key", "label", "position")
+        for qs, kind, label, order in zip(parts, kinds, labels, orders, strict=True)
+    ]
+    memo = {kind: [] for kind in kinds}
+    rows = numbered[0].union(*numbered[1:], all=True)
+    for kind, key, label, _position in sorted(rows, key=lambda row: (row[0], row[3])):
+        memo[kind].append((key, label))
+    request._socialcare_sidebar = memo  # type: ignore[attr-defined]
+    return memo
 
 
 class InboxFilter(admin.SimpleListFilter):
@@ -82,9 +118,7 @@ class TeamFilter(InboxFilter):
     parameter_name = "team"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        teams = [
-            (str(pk), name) for pk, name in visible_teams(request.user).values_list("pk", "name")
-        ]
+        teams = [(str(pk), name) for pk, name in sidebar_choices(request)["team"]]
         return [*teams, ("none", _("No team (triage pool)"))]
 
     def filter(self, queryset: QuerySet, value: str, request: HttpRequest) -> QuerySet:
@@ -103,7 +137,12 @@ class StatusFilter(InboxFilter):
     def filter(self, queryset: QuerySet, value: str, request: HttpRequest) -> QuerySet:
         if value == "active":
             return queryset.filter(status__in=Case.OPEN_STATUSES)
-        return queryset.filter(status=value)
+        queryset = queryset.filter(status=value)
+        if value not in Case.OPEN_STATUSES and "is_done" in queryset.query.annotations:
+            # Said again in the triage index's first key (socialcare_case_triage): the walk
+            # then starts at the done cases instead of stepping over every open one.
+            queryset = queryset.filter(is_done=1)
+        return queryset
 
 
 class PriorityFilter(InboxFilter):
@@ -161,10 +200,9 @@ class IncidentFilter(IdFilter):
     parameter_name = "incident"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        active = Incident.objects.exclude(status=Incident.Status.RESOLVED).order_by("-opened_at")
         return [
             ("any", _("In any incident")),
-            *((str(i.pk), f"#{i.pk} {i.title}") for i in active.only("pk", "title")),
+            *((str(pk), f"#{pk} {title}") for pk, title in sidebar_choices(request)["incident"]),
             ("none", _("In no incident")),
         ]
 
@@ -181,8 +219,7 @@ class TagFilter(IdFilter):
     parameter_name = "tag"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
-        tags = Tag.objects.order_by("name").values_list("pk", "name")[:TAG_CHOICES]
-        return [(str(pk), name) for pk, name in tags]
+        return [(str(pk), name) for pk, name in sidebar_choices(request)["tag"]]
 
     def clean(self, request: HttpRequest, value: str) -> Any:
         cleaned = super().clean(request, value)

@@ -7,6 +7,11 @@ query of the page. ``BoundedPaginator`` counts at most ``limit + 1`` rows
 (``SELECT COUNT(*) FROM (SELECT id ... LIMIT limit + 1)``): the database stops as soon as it
 has seen that many, and the page shows "10,000+" instead of an exact number.
 
+**Capped search.** A search (``?q=``) is counted from its ids step instead: the first
+``search_count_limit + 1`` matching ids in the list's order, one query that is both the page and
+the count. More than the limit shows as "250+", and the pages stop there (the list says to narrow
+the search). A COUNT of every match of a common word would repeat the whole search.
+
 **Two-step page** ("deferred join"). Sorting a million wide rows (each joined with its related
 rows) to keep one page costs far more than sorting bare ids. ``TwoStepChangeList`` first picks
 the page's ids with only the filters, search and ordering, then loads those rows with their
@@ -63,12 +68,32 @@ class TwoStepChangeList(ChangeList):
         """The query that loads the page's rows (by id); add per-row annotations here."""
         return self.apply_select_related(queryset)
 
+    def search_count_limit(self) -> int | None:
+        """How many matches a search counts (``ModelAdmin.search_count_limit``), or None when
+        the list is not searched (or the admin sets no limit)."""
+        if not self.query:
+            return None
+        return getattr(self.model_admin, "search_count_limit", None)
+
     def get_results(self, request: HttpRequest) -> None:
         # Django's ChangeList.get_results, with the page's ids chosen before its rows load.
         per_page = self.list_per_page
         paginator = self.model_admin.get_paginator(request, self.queryset, per_page)
         ids: list | None = None
-        if self.page_num == 1:
+        limit = self.search_count_limit()
+        if limit is not None:
+            # The capped ids step: the matches up to the limit (plus one), in order.
+            found = list(self.queryset.values_list("pk", flat=True)[: limit + 1])
+            paginator.limit = limit
+            paginator.count = len(found)
+            try:
+                number = paginator.validate_number(self.page_num)
+            except InvalidPage:
+                raise IncorrectLookupParameters from None
+            ids = found[(number - 1) * per_page : number * per_page]
+            if self.show_all and len(found) <= min(limit, self.list_max_show_all):
+                ids = found
+        elif self.page_num == 1:
             ids = list(self.queryset.values_list("pk", flat=True)[: per_page + 1])
             if len(ids) <= per_page:
                 paginator.count = len(ids)  # all there is: no COUNT query
@@ -78,7 +103,9 @@ class TwoStepChangeList(ChangeList):
         )
         can_show_all = result_count <= self.list_max_show_all
         multi_page = result_count > per_page
-        if (self.show_all and can_show_all) or not multi_page:
+        if limit is not None:
+            can_show_all = can_show_all and not getattr(paginator, "capped", False)
+        elif (self.show_all and can_show_all) or not multi_page:
             if ids is None or len(ids) > per_page:
                 ids = list(self.queryset.values_list("pk", flat=True))
         elif ids is not None:
