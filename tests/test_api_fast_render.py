@@ -94,3 +94,13 @@ def test_a_summary_uses_the_kinds_label_and_leaves_the_event_as_it_was(full_case
     assert summary == event.summary()
     assert summary.startswith(event.get_kind_display())
     assert "get_kind_display" not in vars(event)
+
+
+@pytest.mark.parametrize("zone", ["Asia/Kolkata", "America/St_Johns"])
+def test_every_shape_renders_in_the_current_zone_as_drf_does(full_case, zone):
+    with timezone.override(ZoneInfo(zone)):
+        assert_same(CaseSerializer, case_queryset(Case.objects.all()), now=NOW)
+        assert_same(PostSerializer, post_queryset(Post.objects.all()))
+        assert_same(CaseEventSerializer, event_queryset(CaseEvent.objects.all()))
+        rendered = CaseSerializer(case_queryset(Case.objects.all()), many=True).data
+    assert all(item["created_at"][-6:] in ("+05:30", "-03:30", "-02:30") for item in rendered)

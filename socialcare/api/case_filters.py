@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from functools import cache
 from typing import Any
 
 import django_filters
@@ -14,7 +15,7 @@ from django.db.models.functions import Coalesce
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import filters
 
-from socialcare.api.filtering import DateTimeFilter
+from socialcare.api.filtering import DateTimeFilter, GivenFiltersFilterSet
 from socialcare.conf import platform_choices
 from socialcare.models import Case, Post, Priority, Visibility, get_customer_model
 from socialcare.models.choices import PRIORITY_RANK
@@ -26,20 +27,26 @@ MAX_ID = 2**63 - 1
 NEVER = dt.datetime(9999, 12, 31, tzinfo=dt.UTC)
 
 
-def with_sort_keys(queryset: QuerySet) -> QuerySet:
-    """Annotate what the case orderings sort on: the priority's rank, and the first-response due
-    time with "none" last (a cursor position is never NULL)."""
-    return queryset.annotate(
+@cache
+def _sort_keys() -> dict[str, Any]:
+    """``with_sort_keys``'s expressions, built once (``annotate()`` resolves a copy)."""
+    return {
         # django.db.models.Case, the SQL CASE expression (not the socialcare model).
-        priority_rank=models.Case(
+        "priority_rank": models.Case(
             *(When(priority=p, then=Value(rank)) for p, rank in PRIORITY_RANK.items()),
             default=Value(0),
             output_field=models.IntegerField(),
         ),
-        first_response_due_sort=Coalesce(
+        "first_response_due_sort": Coalesce(
             "first_response_due_at", Value(NEVER, output_field=models.DateTimeField())
         ),
-    )
+    }
+
+
+def with_sort_keys(queryset: QuerySet) -> QuerySet:
+    """Annotate what the case orderings sort on: the priority's rank, and the first-response due
+    time with "none" last (a cursor position is never NULL)."""
+    return queryset.annotate(**_sort_keys())
 
 
 # Form fields --------------------------------------------------------------------------------
@@ -142,7 +149,7 @@ class HandleFilter(django_filters.CharFilter):
 # FilterSets ---------------------------------------------------------------------------------
 
 
-class CaseFilter(django_filters.FilterSet):
+class CaseFilter(GivenFiltersFilterSet):
     # distinct=False: a column of the case itself (no join that repeats rows), and DISTINCT would
     # make PostgreSQL compute the list's per-case counts for every match before the LIMIT.
     status = django_filters.MultipleChoiceFilter(
@@ -202,7 +209,7 @@ class CaseFilter(django_filters.FilterSet):
         return queryset.filter(sla_state_filter(value))
 
 
-class PostFilter(django_filters.FilterSet):
+class PostFilter(GivenFiltersFilterSet):
     direction = django_filters.ChoiceFilter(choices=Post.Direction.choices)
     kind = django_filters.ChoiceFilter(choices=Post.Kind.choices)
     visibility = django_filters.ChoiceFilter(choices=Visibility.choices)

@@ -7,18 +7,12 @@ through ``socialcare.services``.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
-from django.db.models import (
-    Count,
-    F,
-    IntegerField,
-    OuterRef,
-    QuerySet,
-    Subquery,
-    Value,
-)
-from django.db.models.functions import Coalesce
+from django.contrib.auth import get_user_model
+from django.db import connections
+from django.db.models import CharField, F, Field, Func, IntegerField, QuerySet
 from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema_view
@@ -39,6 +33,7 @@ from socialcare.api.case_filters import (
     with_sort_keys,
 )
 from socialcare.api.case_serializers import (
+    TAG_NAMES,
     CaseCreateSerializer,
     CaseEventSerializer,
     CaseSerializer,
@@ -62,14 +57,17 @@ from socialcare.api.verification import (
     VerificationSerializer,
     verification_queryset,
 )
+from socialcare.conf import app_settings
 from socialcare.models import (
     Case,
     CaseEvent,
     Channel,
+    Customer,
     IdentityVerification,
     Incident,
     Post,
     Team,
+    get_customer_model,
 )
 from socialcare.services import cases as case_services
 from socialcare.services import replies as reply_services
@@ -79,49 +77,219 @@ from socialcare.services.access import visible_cases, visible_posts
 # Querysets ----------------------------------------------------------------------------------
 
 
-def _count(queryset: QuerySet) -> Coalesce:
-    """A correlated COUNT subquery: one query for a whole page, and no row multiplication."""
-    counted = queryset.order_by().values("case").annotate(n=Count("pk")).values("n")
-    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+#: The looked-up table's alias in ``RowLookup``: none Django gives (it relabels a query nested
+#: in another one with U0, V0, ...), so the outer row's columns are never shadowed.
+ALIAS = "sc_lookup"
 
 
-def _column(model: type, key: str, column: str) -> Subquery:
-    """One column of the ``model`` row the case's ``key`` points to."""
-    return Subquery(model._default_manager.filter(pk=OuterRef(key)).order_by().values(column)[:1])
+class RowLookup(Func):
+    """A correlated scalar subquery over one table, written as SQL: ``SELECT <column> FROM
+    <table> WHERE <where>``, where ``<where>`` compares the table's columns to the outer row's
+    ``key`` column (``%(key)s`` in ``where``) and to constants.
+
+    Equivalent to ``Subquery(Model.objects.filter(...).values(...))``, but compiling it is
+    formatting a string: Django compiles a ``Subquery`` as a whole query (select mask, joins,
+    where tree) on every request, and the case list has ten of them (~2 ms of each page).
+    ``column`` and the names in ``where`` are quoted for the connection; constants are fixed
+    choice values, never input."""
+
+    def __init__(
+        self,
+        key: str,
+        table: str,
+        column: str,
+        where: str,
+        output_field: Field,
+        **names: str,
+    ) -> None:
+        super().__init__(F(key), output_field=output_field)
+        self.table, self.column, self.where, self.names = table, column, where, names
+
+    def as_sql(
+        self,
+        compiler: Any,
+        connection: Any,
+        function: Any = None,
+        template: Any = None,
+        **extra: Any,
+    ) -> tuple[str, list[Any]]:
+        quote = connection.ops.quote_name
+        key_sql, params = compiler.compile(self.source_expressions[0])
+        where = self.where % {
+            "key": key_sql,
+            **{name: f"{ALIAS}.{quote(value)}" for name, value in self.names.items()},
+        }
+        column = "COUNT(*)" if self.column == "*" else f"{ALIAS}.{quote(self.column)}"
+        return f"(SELECT {column} FROM {quote(self.table)} {ALIAS} WHERE {where})", list(params)
+
+
+def _column(model: type, key: str, column: str, output_field: Field) -> RowLookup:
+    """One column of the ``model`` row the case's ``key`` points to (none: NULL)."""
+    meta = model._meta
+    return RowLookup(
+        key,
+        meta.db_table,
+        meta.get_field(column).column,
+        "%(pk)s = %(key)s",
+        output_field,
+        pk=meta.pk.column,
+    )
+
+
+def _count(model: type, kind: str = "", value: str = "") -> RowLookup:
+    """How many ``model`` rows belong to the case (with ``kind`` = ``value`` when given)."""
+    meta = model._meta
+    names = {"case": meta.get_field("case").column}
+    where = "%(case)s = %(key)s"
+    if kind:
+        # A fixed choice value (an enum member's) as a literal: never input.
+        if not value.isidentifier():
+            raise ValueError(f"Not a choice value: {value!r}")
+        names["kind"] = meta.get_field(kind).column
+        where += f" AND %(kind)s = '{value}'"
+    return RowLookup("pk", meta.db_table, "*", where, IntegerField(), **names)
+
+
+class TagNames(Func):
+    """The case's tag names as a JSON array in one scalar subquery, so a page of cases needs no
+    query of its own for its tags (``prefetch_related`` built a related manager, a queryset and
+    tag instances per case, then a second query). PostgreSQL sorts them as ``Tag`` does (by
+    name, in the database's collation); SQLite returns them unsorted and ``_tag_names`` sorts
+    them by code point, which is SQLite's own ``ORDER BY name``."""
+
+    output_field = CharField()
+
+    def __init__(self) -> None:
+        super().__init__(F("pk"))
+
+    def _parts(self, compiler: Any, connection: Any) -> tuple[str, list[Any], dict[str, str]]:
+        quote = connection.ops.quote_name
+        through = Case.tags.through._meta
+        tag = Case.tags.field.related_model._meta
+        key_sql, params = compiler.compile(self.source_expressions[0])
+        names = {
+            "through": quote(through.db_table),
+            "tag": quote(tag.db_table),
+            "tag_pk": quote(tag.pk.column),
+            "name": quote(tag.get_field("name").column),
+            "case_col": quote(through.get_field("case").column),
+            "tag_col": quote(through.get_field("tag").column),
+            "key": key_sql,
+        }
+        return key_sql, list(params), names
+
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list]:
+        _, params, n = self._parts(compiler, connection)
+        sql = (
+            f"(SELECT COALESCE(json_agg(sc_tag.{n['name']} ORDER BY sc_tag.{n['name']}), "
+            f"'[]')::text FROM {n['through']} sc_tagged INNER JOIN {n['tag']} sc_tag "
+            f"ON sc_tag.{n['tag_pk']} = sc_tagged.{n['tag_col']} "
+            f"WHERE sc_tagged.{n['case_col']} = {n['key']})"
+        )
+        return sql, params
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list]:
+        _, params, n = self._parts(compiler, connection)
+        sql = (
+            f"(SELECT json_group_array(sc_tag.{n['name']}) FROM {n['through']} sc_tagged "
+            f"INNER JOIN {n['tag']} sc_tag ON sc_tag.{n['tag_pk']} = sc_tagged.{n['tag_col']} "
+            f"WHERE sc_tagged.{n['case_col']} = {n['key']})"
+        )
+        return sql, params
+
+
+#: The vendors ``TagNames`` speaks; elsewhere the tags are prefetched.
+TAG_NAMES_VENDORS = ("postgresql", "sqlite")
+
+
+@cache
+def _case_annotations() -> dict[str, Any]:
+    """The columns ``case_queryset`` adds, built once (``annotate()`` resolves a copy).
+
+    The channel's, the team's, the merged-into case's and the incident's columns are scalar
+    subqueries, not joins: with five joins PostgreSQL's planner took 4-10 ms to plan a 2 ms
+    query (it searches every join order), with three ~1 ms; 7 joins cost ~40 ms."""
+    text = CharField()
+    return {
+        "channel_name": _column(Channel, "channel_id", "name", text),
+        "channel_platform": _column(Channel, "channel_id", "platform", text),
+        "channel_handle": _column(Channel, "channel_id", "handle", text),
+        "team_name": _column(Team, "team_id", "name", text),
+        "merged_into_reference": _column(Case, "merged_into_id", "reference", text),
+        "incident_title": _column(Incident, "incident_id", "title", text),
+        "post_count": _count(Post),
+        "inbound_count": _count(Post, "direction", Post.Direction.INBOUND.value),
+        "outbound_count": _count(Post, "direction", Post.Direction.OUTBOUND.value),
+        "note_count": _count(CaseEvent, "kind", CaseEvent.Kind.NOTE.value),
+    }
+
+
+#: User columns a rendering never reads (``_user``: the primary key, the username and the full
+#: name): left out of the page's query when the user model has them.
+UNREAD_USER_FIELDS = frozenset({"password", "last_login", "date_joined", "is_superuser"})
+
+
+def _user_columns(relation: str) -> list[str]:
+    return [
+        f"{relation}__{field.name}"
+        for field in get_user_model()._meta.concrete_fields
+        if field.name not in UNREAD_USER_FIELDS
+    ]
+
+
+_IDENTITY_COLUMNS = tuple(
+    f"identity__{name}"
+    for name in (
+        "id",
+        "platform",
+        "handle",
+        "display_name",
+        "profile_url",
+        "followers_count",
+        "platform_verified",
+        "owner_verified_at",
+    )
+)
+
+
+def _customer_columns() -> list[str]:
+    """The customer columns the rendering reads: for socialcare's own model its name and email
+    (``str()`` falls back to them) and the configured name and email fields; a swapped model
+    is read whole (its display name may come from any of its fields, or a property)."""
+    model = get_customer_model()
+    fields = {field.name for field in model._meta.concrete_fields}
+    wanted = {
+        "id",
+        "name",
+        "email",
+        app_settings.CUSTOMER_NAME_FIELD,
+        app_settings.CUSTOMER_EMAIL_FIELD,
+    }
+    if model is not Customer or not wanted <= fields:
+        wanted = fields
+    return [f"customer__{name}" for name in sorted(wanted)]
+
+
+def _case_columns() -> tuple[str, ...]:
+    """What the case rendering reads of the case and the rows joined to it (``.only()``): a
+    page's query then fetches and converts ~45 columns per row instead of ~75."""
+    own = [field.name for field in Case._meta.concrete_fields]
+    return (*own, *_customer_columns(), *_IDENTITY_COLUMNS, *_user_columns("assignee"))
 
 
 def case_queryset(queryset: QuerySet) -> QuerySet:
-    """Cases with everything ``CaseSerializer`` reads, in one query plus one for the tags."""
-    posts = Post.objects.filter(case=OuterRef("pk"))
-    return with_sort_keys(
-        # The channel's and the team's few columns are scalar subqueries, not joins: with five
-        # joins PostgreSQL's planner took 4-10 ms to plan a 2 ms query (it searches every join
-        # order), with three ~1 ms.
+    """Cases with everything ``CaseSerializer`` reads, in one query (their tag names too, as
+    ``TAG_NAMES``; on a database ``TagNames`` does not speak, one more query for the tags)."""
+    queryset = (
         queryset.select_related("customer", "identity", "assignee")
-        .prefetch_related("tags")
-        .annotate(
-            channel_name=_column(Channel, "channel_id", "name"),
-            channel_platform=_column(Channel, "channel_id", "platform"),
-            channel_handle=_column(Channel, "channel_id", "handle"),
-            team_name=_column(Team, "team_id", "name"),
-        )
-        .annotate(
-            # Scalar subqueries, not joins: each join more multiplies the join orders
-            # PostgreSQL's planner tries (7 joins cost ~40 ms of planning for a 1 ms query).
-            merged_into_reference=Subquery(
-                Case.objects.filter(pk=OuterRef("merged_into_id")).values("reference")[:1]
-            ),
-            incident_title=Subquery(
-                Incident.objects.filter(pk=OuterRef("incident_id")).values("title")[:1]
-            ),
-            post_count=_count(posts),
-            inbound_count=_count(posts.filter(direction=Post.Direction.INBOUND)),
-            outbound_count=_count(posts.filter(direction=Post.Direction.OUTBOUND)),
-            note_count=_count(
-                CaseEvent.objects.filter(case=OuterRef("pk"), kind=CaseEvent.Kind.NOTE)
-            ),
-        )
+        .only(*_case_columns())
+        .annotate(**_case_annotations())
     )
+    if connections[queryset.db].vendor in TAG_NAMES_VENDORS:
+        queryset = queryset.annotate(**{TAG_NAMES: TagNames()})
+    else:
+        queryset = queryset.prefetch_related("tags")
+    return with_sort_keys(queryset)
 
 
 def post_queryset(queryset: QuerySet) -> QuerySet:
@@ -132,10 +300,37 @@ def post_queryset(queryset: QuerySet) -> QuerySet:
     )
 
 
+#: What the timeline rendering reads of an event's post and its author.
+TIMELINE_POST_COLUMNS = (
+    "post__id",
+    "post__direction",
+    "post__kind",
+    "post__visibility",
+    "post__text",
+    "post__url",
+    "post__send_status",
+    "post__send_error",
+    "post__posted_at",
+    "post__deleted_at",
+    "post__author",
+    "post__author__id",
+    "post__author__handle",
+)
+
+
+@cache
+def _event_columns() -> tuple[str, ...]:
+    """``.only()`` of the timeline: the event, its actor as ``_user`` renders it and its post
+    as ``_timeline_post`` does (no raw payload, HTML, attachments or the author's profile:
+    fewer columns fetched, converted and JSON-decoded per event)."""
+    own = [field.name for field in CaseEvent._meta.concrete_fields]
+    return (*own, *_user_columns("actor"), *TIMELINE_POST_COLUMNS)
+
+
 def event_queryset(queryset: QuerySet) -> QuerySet:
     return (
         queryset.select_related("actor", "post", "post__author")
-        .defer("post__raw", "post__html")
+        .only(*_event_columns())
         .annotate(case_reference=F("case__reference"))
     )
 
