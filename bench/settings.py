@@ -14,6 +14,8 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 # Persistent connections, as a production server runs.
 DATABASES = {"default": pg_database(CONN_MAX_AGE=60)}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# As the production profile (project/settings_production.py): sessions read from the cache.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

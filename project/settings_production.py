@@ -175,6 +175,9 @@ CACHES = {
         "KEY_PREFIX": env("SOCIALCARE_CACHE_PREFIX", "socialcare"),
     }
 }
+# Staff sessions read from the shared cache, written through to the database (a signed-in
+# request skips the session query; a cache flush or restart loses no session).
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 _q_timeout = env_int("SOCIALCARE_Q_TIMEOUT", 120)
 _q_retry = env_int("SOCIALCARE_Q_RETRY", _q_timeout + 60)
