@@ -167,6 +167,7 @@ async def run_load(
     timeout: float = 10.0,
     collect_ids: bool = False,
     keep_latencies: bool = False,
+    offset: int = 0,
 ) -> Result:
     total = max(1, int(rate * duration))
     result = Result(rate=rate, duration=duration)
@@ -180,7 +181,7 @@ async def run_load(
     done_at = [start]
 
     async def one(index: int, intended: float) -> None:
-        request = requests[index % len(requests)]
+        request = requests[(offset + index) % len(requests)]
         try:
             status, body, sent = await _exchange(pool, request, timeout)
         except Exception as exc:
@@ -241,6 +242,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--collect-ids", action="store_true")
     parser.add_argument("--latencies", action="store_true", help="include every latency")
+    parser.add_argument(
+        "--offset", type=int, default=0, help="start at this request (runs continue each other)"
+    )
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     requests = read_requests(args.requests)
@@ -254,6 +258,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             connections=args.connections,
             collect_ids=args.collect_ids,
             keep_latencies=args.latencies,
+            offset=args.offset,
         )
     )
     args.out.write_text(json.dumps(asdict(result)))

@@ -6,8 +6,10 @@ installed). A separate process (``bench._load``) sends pre-signed, real-format d
 ``socialcare.simulator`` with the secrets stored on three benchmark channels (X, Facebook Page,
 Instagram) at a fixed open-loop rate and measures every request from its scheduled start to the
 end of its response. The same load against a trivial view on the same server (``/bench/floor/``:
-same middleware, body read, static JSON) is the reference. Afterwards the stored
-``WebhookDelivery`` rows are counted against the 200 answers.
+same middleware, body read, static JSON) is the reference. Every delivery sent is a new one
+(replay protection answers a body sent twice "duplicate" without storing it) until the
+``DISTINCT`` prepared ones are used up. Afterwards the stored ``WebhookDelivery`` rows are
+counted against the deliveries the 200 answers name.
 
 Figures: p99 and p50 latency and the rate achieved at 300 deliveries/s offered, the highest rate
 still answered with p99 < 50 ms (a ladder of short open-loop steps), and deliveries lost.
@@ -42,8 +44,11 @@ SETTINGS = "bench._webhook_site"
 CHANNEL_PREFIX = "bench-webhooks"
 TARGET_RATE = 300.0
 TARGET_P99_MS = 50.0
-#: Distinct signed deliveries generated; the runs cycle through them (acceptance never dedupes).
-DISTINCT = 3000
+#: Distinct signed deliveries generated (~1.3 s for 20,000). Each run starts where the last one
+#: stopped, so every delivery is new until they are used up (the warm-up, the 300/s slices and
+#: the ladder up to ~1,000/s on 2 cores); after that a body is sent again and answered 200
+#: "duplicate" (replay protection), which the lost count allows for.
+DISTINCT = 20_000
 #: The max-rate ladder: each step offers this much more than the last.
 LADDER_STEP = 1.25
 LADDER_MAX = 4000.0
@@ -188,6 +193,7 @@ class _Bench:
         self.env = ctx.env(**extra)
         self.ok_total = 0
         self.ids: list[int] = []
+        self.offset: dict[str, int] = {}
 
     def python(self, *args: str, capture: bool = True) -> str:
         done = subprocess.run(
@@ -204,13 +210,14 @@ class _Bench:
         out = self.dir / f"result-{which}.json"
         args = ["-m", "bench._load", "--requests", str(self.dir / f"{which}.bin")]
         args += ["--port", str(HTTP_PORT), "--rate", str(rate), "--duration", str(duration)]
-        args += ["--out", str(out)]
+        args += ["--out", str(out), "--offset", str(self.offset.get(which, 0))]
         if which == "webhook":
             args.append("--collect-ids")
         if raw:
             args.append("--latencies")
         self.python(*args)
         result = json.loads(out.read_text())
+        self.offset[which] = self.offset.get(which, 0) + result["sent"]
         if which == "webhook":
             self.ok_total += result["ok"]
             self.ids += result.pop("delivery_ids")
@@ -335,7 +342,7 @@ def run(ctx: Any, config: ServerConfig | None = None, redis: bool | None = None)
         counted = json.loads(
             bench.python("-m", "bench.webhooks", "count", "--channels",
                          ",".join(map(str, info["channels"])), "--ids-file",
-                         str(_write_ids(bench.dir, bench.ids)))
+                         str(_write_ids(bench.dir, sorted(set(bench.ids)))))
         )  # fmt: skip
     finally:
         _stop(server)
@@ -343,13 +350,17 @@ def run(ctx: Any, config: ServerConfig | None = None, redis: bool | None = None)
         shutil.rmtree(redis_dir, ignore_errors=True)
 
     added = counted["rows"] - info["rows"]
-    lost = max(0, bench.ok_total - added) + (len(bench.ids) - counted["found"])
+    # Every 200 names its delivery (new, or the stored one a body sent again is a duplicate of):
+    # lost = answers that named none + named deliveries that are not stored.
+    named = len(set(bench.ids))
+    lost = (bench.ok_total - len(bench.ids)) + (named - counted["found"])
     unanswered = hook["sent"] - hook["ok"]
     broker = "Redis" if bench.use_redis else "the ORM (PostgreSQL)"
     how = (
         f"{config.describe()}, PostgreSQL, django-q2 on {broker}; open loop, latency from each "
         f"request's scheduled start (coordinated omission included); {info['platforms']} "
-        f"deliveries of median {info['body_median']} B cycled"
+        f"distinct deliveries of median {info['body_median']} B, each run continuing where the "
+        "last stopped"
     )
     main_ok = hook["achieved"] >= 0.97 * TARGET_RATE and not unanswered and not hook["errors"]
     statuses = ", ".join(f"HTTP {k} x{v}" for k, v in sorted(hook["statuses"].items()))
@@ -405,10 +416,14 @@ def run(ctx: Any, config: ServerConfig | None = None, redis: bool | None = None)
             value=float(lost),
             unit="",
             target="0",
-            passed=lost == 0 and added == bench.ok_total,
+            passed=lost == 0 and added == named,
             reference_name="answered 200",
             reference_value=float(bench.ok_total),
-            notes=f"{added} WebhookDelivery rows added for {bench.ok_total} answers 200",
+            notes=(
+                f"{added} WebhookDelivery rows added for {bench.ok_total} answers 200 naming "
+                f"{named} distinct deliveries ({bench.ok_total - named} answers were bodies sent "
+                f"again once the {DISTINCT:,} prepared ones were used: 200 duplicate)"
+            ),
         ),
     ]
 

@@ -3,11 +3,12 @@
 A delivery with one event is ingested in its own transaction. A batch — a delivery that carries
 many events (a Meta delivery with many entries, an X delivery with many events, a poll page),
 or several pending deliveries of one channel claimed together (micro-batching,
-``INGEST_BATCH_DELIVERIES``) — is ingested in one transaction with a savepoint per event, so one
-bad event is rolled back and reported on its own delivery while the others are kept. The
-channel is locked once; the authors, the already-stored posts, and which parents, early
-replies, conversations and open cases do not exist are read once for the whole batch; the
-detectors see the batch's posts in one pass after the commit. Threading decisions for a
+``INGEST_BATCH_DELIVERIES``) — is ingested in one transaction; should an event fail, the batch
+runs again with a savepoint per event, so the bad event is rolled back and reported on its own
+delivery while the others are kept. The channel is locked once; the authors, the
+already-stored posts, and which parents, early replies, conversations and open cases do not
+exist are read once for the whole batch; the detectors see the batch's posts in one pass after
+the commit. Threading decisions for a
 channel are serialized on the channel's row lock, so two workers replaying the same deliveries
 in any order reach the same posts and cases as one ordered pass (see docs/ingestion.md).
 """
