@@ -64,77 +64,62 @@ def run(ctx) -> list[Figure]:
         return [
             Figure("Ingest", float("nan"), "posts/s", f">= {TARGET:,.0f}", False, notes=str(exc))
         ]
-    one = single["posts_per_s"]
-    rate1 = micro1["posts_per_s"]
-    rate = micro["posts_per_s"]
     ref_rate = single["reference_posts"] / single["reference_seconds"]
-    batch_rate = batched["posts_per_s"]
+    rate, batch_rate = micro["posts_per_s"], batched["posts_per_s"]
     shared_results(ctx)["ingest_posts_per_s"] = rate
     shared_results(ctx)["ingest_batched_posts_per_s"] = batch_rate
-    ratio = rate / ref_rate if ref_rate else None
+
+    def figure(name: str, run: dict, target: str, passed: bool | None, notes: str) -> Figure:
+        """A figure of one run beside the INSERT reference, its queries per post noted."""
+        value = run["posts_per_s"]
+        queries = run["queries"] / max(1, run["stored_posts"])
+        return Figure(
+            name=name,
+            value=value,
+            unit="posts/s",
+            target=target,
+            passed=passed,
+            reference_name="single-row INSERT txns",
+            reference_value=ref_rate,
+            ratio=value / ref_rate if ref_rate else None,
+            notes=f"{notes}; {queries:.1f} queries/post",
+        )
+
+    ratio = rate / ref_rate if ref_rate else 0.0
     return [
-        Figure(
-            name="Ingest, one delivery per claim",
-            value=one,
-            unit="posts/s",
-            target="-",
-            passed=None,
-            reference_name="single-row INSERT txns",
-            reference_value=ref_rate,
-            ratio=one / ref_rate if ref_rate else None,
-            notes=(
-                "the worker path with micro-batching off (INGEST_BATCH_DELIVERIES=1): "
-                f"{single['queries'] / max(1, single['stored_posts']):.1f} queries/post"
-            ),
+        figure(
+            "Ingest, one delivery per claim",
+            single,
+            "-",
+            None,
+            "the worker path with micro-batching off (INGEST_BATCH_DELIVERIES=1)",
         ),
-        Figure(
-            name="Ingest (worker path), one worker",
-            value=rate1,
-            unit="posts/s",
-            target="-",
-            passed=None,
-            reference_name="single-row INSERT txns",
-            reference_value=ref_rate,
-            ratio=rate1 / ref_rate if ref_rate else None,
-            notes=(
-                "one worker process, pending deliveries of a channel micro-batched: "
-                f"{micro1['queries'] / max(1, micro1['stored_posts']):.1f} queries/post"
-            ),
+        figure(
+            "Ingest (worker path), one worker",
+            micro1,
+            "-",
+            None,
+            "one worker process, pending deliveries of a channel micro-batched",
         ),
-        Figure(
-            name=f"Ingest (worker path), {WORKERS} workers",
-            value=rate,
-            unit="posts/s",
-            target=f">= {TARGET:,.0f} and >= {SHARE:.0%} of reference",
-            passed=rate >= TARGET and (ratio or 0) >= SHARE,
-            reference_name="single-row INSERT txns",
-            reference_value=ref_rate,
-            ratio=ratio,
-            notes=(
-                f"{micro['stored_posts']} posts from {micro['deliveries']} signed X/Meta "
-                f"deliveries ({micro['deliveries'] - micro['posts']} redelivered duplicates), "
-                f"one post per delivery, {WORKERS} worker processes (one per core) sharing the "
-                "queue, pending deliveries of a channel micro-batched "
-                "(INGEST_BATCH_DELIVERIES), "
-                f"{micro['queries'] / max(1, micro['stored_posts']):.1f} queries/post, "
-                f"{micro['incidents']} incidents; process_delivery called directly (no "
-                "django-q2 queue overhead)"
-            ),
+        figure(
+            f"Ingest (worker path), {WORKERS} workers",
+            micro,
+            f">= {TARGET:,.0f} and >= {SHARE:.0%} of reference",
+            rate >= TARGET and ratio >= SHARE,
+            f"{micro['stored_posts']} posts from {micro['deliveries']} signed X/Meta "
+            f"deliveries ({micro['deliveries'] - micro['posts']} redelivered duplicates), "
+            f"one post per delivery, {WORKERS} worker processes (one per core) sharing the "
+            "queue, pending deliveries of a channel micro-batched (INGEST_BATCH_DELIVERIES), "
+            f"{micro['incidents']} incidents; process_delivery called directly (no django-q2 "
+            "queue overhead)",
         ),
-        Figure(
-            name=f"Ingest batched (100-post deliveries), {WORKERS} workers",
-            value=batch_rate,
-            unit="posts/s",
-            target=f">= {TARGET:,.0f}",
-            passed=batch_rate >= TARGET,
-            reference_name="single-row INSERT txns",
-            reference_value=ref_rate,
-            ratio=batch_rate / ref_rate if ref_rate else None,
-            notes=(
-                f"{batched['stored_posts']} posts in {batched['deliveries']} deliveries: one "
-                "transaction per delivery (a savepoint per event only after one failed), bulk "
-                "identity/dedupe look-ups; "
-                f"{batched['queries'] / max(1, batched['stored_posts']):.1f} queries/post"
-            ),
+        figure(
+            f"Ingest batched (100-post deliveries), {WORKERS} workers",
+            batched,
+            f">= {TARGET:,.0f}",
+            batch_rate >= TARGET,
+            f"{batched['stored_posts']} posts in {batched['deliveries']} deliveries: one "
+            "transaction per delivery (a savepoint per event only after one failed), bulk "
+            "identity/dedupe look-ups",
         ),
     ]
