@@ -631,7 +631,8 @@ def fill(
 
 #: Session, user, 2 permission lookups (agents), the sidebar's teams, incidents and tags (one
 #: query), the page's ids (one more than a page: here that is all, so no COUNT), the page's cases
-#: with their related rows and last posts.
+#: with their related rows and last posts. On PostgreSQL a search adds the planner's estimate of
+#: each word's matches (one EXPLAIN, which picks the search's route).
 INBOX_QUERIES = 7
 
 
@@ -653,7 +654,7 @@ def test_inbox_queries_do_not_grow_with_the_page(
     for n, more in ((5, 5), (40, 35)):
         fill(f"n{n}", more, channel, make_identity, make_customer, [agent, other_agent])
         with (
-            django_assert_max_num_queries(INBOX_QUERIES),
+            django_assert_max_num_queries(INBOX_QUERIES + (connection.vendor == "postgresql")),
             CaptureQueriesContext(connection) as queries,
         ):
             response = client.get(URL, {"q": "post", "sla": "ok", "platform": "x"})
