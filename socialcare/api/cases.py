@@ -38,6 +38,7 @@ from socialcare.api.case_serializers import (
     CaseEventSerializer,
     CaseSerializer,
     CaseUpdateSerializer,
+    IdentitySummarySerializer,
     MergeSerializer,
     NoteSerializer,
     PostSerializer,
@@ -237,19 +238,8 @@ def _user_columns(relation: str) -> list[str]:
     ]
 
 
-_IDENTITY_COLUMNS = tuple(
-    f"identity__{name}"
-    for name in (
-        "id",
-        "platform",
-        "handle",
-        "display_name",
-        "profile_url",
-        "followers_count",
-        "platform_verified",
-        "owner_verified_at",
-    )
-)
+#: The identity summary's fields (the columns its rendering reads).
+_IDENTITY_COLUMNS = tuple(f"identity__{name}" for name in IdentitySummarySerializer.Meta.fields)
 
 
 def _customer_columns() -> list[str]:
