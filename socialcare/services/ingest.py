@@ -8,9 +8,9 @@ runs again with a savepoint per event, so the bad event is rolled back and repor
 delivery while the others are kept. The channel is locked once; the authors, the
 already-stored posts, and which parents, early replies, conversations and open cases do not
 exist are read once for the whole batch; the detectors see the batch's posts in one pass after
-the commit. Threading decisions for a
-channel are serialized on the channel's row lock, so two workers replaying the same deliveries
-in any order reach the same posts and cases as one ordered pass (see docs/ingestion.md).
+the commit. Threading decisions for a channel are serialized on the channel's row lock, so two
+workers replaying the same deliveries in any order reach the same posts and cases as one ordered
+pass (see docs/ingestion.md).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db import DatabaseError, transaction
 from django.db.models import F, Q
@@ -559,29 +560,16 @@ def _ingest_new_post(
     priority = scoring.priority_for(score, mood)
     with written_together():  # the case's "created" event and this post's, one INSERT
         case, case_created = _case_for(channel, identity, item, parent, priority)
-        post = Post.objects.create(
-            platform=item.platform,
-            external_id=item.external_id,
-            channel=channel,
+        post = _store_post(
+            channel,
+            item,
+            parent,
+            case,
             author=identity,
             direction=INBOUND,
-            kind=item.kind,
-            visibility=item.visibility,
-            text=item.text,
-            html=item.html,
-            url=item.url[:1000],
-            in_reply_to_external_id=item.in_reply_to[:500],
-            parent=parent,
-            conversation_id=item.conversation_id[:500],
-            local_id=item.local_id[:100],
-            language=item.language[:16],
-            posted_at=item.posted_at,
             edited_at=edited_at,
             sentiment=mood,
             reach=identity.followers_count if identity else 0,
-            attachments=list(item.attachments),
-            raw=dict(item.raw),
-            case=case,
         )
         record_event(
             case,
@@ -607,6 +595,33 @@ def _ingest_new_post(
         lambda: signals.post_received.send(Post, post=post, case=case, case_created=case_created)
     )
     return IngestResult("created", post, case, case_created)
+
+
+def _store_post(
+    channel: Channel, item: InboundPost, parent: Post | None, case: Case | None, **fields: Any
+) -> Post:
+    """INSERT the post a platform item describes (its texts, ids and times cut to the columns),
+    with the direction-specific ``fields``."""
+    return Post.objects.create(
+        platform=item.platform,
+        external_id=item.external_id,
+        channel=channel,
+        kind=item.kind,
+        visibility=item.visibility,
+        text=item.text,
+        html=item.html,
+        url=item.url[:1000],
+        in_reply_to_external_id=item.in_reply_to[:500],
+        parent=parent,
+        conversation_id=item.conversation_id[:500],
+        local_id=item.local_id[:100],
+        language=item.language[:16],
+        posted_at=item.posted_at,
+        attachments=list(item.attachments),
+        raw=dict(item.raw),
+        case=case,
+        **fields,
+    )
 
 
 def _watch_for_crisis(posts: list[Post]) -> None:
@@ -799,26 +814,8 @@ def _ingest_outbound(channel: Channel, item: InboundPost, parent: Post | None) -
             .first()
         )
         case = _live(child.case) if child else None
-    post = Post.objects.create(
-        platform=item.platform,
-        external_id=item.external_id,
-        channel=channel,
-        direction=OUTBOUND,
-        kind=item.kind,
-        visibility=item.visibility,
-        text=item.text,
-        html=item.html,
-        url=item.url[:1000],
-        in_reply_to_external_id=item.in_reply_to[:500],
-        parent=parent,
-        conversation_id=item.conversation_id[:500],
-        local_id=item.local_id[:100],
-        language=item.language[:16],
-        posted_at=item.posted_at,
-        attachments=list(item.attachments),
-        raw=dict(item.raw),
-        send_status=Post.SendStatus.SENT,
-        case=case,
+    post = _store_post(
+        channel, item, parent, case, direction=OUTBOUND, send_status=Post.SendStatus.SENT
     )
     batch = _batch.get()
     if batch is not None:
