@@ -3,11 +3,14 @@
 Used by scripts/check_package.sh against a freshly generated project; standard library only, so it
 runs in any virtualenv.
 
-    python scripts/admin_smoke.py BASE_URL USERNAME PASSWORD [REQUIRED_PATH ...]
+    python scripts/admin_smoke.py BASE_URL USERNAME PASSWORD [--need-rows=PATH ...] [REQUIRED_PATH ...]
 
 It signs in through the login form (session cookie + CSRF token), asserts that the admin index
 answers 200 and lists socialcare, then visits every /admin/socialcare/ link on the index (the
 changelists and add forms), the first change page of each changelist, and every REQUIRED_PATH.
+``--need-rows=/admin/socialcare/case/`` makes an empty changelist a failure (that changelist must
+show the user at least one row, whose change page is then visited). scripts/check_demo.sh uses
+it: the demo's agent must see cases in her inbox and open one.
 Exit status 0 when every page answered 200, 1 otherwise.
 """
 
@@ -60,7 +63,8 @@ def main(argv: list[str]) -> int:
     if len(argv) < 4:
         print(__doc__, file=sys.stderr)
         return 2
-    base_url, username, password, *required = argv[1:]
+    need_rows = {a.split("=", 1)[1] for a in argv[1:] if a.startswith("--need-rows=")}
+    base_url, username, password, *required = [a for a in argv[1:] if not a.startswith("--")]
     client = Client(base_url)
     failures: list[str] = []
 
@@ -112,7 +116,7 @@ def main(argv: list[str]) -> int:
         print(f"200   GET {path}")
         return page
 
-    for path in [*links, *required]:
+    for path in [*links, *required, *sorted(need_rows)]:
         page = visit(path)
         if page is None or not re.fullmatch(r"/admin/socialcare/\w+/", path):
             continue
@@ -120,6 +124,9 @@ def main(argv: list[str]) -> int:
         change = re.search(rf'href="({re.escape(path)}[^"/?#]+/change/)[^"]*"', page)
         if change:
             visit(html.unescape(change.group(1)))
+        elif path in need_rows:
+            failures.append(f"GET {path} showed {username!r} no row to open")
+            print(f"FAIL  GET {path} has no row")
 
     if failures:
         print(f"\nFAILED: {len(failures)} admin page(s) did not answer 200:", file=sys.stderr)

@@ -33,8 +33,9 @@ fi
 # Reinstall only when pyproject.toml changed since the last install into this .venv.
 want=$("$venv/bin/python" -c 'import hashlib; print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest())')
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "Installing socialcare and its dependencies into $venv…"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e .
+  # The app and what the demo project needs beyond it (the `demo` extra: django-axes).
+  echo "Installing socialcare and the demo's dependencies into $venv…"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[demo]"
   echo "$want" >"$stamp"
 fi
 

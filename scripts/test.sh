@@ -16,6 +16,7 @@
 #   SOCIALCARE_TEST_SETTINGS="..."      settings modules to run (default: both)
 #   SOCIALCARE_TEST_WORKERS=N           pytest-xdist workers (default: 2 for a full run, 0 with args)
 #   SOCIALCARE_TEST_SUMMARY_FILE=path   also write the closing "tests: N passed, N failed" line there
+#   SOCIALCARE_JUNIT_DIR=dir            keep every run's JUnit XML there (.ci/run totals all stages)
 #   SOCIALCARE_SKIP_BROWSER=1           skip the browser tests (loudly)
 #   SOCIALCARE_SKIP_SCALEOUT=1          skip the scale-out test (loudly; CI refuses it). Without
 #                                       redis-server, root installs Debian's; anyone else fails
@@ -45,11 +46,25 @@ ARTIFACTS_DIR="${SOCIALCARE_ARTIFACTS_DIR:-$ROOT/artifacts/browser}"
 START_TIME=$SECONDS
 STAGE=0
 WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/socialcare-test.XXXXXX")"
+# Every pytest run's JUnit XML (junit-<label>-N.xml): the closing totals are read from them.
+# .ci/run points this at a folder of its own to total the version stages' runs with these.
+JUNIT_DIR="${SOCIALCARE_JUNIT_DIR:-$WORK_DIR}"
+mkdir -p "$JUNIT_DIR"
 
 # ---------------------------------------------------------------------------------------------
 # output helpers
 
+STAGE_START=$SECONDS
+stage_time() {
+    # The time of the stage that just ended (each stage's time, for a CI budget of 30 minutes).
+    if [[ $STAGE -gt 0 ]]; then
+        printf '    stage [%d] took %ds\n' "$STAGE" $((SECONDS - STAGE_START))
+    fi
+    STAGE_START=$SECONDS
+}
+
 header() {
+    stage_time
     STAGE=$((STAGE + 1))
     printf '\n\033[1m==> [%d] %s\033[0m\n' "$STAGE" "$*"
 }
@@ -169,7 +184,7 @@ run_pytest() {
     # The browser tests and the scale-out test run once each, in their own stages (run_browser,
     # run_scaleout).
     SOCIALCARE_TEST_DB="$db" "$PY" -m pytest --ds="$settings" --ignore="$BROWSER_DIR" \
-        --ignore="$SCALEOUT_DIR" --junitxml="$WORK_DIR/junit-$RUN_INDEX.xml" "${xdist[@]}" \
+        --ignore="$SCALEOUT_DIR" --junitxml="$JUNIT_DIR/junit-main-$RUN_INDEX.xml" "${xdist[@]}" \
         "${args[@]}" || status=$?
     case $status in
         0) ;;
@@ -271,7 +286,7 @@ run_browser() {
     # One run, default settings: the tests start the SQLite demo (socialcare_demo, runserver,
     # qcluster) themselves. In CI a missing browser fails the tests instead of skipping them.
     SOCIALCARE_ARTIFACTS_DIR="$ARTIFACTS_DIR" SOCIALCARE_BROWSER_TESTS=1 "$PY" -m pytest \
-        -p no:xdist --junitxml="$WORK_DIR/junit-$RUN_INDEX.xml" "${args[@]}" || status=$?
+        -p no:xdist --junitxml="$JUNIT_DIR/junit-main-$RUN_INDEX.xml" "${args[@]}" || status=$?
     note "screenshots: $ARTIFACTS_DIR"
     case $status in
         0) ;;
@@ -350,7 +365,7 @@ run_scaleout() {
     # starts two gunicorn and two qcluster processes on the PostgreSQL test database.
     note "pytest --ds=tests.settings -p no:xdist ${args[*]}"
     SOCIALCARE_TEST_DB=postgres "$PY" -m pytest --ds=tests.settings -p no:xdist \
-        --junitxml="$WORK_DIR/junit-$RUN_INDEX.xml" "${args[@]}" || status=$?
+        --junitxml="$JUNIT_DIR/junit-main-$RUN_INDEX.xml" "${args[@]}" || status=$?
     case $status in
         0) ;;
         5)
@@ -365,36 +380,15 @@ run_scaleout() {
 }
 
 summary() {
-    "$PY" - "$WORK_DIR" <<'PY'
-import glob
-import sys
-import xml.etree.ElementTree as ET
-
-totals = dict.fromkeys(("tests", "failures", "errors", "skipped"), 0)
-for path in sorted(glob.glob(f"{sys.argv[1]}/junit-*.xml")):
-    for suite in ET.parse(path).getroot().iter("testsuite"):
-        for key in totals:
-            totals[key] += int(suite.get(key, 0))
-robust = dict.fromkeys(("robustness_faults", "robustness_bad_inputs", "robustness_lost"), 0)
-for path in sorted(glob.glob(f"{sys.argv[1]}/junit-*.xml")):
-    for prop in ET.parse(path).getroot().iter("property"):
-        if prop.get("name") in robust:
-            robust[prop.get("name")] += int(prop.get("value", 0))
-passed = totals["tests"] - totals["failures"] - totals["errors"] - totals["skipped"]
-failed = totals["failures"] + totals["errors"]
-# tests/robustness.py: what the fault and hostile-input tests did, over every run
-print(
-    f"robustness: {robust['robustness_faults']} faults injected, "
-    f"{robust['robustness_bad_inputs']} bad inputs tried, {robust['robustness_lost']} items lost"
-)
-print(f"tests: {passed} passed, {failed} failed, {totals['skipped']} skipped")
-PY
+    stage_time
+    "$PY" "$ROOT/scripts/lib/junit_totals.py" "$JUNIT_DIR"
 }
 
 # ---------------------------------------------------------------------------------------------
 
 header "Python environment ($VENV)"
 ensure_venv
+print_versions "$PY"
 # Settings come from --ds / manage.py, never from the caller's shell.
 unset DJANGO_SETTINGS_MODULE PYTHONPATH
 export PATH="$VENV/bin:$PATH"

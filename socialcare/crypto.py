@@ -17,7 +17,16 @@ from django.core.exceptions import ImproperlyConfigured
 
 from socialcare.conf import app_settings
 
-__all__ = ["InvalidToken", "decrypt", "encrypt", "get_fernet", "reset", "secret_key"]
+__all__ = [
+    "InvalidToken",
+    "decrypt",
+    "encrypt",
+    "get_fernet",
+    "get_keys",
+    "newest_key",
+    "reset",
+    "secret_key",
+]
 
 
 def secret_key() -> str:
@@ -35,7 +44,12 @@ def derive_key(secret: str) -> bytes:
 
 
 @functools.cache
-def get_fernet() -> MultiFernet:
+def get_keys() -> tuple[Fernet, ...]:
+    """The configured keys as Fernet objects, newest (the one that encrypts) first.
+
+    socialcare keeps this list itself: ``MultiFernet`` does not expose its keys (and its internals
+    changed when cryptography moved it to Rust), so nothing here reads them back out of it.
+    """
     keys = list(app_settings.ENCRYPTION_KEYS)
     if not keys:
         secret = secret_key()
@@ -45,7 +59,7 @@ def get_fernet() -> MultiFernet:
             )
         keys = [derive_key(secret)]
     try:
-        return MultiFernet([Fernet(k) for k in keys])
+        return tuple(Fernet(k) for k in keys)
     except (ValueError, TypeError) as exc:
         raise ImproperlyConfigured(
             "SOCIALCARE['ENCRYPTION_KEYS'] must hold Fernet keys "
@@ -53,7 +67,19 @@ def get_fernet() -> MultiFernet:
         ) from exc
 
 
+def newest_key() -> Fernet:
+    """The key that encrypts: the first of ``SOCIALCARE["ENCRYPTION_KEYS"]``."""
+    return get_keys()[0]
+
+
+@functools.cache
+def get_fernet() -> MultiFernet:
+    """Encrypts with the newest key, decrypts with any configured key."""
+    return MultiFernet(list(get_keys()))
+
+
 def reset() -> None:
+    get_keys.cache_clear()
     get_fernet.cache_clear()
 
 

@@ -82,6 +82,21 @@ def test_rotate_reencrypts_under_the_newest_key(socialcare_settings):
         Fernet(OLD_KEY).decrypt(rotated.encode())
 
 
+def test_newest_key_is_the_first_configured_key_and_follows_a_settings_change(socialcare_settings):
+    """Key rotation asks which key is newest; socialcare answers from its own list of keys (no
+    private attribute of cryptography's MultiFernet)."""
+    with socialcare_settings(ENCRYPTION_KEYS=[NEW_KEY, OLD_KEY]):
+        token = crypto.newest_key().encrypt(b"payload")
+        assert [key.decrypt(token) for key in crypto.get_keys()[:1]] == [b"payload"]
+        with pytest.raises(InvalidToken):
+            crypto.get_keys()[1].decrypt(token)
+    Fernet(NEW_KEY).decrypt(token)
+    with socialcare_settings(ENCRYPTION_KEYS=[OLD_KEY]):
+        assert crypto.newest_key().decrypt(crypto.encrypt("x").encode()) == b"x"
+        with pytest.raises(InvalidToken):
+            crypto.newest_key().decrypt(token)
+
+
 def test_undecryptable_secrets_read_as_marker_without_crashing(socialcare_settings, channel):
     with socialcare_settings(ENCRYPTION_KEYS=[NEW_KEY]):
         unreadable = reload(channel)

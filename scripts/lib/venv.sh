@@ -35,3 +35,11 @@ print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest(), sys.versi
         printf '%s\n' "$want" >"$stamp"
     fi
 }
+
+# The versions a run tests with (CI prints them for every stage).
+print_versions() {
+    local py="$1"
+    note "$("$py" --version 2>&1), Django $("$py" -m django --version)"
+    "$py" -m pip freeze --disable-pip-version-check 2>/dev/null \
+        | grep -i -E "django|crypto|social" | sed 's/^/    /' || true
+}

@@ -32,7 +32,7 @@ def sidebar_choices(request: HttpRequest) -> dict[str, list[tuple[int, str]]]:
     """The teams the user works with, the active incidents (newest first) and the first
     ``TAG_CHOICES`` tags: (id, label) for the filters below, read in one query per request
     (a UNION ALL, each part numbered in its own order) instead of one per filter."""
-    memo = getattr(request, "_socialcare_sidebar", None)
+    memo = getattr(request, "socialcare_sidebar", None)
     if memo is not None:
         return memo
     parts = [
@@ -59,7 +59,8 @@ def sidebar_choices(request: HttpRequest) -> dict[str, list[tuple[int, str]]]:
     rows = numbered[0].union(*numbered[1:], all=True)
     for kind, key, label, _position in sorted(rows, key=lambda row: (row[0], row[3])):
         memo[kind].append((key, label))
-    request._socialcare_sidebar = memo  # type: ignore[attr-defined]
+    # Our own attribute on the request (as middleware sets request.user): one read per request.
+    request.socialcare_sidebar = memo  # type: ignore[attr-defined]
     return memo
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import InvalidToken
 from django.apps import apps
 from django.db import models, transaction
 from django.db.models.functions import Cast
@@ -49,10 +49,6 @@ def encrypted_fields() -> Iterator[tuple[type[models.Model], EncryptedJSONField]
                 yield model, field
 
 
-def _newest_key() -> Fernet:
-    return crypto.get_fernet()._fernets[0]
-
-
 def _stored_tokens(
     model: type[models.Model], field: EncryptedJSONField, after: object | None
 ) -> list[tuple[object, str | None]]:
@@ -72,7 +68,7 @@ def rotate_field(
     model: type[models.Model], field: EncryptedJSONField, *, dry_run: bool = False
 ) -> RotationResult:
     result = RotationResult(f"{model._meta.label}.{field.name}", undecryptable=[])
-    newest = _newest_key()
+    newest = crypto.newest_key()
     after: object | None = None
     while True:
         rows = _stored_tokens(model, field, after)
