@@ -14,8 +14,14 @@ from django.core.management import CommandError, call_command
 from django.db.models import Count
 
 from socialcare.conf import app_settings
-from socialcare.demo import MARKER_CHANNEL, TEAMS, TEMPLATES, load_demo_data
-from socialcare.demo_staff import DEMO_LOGINS, set_up_demo_staff
+from socialcare.demo import (
+    DEMO_LOGINS,
+    MARKER_CHANNEL,
+    TEAMS,
+    TEMPLATES,
+    load_demo_data,
+    set_up_demo_staff,
+)
 from socialcare.models import (
     Case,
     CaseEvent,
@@ -27,6 +33,7 @@ from socialcare.models import (
     SocialIdentity,
     get_customer_model,
 )
+from socialcare.services import polling
 from socialcare.services.access import visible_cases
 from socialcare.services.roles import AGENT, SUPERVISOR
 from socialcare.services.sla_state import SLA_STATES, sla_state, sla_state_filter
@@ -112,8 +119,43 @@ def test_customers_with_several_identities(demo: dict[str, Any]) -> None:
 
 def test_second_load_changes_nothing(demo: dict[str, Any]) -> None:
     before = [m.objects.count() for m in (Case, Post, CaseEvent, SocialIdentity)]
-    assert load_demo_data(now=NOW) == {"created": False}
+    assert load_demo_data(now=NOW) == {"created": False, "polling_turned_off": []}
     assert [m.objects.count() for m in (Case, Post, CaseEvent, SocialIdentity)] == before
+
+
+def _scheduled_polls(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What the worker's "poll channels" schedule polls: channel names, no network."""
+    polled: list[str] = []
+    monkeypatch.setattr(polling, "poll_channel", lambda channel: polled.append(channel.name))
+    polling.poll_due_channels()
+    return polled
+
+
+def test_the_worker_polls_no_demo_channel(
+    demo: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's Mastodon and Bluesky tokens are made up: the schedule leaves those channels to
+    the simulator instead of asking mastodon.social and bsky.social every minute."""
+    off = set(Channel.objects.filter(polling_enabled=False).values_list("name", flat=True))
+    assert off == {"Acme on Mastodon", "Acme on Bluesky"}
+    assert _scheduled_polls(monkeypatch) == []
+
+
+def test_loading_again_stops_polling_in_an_older_demo_database(
+    demo: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A demo database from before the switch polls its channels; running the demo again stops
+    it, except on a channel an admin gave a real token."""
+    Channel.objects.update(polling_enabled=True)
+    assert _scheduled_polls(monkeypatch) == ["Acme on Mastodon", "Acme on Bluesky"]
+    bluesky = Channel.objects.get(name="Acme on Bluesky")
+    bluesky.set_secret("access_token", "a-real-app-password")
+    bluesky.save()
+    out = StringIO()
+    call_command("socialcare_demo", "--no-serve", stdout=out)
+    assert "Turned off automatic polling of Acme on Mastodon:" in out.getvalue()
+    assert _scheduled_polls(monkeypatch) == ["Acme on Bluesky"]
+    assert load_demo_data(now=NOW)["polling_turned_off"] == []  # once is enough
 
 
 def test_demo_staff_in_their_roles(demo: dict[str, Any]) -> None:

@@ -7,7 +7,7 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
-from socialcare.models import Post, WebhookDelivery
+from socialcare.models import Channel, Post, WebhookDelivery
 from socialcare.services.polling import poll_channel, poll_due_channels
 from tests.ingest_helpers import fixture_bytes, make_channels
 from tests.platform_server import Answer
@@ -21,6 +21,9 @@ def mastodon(platform_server):
     channel = make_channels()[("mastodon", "14715")]
     channel.base_url = platform_server.url
     channel.save()
+    # The fixtures' Bluesky channel would be polled at the real bsky.social by every poll of all
+    # channels; these tests are about Mastodon on the local server.
+    Channel.objects.filter(platform="bluesky").update(is_active=False)
     return channel
 
 
@@ -63,6 +66,43 @@ def test_rate_limit_pauses_the_channel_and_scheduled_polls_skip_it(mastodon, pla
     calls = len(platform_server.requests)
     poll_due_channels()
     assert len(platform_server.requests) == calls  # paused: not asked again
+
+
+def test_scheduled_poll_skips_a_channel_with_polling_off_but_a_manual_poll_works(
+    mastodon, platform_server, capsys
+):
+    page = fixture_bytes("mastodon/notifications_mentions.json")
+    platform_server.route("GET", "/api/v1/notifications", [Answer(200, page), Answer(200, b"[]")])
+    mastodon.polling_enabled = False
+    mastodon.save()
+    assert poll_due_channels() == []
+    assert platform_server.requests == []  # the server was not asked
+    mastodon.refresh_from_db()
+    assert mastodon.last_polled_at is None
+    call_command("socialcare_poll", "--channel", str(mastodon.pk))
+    assert "2 new post(s)" in capsys.readouterr().out
+    assert Post.objects.filter(channel=mastodon).count() == 2
+
+
+def test_poll_command_without_channels_skips_those_with_polling_off_and_says_so(
+    mastodon, platform_server, capsys
+):
+    mastodon.polling_enabled = False
+    mastodon.save()
+    call_command("socialcare_poll")
+    out = capsys.readouterr().out
+    assert f"Not polled ('poll automatically' is off): {mastodon}" in out
+    assert "No active polled channels to poll." in out
+    assert platform_server.requests == []  # the platform was not asked
+
+
+def test_scheduled_poll_polls_a_channel_with_polling_on(mastodon, platform_server):
+    page = fixture_bytes("mastodon/notifications_mentions.json")
+    platform_server.route("GET", "/api/v1/notifications", [Answer(200, page), Answer(200, b"[]")])
+    assert mastodon.polling_enabled  # the default
+    outcomes = poll_due_channels()
+    assert [(o.channel.pk, o.posts, o.error) for o in outcomes] == [(mastodon.pk, 2, "")]
+    assert Post.objects.filter(channel=mastodon).count() == 2
 
 
 def test_server_error_is_reported_and_nothing_is_lost(mastodon, platform_server):

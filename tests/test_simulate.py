@@ -1,26 +1,40 @@
 """``manage.py socialcare_simulate``: signed real-format deliveries to a live server, and polled
-platforms fed through the simulator's fake API and the real polling service."""
+platforms fed through the simulator's fake API and the real polling service, processed by the
+server's worker (never in the simulator's own process)."""
 
 from __future__ import annotations
 
 import json
 import socket
+import threading
+from collections.abc import Iterator
 from io import StringIO
 
 import pytest
+from django.core.mail.backends.locmem import EmailBackend
 from django.core.management import CommandError, call_command
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models.signals import post_save
 
-from socialcare.models import Case, Channel, Post, WebhookDelivery
+from socialcare import tasks
+from socialcare.crisis_playbooks import install_playbooks
+from socialcare.models import Case, Channel, Incident, Post, Team, WebhookDelivery
 from socialcare.platforms.base import ChannelConfig, InboundPost
 from socialcare.platforms.registry import get_adapter
+from socialcare.services.polling import poll_channel
 from socialcare.simulator import (
     EXAMPLE_TARGETS,
+    Options,
     Simulator,
+    Stats,
     crowd_member,
     meta_signature,
+    summary,
     x_signature,
 )
 from tests.ingest_helpers import META_SECRET, X_SECRET, fixture_bytes, make_channels
+from tests.platform_server import Answer
+from tests.platform_server import platform_server as platform_server
 
 X_BRAND = ("x", "1114259648326987776")
 X_OTHER = ("x", "835740314006511618")
@@ -127,6 +141,69 @@ def channels():
     return make_channels()
 
 
+@pytest.fixture
+def worker(monkeypatch) -> list[str]:
+    """The server's worker (``qcluster``), standing in for another process: a delivery queued for
+    it is processed in a thread of its own, at once (as the tests' synchronous django-q would)
+    but never in the thread that queued it. Returns the names of the threads it ran in."""
+    ran: list[str] = []
+    process = tasks.process_delivery
+
+    def enqueue(delivery_id: int) -> None:
+        connection = connections[DEFAULT_DB_ALIAS]
+        # An in-memory SQLite database is one connection, shared as Django's LiveServerThread does.
+        shared = connection.vendor == "sqlite" and connection.is_in_memory_db()
+        failed: list[BaseException] = []
+
+        def work() -> None:
+            if shared:
+                connections[DEFAULT_DB_ALIAS] = connection
+            try:
+                process(delivery_id)
+            except BaseException as exc:
+                failed.append(exc)
+            finally:
+                if not shared:
+                    connections.close_all()
+
+        thread = threading.Thread(target=work, name=f"worker-{delivery_id}")
+        if shared:
+            connection.inc_thread_sharing()
+        try:
+            thread.start()
+            thread.join()
+        finally:
+            if shared:
+                connection.dec_thread_sharing()
+        ran.append(thread.name)
+        if failed:
+            raise failed[0]
+
+    monkeypatch.setattr(tasks, "enqueue_delivery", enqueue)
+    return ran
+
+
+@pytest.fixture
+def ingest_threads(monkeypatch) -> Iterator[dict[str, set[str]]]:
+    """The threads posts were stored in and e-mail was sent from."""
+    seen: dict[str, set[str]] = {"posts": set(), "mail": set()}
+
+    def stored(sender, instance, created, **kwargs):
+        if created:
+            seen["posts"].add(threading.current_thread().name)
+
+    send_messages = EmailBackend.send_messages
+
+    def sent(self, messages):
+        seen["mail"].add(threading.current_thread().name)
+        return send_messages(self, messages)
+
+    monkeypatch.setattr(EmailBackend, "send_messages", sent)
+    post_save.connect(stored, sender=Post, weak=False, dispatch_uid="simulate-ingest-threads")
+    yield seen
+    post_save.disconnect(sender=Post, dispatch_uid="simulate-ingest-threads")
+
+
 @pytest.mark.django_db(transaction=True)
 def test_webhook_deliveries_are_accepted_and_become_posts_on_cases(live_server, channels):
     out, _ = simulate(
@@ -200,20 +277,25 @@ def test_no_channels_says_to_run_the_demo_first():
 
 
 @pytest.mark.django_db(transaction=True)
-def test_polled_channels_get_posts_through_the_polling_service(channels):
+def test_polled_channels_get_posts_through_the_polling_service(channels, worker):
     mastodon, bluesky = channels[("mastodon", "14715")], channels[BLUESKY]
     Channel.objects.filter(pk=mastodon.pk).update(poll_cursor="34975990")
     out, _ = simulate(
         "--platforms", "mastodon,bluesky", "--count", "16", "--seed", "3", "--rate", "0",
         "--url", f"http://127.0.0.1:{free_port()}",  # never called: nothing here is pushed
     )  # fmt: skip
-    assert "polled:   16 posts of 16 notifications" in out
-    assert "0 poll errors" in out
+    deliveries = WebhookDelivery.objects.all()
+    assert "polled:   16 notifications (bluesky " in out
+    assert "16 fetched by " in out
+    assert f" · {deliveries.count()} deliveries queued · 0 poll errors" in out
+    assert "16 of 16 polled posts are on cases now\n" in out
     posts = Post.objects.filter(platform__in=["mastodon", "bluesky"]).select_related("author")
     assert posts.count() == 16
     assert {p.platform for p in posts} == {"mastodon", "bluesky"}
     assert all(p.case_id for p in posts)
-    assert set(WebhookDelivery.objects.values_list("source", flat=True)) == {"poll"}
+    assert set(deliveries.values_list("source", flat=True)) == {"poll"}
+    assert set(deliveries.values_list("status", flat=True)) == {WebhookDelivery.Status.PROCESSED}
+    assert len(worker) == deliveries.count()  # each page was queued for the worker
     assert all(p.author.followers_count > 0 for p in posts if p.platform == "bluesky")  # profiles
     assert any(p.visibility == "private" for p in posts if p.platform == "mastodon")
     # The channels point at their real servers again, with their own cursors.
@@ -238,6 +320,80 @@ def test_ctrl_c_restores_the_polled_channels(channels, monkeypatch):
         channel = Channel.objects.get(pk=channels[key].pk)
         assert "/socialcare-simulator/" not in channel.base_url
         assert channel.poll_cursor == ""
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_simulator_ingests_nothing_itself_the_worker_does(
+    channels, worker, ingest_threads, socialcare_settings, mailoutbox
+):
+    """Polled posts go the way they go in production: the simulator stores each page and queues
+    it; the worker ingests it, runs the detectors and playbooks and sends their e-mail. (Ingesting
+    in the simulator's process printed the demo's console e-mail into its summary.)"""
+    install_playbooks()
+    Team.objects.filter(name="Escalations").update(email="escalations@example.com")
+    with socialcare_settings(REPLY_TRANSPORT="socialcare.transports.console.ConsoleTransport"):
+        out, _ = simulate(
+            "--platforms", "mastodon,bluesky", "--count", "0", "--spike", "30",
+            "--spike-topic", "checkout", "--seed", "4", "--rate", "0",
+            "--url", f"http://127.0.0.1:{free_port()}",
+        )  # fmt: skip
+    assert "30 of 30 polled posts are on cases now" in out
+    assert Incident.objects.exists()  # the spike tripped a detector: its playbook mailed
+    assert any("[Incident" in m.subject for m in mailoutbox)
+    command = threading.current_thread().name
+    assert ingest_threads["posts"] and ingest_threads["mail"]
+    assert command not in ingest_threads["posts"], "the simulator stored posts itself"
+    assert command not in ingest_threads["mail"], "the simulator sent e-mail itself"
+    assert ingest_threads["posts"] | ingest_threads["mail"] <= set(worker)
+
+
+@pytest.mark.django_db
+def test_a_poll_without_processing_stores_the_page_and_queues_it_for_the_worker(
+    platform_server, monkeypatch, django_capture_on_commit_callbacks
+):
+    """How the simulator polls (``process=False``): page stored and cursor advanced together,
+    processing queued when that commits, nothing ingested by the poller."""
+    mastodon = make_channels()[("mastodon", "14715")]
+    Channel.objects.filter(pk=mastodon.pk).update(base_url=platform_server.url)
+    mastodon.refresh_from_db()
+    page = fixture_bytes("mastodon/notifications_mentions.json")
+    platform_server.route("GET", "/api/v1/notifications", [Answer(200, page), Answer(200, b"[]")])
+    queued: list[int] = []
+    monkeypatch.setattr(tasks, "enqueue_delivery", queued.append)
+    with django_capture_on_commit_callbacks(execute=True):
+        outcome = poll_channel(mastodon, process=False)
+    assert (outcome.error, outcome.pages, outcome.posts) == ("", 1, 0)
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.source, delivery.status) == ("poll", WebhookDelivery.Status.PENDING)
+    assert queued == outcome.deliveries == [delivery.pk]
+    assert not Post.objects.exists()
+    mastodon.refresh_from_db()
+    assert mastodon.poll_cursor == "34975990"
+    tasks.process_delivery(delivery.pk)  # the worker's turn
+    assert Post.objects.filter(platform="mastodon").count() == 2
+
+
+def test_the_summary_says_when_the_worker_has_not_processed_polled_posts():
+    stats = Stats(queued_for_polling=5, polls=3, polled_fetched=4, polled_deliveries=2)
+    stats.polled_ids = {"mastodon": ["1", "2", "3"], "bluesky": ["at://a", "at://b"]}
+    stats.by_platform.update(mastodon=3, bluesky=2)
+    stats.generated = 5
+    stats.polled_posts_stored = 0
+    targets = [t for t in EXAMPLE_TARGETS if t.polled]
+    lines = summary(stats, Options(seed=9), targets)
+    assert lines[1] == (
+        "  polled:   5 notifications (bluesky 2, mastodon 3) · 4 fetched by 3 polls · "
+        "2 deliveries queued · 0 poll errors"
+    )
+    assert lines[2].strip() == (
+        "0 of 4 polled posts are on cases now (none processed yet: is the worker, "
+        "`manage.py qcluster`, running on this database?)"
+    )
+    stats.polled_posts_stored = 3
+    assert summary(stats, Options(seed=9), targets)[2].strip() == (
+        "3 of 4 polled posts are on cases now (the worker is still processing the rest)"
+    )
+    assert not any("webhooks:" in line for line in lines)
 
 
 def test_dry_run_prints_one_sample_per_platform_without_channels(db):

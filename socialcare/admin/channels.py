@@ -19,6 +19,7 @@ from socialcare.exceptions import SocialCareError
 from socialcare.models import SECRET_NAMES, Channel, WebhookDelivery
 from socialcare.services import channel_oauth
 from socialcare.services.deliveries import retry_delivery
+from socialcare.services.polling import is_polled
 from socialcare.services.verification import provider_for
 
 
@@ -61,6 +62,7 @@ class _ChannelFormBase(forms.ModelForm):
             "default_team",
             "sla_policy",
             "is_active",
+            "polling_enabled",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -104,9 +106,10 @@ class ChannelAdmin(admin.ModelAdmin):
         "account_id",
         "default_team",
         "is_active",
+        "polls_automatically",
         "last_polled_at",
     ]
-    list_filter = ["platform", "is_active"]
+    list_filter = ["platform", "is_active", "polling_enabled"]
     search_fields = ["name", "handle", "account_id"]
     autocomplete_fields = ["default_team", "sla_policy"]
     readonly_fields = [
@@ -120,11 +123,11 @@ class ChannelAdmin(admin.ModelAdmin):
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list:
         secret_fields = [f"secret_{name}" for name in SECRET_NAMES]
+        main = ["name", "platform", "account_id", "handle", "base_url", "is_active"]
+        if obj is None or is_polled(obj):  # a webhook channel has no polling to switch off
+            main.append("polling_enabled")
         return [
-            (
-                None,
-                {"fields": ["name", "platform", "account_id", "handle", "base_url", "is_active"]},
-            ),
+            (None, {"fields": main}),
             (
                 "Replies",
                 {
@@ -155,6 +158,11 @@ class ChannelAdmin(admin.ModelAdmin):
                 },
             ),
         ]
+
+    @admin.display(description="poll automatically", boolean=True, ordering="polling_enabled")
+    def polls_automatically(self, obj: Channel) -> bool | None:
+        """The switch of a polled channel; blank ("unknown") for a webhook channel."""
+        return obj.polling_enabled if is_polled(obj) else None
 
     @admin.display(description="stored secrets")
     def stored_secrets(self, obj: Channel) -> str:

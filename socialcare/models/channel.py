@@ -56,6 +56,15 @@ class Channel(models.Model):
         related_name="+",
         help_text=_("Overrides policy matching for cases of this channel."),
     )
+    polling_enabled = models.BooleanField(
+        _("poll automatically"),
+        default=True,
+        help_text=_(
+            "For polled platforms (Mastodon, Bluesky). Off: the scheduled poll skips this channel, "
+            "e.g. while it is being set up, or a demo channel fed only by the simulator. A manual "
+            "poll (manage.py socialcare_poll --channel) still works."
+        ),
+    )
     poll_cursor = models.CharField(_("poll cursor"), max_length=500, blank=True)
     last_polled_at = models.DateTimeField(_("last polled"), null=True, blank=True)
     poll_paused_until = models.DateTimeField(

@@ -1,7 +1,8 @@
 """Polling platforms that have no webhooks (Mastodon, Bluesky) for new mentions and messages.
 
 Each new page is stored as a delivery (source "poll") in the same transaction that advances the
-channel's cursor, so a crash between the two never skips posts, then processed like a webhook.
+channel's cursor, so a crash between the two never skips posts, then processed like a webhook: at
+once by the poller, or (``process=False``) queued for the worker when that transaction commits.
 """
 
 from __future__ import annotations
@@ -49,8 +50,15 @@ def is_polled(channel: Channel) -> bool:
         return False
 
 
-def poll_channel(channel: Channel, *, client: httpx.Client | None = None) -> PollOutcome:
-    """Fetch what is new on ``channel`` (up to POLL_MAX_PAGES pages), store and ingest it."""
+def poll_channel(
+    channel: Channel, *, client: httpx.Client | None = None, process: bool = True
+) -> PollOutcome:
+    """Fetch what is new on ``channel`` (up to POLL_MAX_PAGES pages), store and ingest it.
+
+    ``process=False``: store each page and queue its processing for the worker, as the webhook
+    endpoint does, instead of ingesting it in this process (``outcome.posts`` then stays 0). The
+    simulator polls so: its process must not run detectors and playbooks (and send their mail).
+    """
     if not is_polled(channel):
         raise SocialCareError(f"{channel} receives webhooks; there is nothing to poll.")
     adapter = get_adapter(channel.platform)
@@ -77,14 +85,15 @@ def poll_channel(channel: Channel, *, client: httpx.Client | None = None) -> Pol
                 break
             with transaction.atomic():
                 delivery = accept_delivery(
-                    channel, page.body, {}, source=WebhookDelivery.Source.POLL, queue=False
+                    channel, page.body, {}, source=WebhookDelivery.Source.POLL, queue=not process
                 )
                 Channel.objects.filter(pk=channel.pk).update(poll_cursor=page.cursor[:500])
                 channel.poll_cursor = page.cursor[:500]
             outcome.pages += 1
             outcome.deliveries.append(delivery.pk)
-            processed = process_delivery(delivery.pk)
-            outcome.posts += processed.posts_count if processed else 0
+            if process:
+                processed = process_delivery(delivery.pk)
+                outcome.posts += processed.posts_count if processed else 0
             if not page.has_more:
                 break
     finally:
@@ -102,10 +111,11 @@ def poll_channel(channel: Channel, *, client: httpx.Client | None = None) -> Pol
 
 
 def poll_due_channels() -> list[PollOutcome]:
-    """Poll every active polled channel that is not paused by a rate limit."""
+    """Poll every active polled channel that polls automatically (``polling_enabled``) and is not
+    paused by a rate limit. The "poll channels" schedule runs this every minute."""
     now = timezone.now()
     outcomes = []
-    for channel in Channel.objects.active().order_by("pk"):
+    for channel in Channel.objects.active().filter(polling_enabled=True).order_by("pk"):
         if not is_polled(channel):
             continue
         if channel.poll_paused_until and channel.poll_paused_until > now:

@@ -20,8 +20,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.management.commands.runserver import naiveip_re
 from django.db import connections
 
-from socialcare.demo import load_demo_data
-from socialcare.demo_staff import DemoLogin, set_up_demo_staff
+from socialcare.demo import DemoLogin, load_demo_data, set_up_demo_staff
 from socialcare.models import Case
 
 ADMIN_USERNAME = "admin"
@@ -124,6 +123,12 @@ class Command(BaseCommand):
         counts = load_demo_data()
         if not counts["created"]:
             self.stdout.write("Demo data is already loaded; left it as it is.")
+            if counts["polling_turned_off"]:
+                self.stdout.write(
+                    "Turned off automatic polling of "
+                    f"{', '.join(counts['polling_turned_off'])}: their tokens are made up "
+                    "(the simulator feeds them)."
+                )
             return
         statuses = ", ".join(
             f"{n} {label.lower()}"

@@ -19,7 +19,8 @@ class Command(BaseCommand):
             "--channel",
             action="append",
             default=[],
-            help="Channel id or name (repeatable). Default: every active polled channel.",
+            help="Channel id or name (repeatable); a named channel is polled even when its "
+            "'poll automatically' is off. Default: every active polled channel with it on.",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -35,9 +36,17 @@ class Command(BaseCommand):
                     raise CommandError(f"{channel} receives webhooks; it is not polled.")
                 channels.append(channel)
         else:
-            channels = [c for c in Channel.objects.active().order_by("pk") if is_polled(c)]
+            polled = [c for c in Channel.objects.active().order_by("pk") if is_polled(c)]
+            channels = [c for c in polled if c.polling_enabled]
+            skipped = [c for c in polled if not c.polling_enabled]
+            if skipped:
+                names = ", ".join(str(c) for c in skipped)
+                self.stdout.write(
+                    f"Not polled ('poll automatically' is off): {names}. "
+                    "Name a channel with --channel to poll it anyway."
+                )
             if not channels:
-                self.stdout.write("No active polled channels.")
+                self.stdout.write("No active polled channels to poll.")
                 return
         failures = 0
         for channel in channels:

@@ -3,7 +3,7 @@
 ``set_up_demo_staff(password)`` installs the roles (``services.roles``), puts every agent of the
 demo teams in "Support agent" and the supervisor in "Support supervisor", and gives the demo
 logins the password the demo prints. It runs on every ``socialcare_demo`` (so a new password
-reaches all logins); the demo data itself (``socialcare.demo``) knows nothing of roles.
+reaches all logins); the demo data itself (``socialcare.demo.loader``) knows nothing of roles.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 
-from socialcare.demo import TEAMS
+from socialcare.demo.data import TEAMS
 from socialcare.models import TeamMembership
 from socialcare.services.roles import AGENT, SUPERVISOR, assign_role, install_roles
 
