@@ -101,14 +101,15 @@ grep -E "^200 +GET /admin/socialcare/(case/|case/[0-9]+/change/|supportdashboard
     || fail "no case page was opened"
 say "$(tail -n 1 "$TMP/smoke.log")"
 
-# 4. The worker runs (django-q2 logs its cluster start), and the log is clean.
-for _ in $(seq 1 30); do
-    grep -q -i "cluster .*running\|q2 .*ready\|qcluster.*started" "$LOG" && break
+# 4. The worker runs (django-q2 logs "Q Cluster … running." and each task it processed: the
+#    schedules are due at start), and the log is clean.
+for _ in $(seq 1 60); do
+    grep -q "Q Cluster .* running" "$LOG" && grep -q "Processed '" "$LOG" && break
     sleep 1
 done
-grep -q -i "cluster .*running\|q2 .*ready\|qcluster.*started" "$LOG" \
-    || fail "the worker (qcluster) did not report running"
-say "the worker runs"
+grep -q "Q Cluster .* running" "$LOG" || fail "the worker (qcluster) did not report running"
+grep -q "Processed '" "$LOG" || fail "the worker processed no task within 60 s"
+say "the worker runs: $(grep -c "Processed '" "$LOG") task(s) processed"
 stop_demo || fail "the demo did not stop on SIGINT (Ctrl-C)"
 say "stopped on SIGINT"
 if grep -n -E "Traceback|Polling .*(Error|error)|ConnectError|Name or service not known" "$LOG"; then
