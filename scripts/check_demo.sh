@@ -4,7 +4,8 @@
 # `bash scripts/demo.sh --addrport 127.0.0.1:<free port>` (server and worker), logs in over HTTP
 # as the agent maya with the password the demo printed, and checks that the inbox, a case page and
 # the dashboard answer 200 (scripts/admin_smoke.py), that the worker runs, and that the demo's log
-# holds no traceback and no polling error. Then stops the demo as Ctrl-C does. CI runs it.
+# holds no traceback and no polling error. Then stops the demo (SIGTERM) and checks that its server
+# and worker are gone. CI runs it.
 #
 #   bash scripts/check_demo.sh          SOCIALCARE_DEMO_KEEP=1 keeps the clone and its logs
 set -euo pipefail
@@ -28,15 +29,21 @@ fail() {
 
 stop_demo() {
     [[ -n "$DEMO_PID" ]] || return 0
-    # Ctrl-C: SIGINT to the demo's process group (server and worker), then wait for it.
-    kill -INT -- "-$DEMO_PID" 2>/dev/null || true
-    local waited=0
-    while kill -0 "$DEMO_PID" 2>/dev/null && [[ $waited -lt 30 ]]; do
+    # SIGTERM to the demo command (its documented stop, like Ctrl-C in its terminal: a job started
+    # with & ignores SIGINT); it stops its server and worker. Anything of its process group still
+    # alive afterwards is killed, and counts as a failure to stop.
+    kill -TERM "$DEMO_PID" 2>/dev/null || true
+    local waited=0 stopped=0
+    while [[ $waited -lt 30 ]]; do
+        if ! kill -0 -- "-$DEMO_PID" 2>/dev/null; then
+            stopped=1
+            break
+        fi
         sleep 1
         waited=$((waited + 1))
     done
-    if kill -0 "$DEMO_PID" 2>/dev/null; then
-        say "the demo did not stop within 30 s of SIGINT: killing it"
+    if [[ $stopped -eq 0 ]]; then
+        say "the demo (or its server or worker) did not stop within 30 s of SIGTERM: killing it"
         kill -KILL -- "-$DEMO_PID" 2>/dev/null || true
         DEMO_PID=""
         return 1
@@ -110,8 +117,8 @@ done
 grep -q "Q Cluster .* running" "$LOG" || fail "the worker (qcluster) did not report running"
 grep -q "Processed '" "$LOG" || fail "the worker processed no task within 60 s"
 say "the worker runs: $(grep -c "Processed '" "$LOG") task(s) processed"
-stop_demo || fail "the demo did not stop on SIGINT (Ctrl-C)"
-say "stopped on SIGINT"
+stop_demo || fail "the demo did not stop on SIGTERM"
+say "stopped on SIGTERM: server and worker gone"
 if grep -n -E "Traceback|Polling .*(Error|error)|ConnectError|Name or service not known" "$LOG"; then
     fail "the demo's log has errors (above)"
 fi
