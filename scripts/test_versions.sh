@@ -82,18 +82,27 @@ PY
 # ---------------------------------------------------------------------------------------------
 # environments
 
+# fresh_venv PYTHON DIR STAMP: 0 when DIR is a working venv installed for STAMP (nothing to do);
+# else recreates DIR empty with PYTHON and returns 1 (the caller installs, then writes STAMP).
+fresh_venv() {
+    local python="$1" dir="$2" want="$3"
+    if [[ "$(cat "$dir/.socialcare-stamp" 2>/dev/null)" == "$want" ]] && "$dir/bin/python" -c '' 2>/dev/null; then
+        note "$dir is up to date (pyproject.toml unchanged)"
+        return 0
+    fi
+    note "creating $dir with $python ($("$python" --version 2>&1))"
+    rm -rf "$dir"
+    "$python" -m venv "$dir" || die "python -m venv failed"
+    return 1
+}
+
 lowest_env() {
     VENV_DIR="$ROOT/.venvs/lowest"
     RUN_PY="$VENV_DIR/bin/python"
     local python="${PYTHON:-python3}" want
     want="$(stamp_of lowest "$("$python" --version 2>&1)")"
-    if [[ "$(cat "$VENV_DIR/.socialcare-stamp" 2>/dev/null)" == "$want" ]] && "$RUN_PY" -c '' 2>/dev/null; then
-        note "$VENV_DIR is up to date (pyproject.toml unchanged)"
-        return 0
-    fi
-    note "creating $VENV_DIR with $("$python" --version 2>&1); uv pip install --resolution lowest-direct"
-    rm -rf "$VENV_DIR"
-    "$python" -m venv "$VENV_DIR" || die "python -m venv failed"
+    fresh_venv "$python" "$VENV_DIR" "$want" && return 0
+    note "uv pip install --resolution lowest-direct -e \".[dev,demo]\""
     # uv resolves; it installs into the venv and is not itself a dependency of the project.
     "$RUN_PY" -m pip install -q --disable-pip-version-check "uv>=0.5" >"$WORK_DIR/pip-uv.log" 2>&1 \
         || { cat "$WORK_DIR/pip-uv.log" >&2; die "pip install uv failed"; }
@@ -116,13 +125,7 @@ newer_env() {
         VENV_DIR="$ROOT/.venvs/django-$SERIES"
         RUN_PY="$VENV_DIR/bin/python"
         want="$(stamp_of "django-$SERIES" "$("$NEWER_PY" --version 2>&1)")"
-        if [[ "$(cat "$VENV_DIR/.socialcare-stamp" 2>/dev/null)" == "$want" ]] && "$RUN_PY" -c '' 2>/dev/null; then
-            note "$VENV_DIR is up to date (pyproject.toml unchanged)"
-            return 0
-        fi
-        note "creating $VENV_DIR with $NEWER_PY ($("$NEWER_PY" --version 2>&1))"
-        rm -rf "$VENV_DIR"
-        "$NEWER_PY" -m venv "$VENV_DIR" || die "python -m venv failed"
+        fresh_venv "$NEWER_PY" "$VENV_DIR" "$want" && return 0
         PIP_DISABLE_PIP_VERSION_CHECK=1 "$RUN_PY" -m pip install -q -r "$reqs" >"$WORK_DIR/pip.log" 2>&1 \
             || { cat "$WORK_DIR/pip.log" >&2; die "pip install of the dependencies failed"; }
         printf '%s\n' "$want" >"$VENV_DIR/.socialcare-stamp"
