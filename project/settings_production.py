@@ -21,6 +21,7 @@ from importlib.util import find_spec
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
+import django
 import redis
 from django.core.exceptions import ImproperlyConfigured
 
@@ -300,16 +301,35 @@ SOCIALCARE = {
 
 
 # E-mail (SLA and incident notifications) -----------------------------------------------------------
-EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.smtp.EmailBackend")
-EMAIL_HOST = env("DJANGO_EMAIL_HOST", "localhost")
-EMAIL_PORT = env_int("DJANGO_EMAIL_PORT", 25)
-EMAIL_HOST_USER = env("DJANGO_EMAIL_HOST_USER", "")
-EMAIL_HOST_PASSWORD = os.environ.get("DJANGO_EMAIL_HOST_PASSWORD", "")
-EMAIL_USE_TLS = env_bool("DJANGO_EMAIL_USE_TLS", False)
-EMAIL_USE_SSL = env_bool("DJANGO_EMAIL_USE_SSL", False)
-EMAIL_TIMEOUT = env_int("DJANGO_EMAIL_TIMEOUT", 10)
-if EMAIL_USE_TLS and EMAIL_USE_SSL:
+_SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+_email_backend = env("DJANGO_EMAIL_BACKEND", _SMTP_BACKEND)
+#: The SMTP server (Django's SMTP backend; another backend is configured its own way).
+_smtp = {
+    "host": env("DJANGO_EMAIL_HOST", "localhost"),
+    "port": env_int("DJANGO_EMAIL_PORT", 25),
+    "username": env("DJANGO_EMAIL_HOST_USER", ""),
+    "password": os.environ.get("DJANGO_EMAIL_HOST_PASSWORD", ""),
+    "use_tls": env_bool("DJANGO_EMAIL_USE_TLS", False),
+    "use_ssl": env_bool("DJANGO_EMAIL_USE_SSL", False),
+    "timeout": env_int("DJANGO_EMAIL_TIMEOUT", 10),
+}
+if _smtp["use_tls"] and _smtp["use_ssl"]:
     raise ImproperlyConfigured("Set DJANGO_EMAIL_USE_TLS or DJANGO_EMAIL_USE_SSL, not both.")
+if django.VERSION >= (6, 1):
+    # Django 6.1 replaces EMAIL_BACKEND and the other EMAIL_* settings with MAILERS (the old names
+    # warn); 5.2 and 6.0 know only those. A backend is given only the options it takes.
+    MAILERS = {
+        "default": {
+            "BACKEND": _email_backend,
+            "OPTIONS": _smtp if _email_backend == _SMTP_BACKEND else {},
+        }
+    }
+else:
+    EMAIL_BACKEND = _email_backend
+    EMAIL_HOST, EMAIL_PORT = _smtp["host"], _smtp["port"]
+    EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _smtp["username"], _smtp["password"]
+    EMAIL_USE_TLS, EMAIL_USE_SSL = _smtp["use_tls"], _smtp["use_ssl"]
+    EMAIL_TIMEOUT = _smtp["timeout"]
 _mail_domain = next((h.lstrip(".") for h in ALLOWED_HOSTS if h != "*"), "localhost")
 DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", f"socialcare@{_mail_domain}")
 SERVER_EMAIL = env("DJANGO_SERVER_EMAIL", DEFAULT_FROM_EMAIL)

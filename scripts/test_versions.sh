@@ -67,11 +67,6 @@ clean_up() {
 }
 trap clean_up EXIT
 
-# Packages that publish no wheel for a Python and are not needed by the suite there.
-#   atheris: the fuzzer of scripts/fuzz.sh (scripts/test.sh's stage); wheels up to CPython 3.12
-#   and no build without a libFuzzer toolchain.
-WITHOUT_ON_NEWER="atheris"
-
 stamp_of() {
     python3 - "$@" <<'PY'
 import hashlib, sys
@@ -119,8 +114,7 @@ lowest_env() {
 
 newer_env() {
     local reqs="$WORK_DIR/requirements.txt" want
-    python3 "$ROOT/scripts/lib/requirements.py" --extras dev,demo --django "$SERIES" \
-        --without "$WITHOUT_ON_NEWER" >"$reqs"
+    python3 "$ROOT/scripts/lib/requirements.py" --extras dev,demo --django "$SERIES" >"$reqs"
     if [[ "${SOCIALCARE_FORCE_ROOTFS:-0}" != 1 ]] && find_newer_python; then
         VENV_DIR="$ROOT/.venvs/django-$SERIES"
         RUN_PY="$VENV_DIR/bin/python"

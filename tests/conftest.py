@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import django
 import pytest
 from django.conf import settings
 from django.test import override_settings
@@ -26,6 +27,15 @@ def socialcare_settings() -> Callable[..., override_settings]:
         return override_settings(SOCIALCARE={**settings.SOCIALCARE, **values})
 
     return override
+
+
+@pytest.fixture
+def ops_admin(settings: Any) -> str:
+    """One admin in ``ADMINS`` (whom ``mail_admins`` writes to); returns the address. Django 6.0
+    takes plain addresses and deprecates the (name, address) pairs that 5.2 needs."""
+    address = "ops@example.com"
+    settings.ADMINS = [address] if django.VERSION >= (6, 0) else [("Ops", address)]
+    return address
 
 
 @pytest.fixture

@@ -70,6 +70,9 @@ else:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Mail: the tests swap in the memory backend. Django 6.1 warns when no mailer is configured (it will
+# have no default one); 5.2 and 6.0 ignore this setting.
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
 STATIC_URL = "static/"
 
 SOCIALCARE = {

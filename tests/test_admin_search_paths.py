@@ -156,6 +156,14 @@ def test_the_triage_order_is_the_index_order(boss, cases):
     assert "Sort" not in plan
 
 
+def test_the_matching_ids_are_a_query_of_their_own(cases):
+    """``matches_many`` EXPLAINs them on PostgreSQL, so they must run by themselves too, not only
+    inside the list's query (a union is ordered by the model's ordering from Django 6.1 on)."""
+    found = CaseAdmin(Case, None).matching_cases("kettle", "kettle")
+    expected = ["subject", "handle", "display", "name", "email", "post", "post"]  # 2 posts
+    assert sorted(row["id"] for row in found) == sorted(cases[k].pk for k in expected)
+
+
 @postgres_only
 def test_the_path_follows_the_expected_number_of_matches(boss, cases, monkeypatch):
     admin = CaseAdmin(Case, None)

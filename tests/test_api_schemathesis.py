@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
+import django
 import pytest
 import schemathesis
 from django.core.cache import cache
@@ -57,6 +58,13 @@ CHECKS = [not_a_server_error, response_schema_conformance]
 KEY_NAME = "schemathesis"
 
 
+#: Django 6.1 renamed ``transaction.savepoint()`` to ``savepoint_create()`` (the old name warns);
+#: 5.2 and 6.0 have only the old one.
+create_savepoint = (
+    transaction.savepoint_create if django.VERSION >= (6, 1) else transaction.savepoint
+)
+
+
 class InTransactionWSGI:
     """Django's WSGI application for requests made inside a test's transaction. Like Django's test
     client, it keeps ``close_old_connections`` from closing the connection that holds it; and each
@@ -75,7 +83,7 @@ class InTransactionWSGI:
             status.append(code)
             return start_response(code, headers, *args)
 
-        savepoint = transaction.savepoint()
+        savepoint = create_savepoint()
         try:
             response = self.handler(environ, remember_status)
             body = b"".join(response)

@@ -21,6 +21,11 @@ def ids(messages) -> list[str]:
     return [m.id for m in messages]
 
 
+#: For the tests that run every check as ``manage.py check`` does: from Django 6.1 on it gives the
+#: checks every database, and the model checks read the database's features (SQLite's JSON support).
+runs_all_checks = pytest.mark.django_db
+
+
 def socialcare_ids() -> list[str]:
     """What ``manage.py check`` reports from socialcare (proves the checks are registered)."""
     return [m.id for m in checks.run_checks() if m.id and m.id.startswith("socialcare.")]
@@ -63,11 +68,13 @@ def test_extra_platforms_join_the_builtin_ones(socialcare_settings):
 # Checks --------------------------------------------------------------------------------------
 
 
+@runs_all_checks
 def test_test_configuration_passes_all_checks():
     assert check_settings() == []
     assert socialcare_ids() == []
 
 
+@runs_all_checks
 def test_e001_unknown_platform(socialcare_settings):
     with socialcare_settings(PLATFORMS=["x", "myspace"]):
         messages = check_settings()
@@ -79,6 +86,7 @@ def test_e001_unknown_platform(socialcare_settings):
         assert check_settings() == []
 
 
+@runs_all_checks
 def test_e002_no_key_at_all(socialcare_settings):
     with socialcare_settings(ENCRYPTION_KEYS=[]), override_settings(SECRET_KEY=""):
         messages = check_settings()

@@ -344,9 +344,8 @@ def test_retries_follow_the_backoff(platform_server, subscribe, committed, socia
 
 
 def test_gives_up_and_disables_after_repeated_failures(
-    platform_server, subscribe, committed, socialcare_settings, settings, caplog
+    platform_server, subscribe, committed, socialcare_settings, ops_admin, caplog
 ):
-    settings.ADMINS = [("Ops", "ops@example.com")]
     platform_server.route("POST", "/hooks", [Answer(500)] * 3 + [Answer(200)])
     subscription = subscribe(name="Flaky CRM")
 
@@ -368,7 +367,7 @@ def test_gives_up_and_disables_after_repeated_failures(
         assert "HTTP 500" in subscription.disabled_reason
         [notice] = mail.outbox
         assert "Flaky CRM" in notice.subject
-        assert notice.to == ["ops@example.com"]
+        assert notice.to == [ops_admin]
         assert "disabled" in caplog.text
 
         clock.move_to(T0 + dt.timedelta(hours=9))
@@ -384,6 +383,32 @@ def test_gives_up_and_disables_after_repeated_failures(
         first, second = deliveries(subscription)
         assert (first.status, second.status) == ("gave_up", "delivered")
         assert [b["data"] for b in sent(platform_server)] == [{"n": 1}] * 3 + [{"n": 2}]
+
+
+def test_a_mail_outage_does_not_undo_the_disabling(
+    platform_server, subscribe, committed, socialcare_settings, ops_admin, caplog, monkeypatch
+):
+    def mail_server_down(*args: Any, **kwargs: Any) -> int:
+        raise ConnectionRefusedError("mail server down")
+
+    monkeypatch.setattr(outbound, "mail_admins", mail_server_down)
+    platform_server.route("POST", "/hooks", Answer(500))
+    subscription = subscribe(name="Flaky CRM")
+
+    with (
+        socialcare_settings(OUTBOUND_MAX_FAILURES=1),
+        time_machine.travel(T0, tick=False),
+        committed(),
+    ):
+        outbound.emit("case.created", {"n": 1})
+
+    subscription.refresh_from_db()
+    assert subscription.disabled_at == T0
+    [gave_up] = deliveries(subscription)
+    assert gave_up.status == "gave_up"
+    assert "Could not email the admins" in caplog.text
+    assert "mail server down" in caplog.text
+    assert mail.outbox == []
 
 
 def test_redeliver_sends_the_same_event_again(subscription, platform_server, committed):

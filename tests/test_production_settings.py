@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import django
 import pytest
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
@@ -64,6 +65,19 @@ def load(monkeypatch: pytest.MonkeyPatch):
         return runpy.run_module(MODULE, run_name="production_settings_under_test")
 
     return run
+
+
+def mail_settings(settings: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The profile's mail backend and its SMTP options: ``MAILERS["default"]`` on Django 6.1,
+    which replaced the ``EMAIL_*`` settings with it (and warns about them), those before."""
+    if django.VERSION >= (6, 1):
+        assert not [name for name in settings if name.startswith("EMAIL_")]
+        mailer = settings["MAILERS"]["default"]
+        return mailer["BACKEND"], mailer["OPTIONS"]
+    assert "MAILERS" not in settings
+    names = {"host": "HOST", "port": "PORT", "username": "HOST_USER", "use_tls": "USE_TLS"}
+    options = {option: settings[f"EMAIL_{name}"] for option, name in names.items()}
+    return settings["EMAIL_BACKEND"], options
 
 
 def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -174,12 +188,21 @@ def test_values_come_from_the_environment(load):
         "SOCIALCARE_ENCRYPTION_KEYS"
     ].split(",")
     assert settings["SOCIALCARE"]["REPLY_TRANSPORT"].endswith("ConsoleTransport")
-    assert settings["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
-    assert (settings["EMAIL_HOST"], settings["EMAIL_USE_TLS"]) == ("smtp.internal", True)
+    backend, options = mail_settings(settings)
+    assert backend == "django.core.mail.backends.smtp.EmailBackend"
+    assert (options["host"], options["use_tls"], options["port"]) == ("smtp.internal", True, 25)
     assert settings["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_FORWARDED_PROTO", "https")
     assert settings["SESSION_COOKIE_SECURE"] and settings["CSRF_COOKIE_SECURE"]
     assert settings["STATIC_ROOT"]
     assert settings["SILENCED_SYSTEM_CHECKS"] == []
+
+
+def test_another_mail_backend_gets_no_smtp_options(load):
+    settings = load(DJANGO_EMAIL_BACKEND="django.core.mail.backends.console.EmailBackend")
+    backend, options = mail_settings(settings)
+    assert backend == "django.core.mail.backends.console.EmailBackend"
+    if django.VERSION >= (6, 1):  # the EMAIL_* settings before were ignored by such a backend
+        assert options == {}
 
 
 def test_defaults_for_what_is_optional(load):

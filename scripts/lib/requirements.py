@@ -1,9 +1,8 @@
 """The requirement lines of pyproject.toml, for installing the dependencies without the package.
 
-    python scripts/lib/requirements.py [--extras dev,demo] [--django 6.0] [--without NAME,...]
+    python scripts/lib/requirements.py [--extras dev,demo] [--django 6.0]
 
-``--django 6.0`` replaces the Django requirement by ``Django>=6.0,<6.1`` (the newest 6.0.x),
-``--without`` leaves out dependencies by name (those that publish no wheel for a Python).
+``--django 6.0`` replaces the Django requirement by ``Django>=6.0,<6.1`` (the newest 6.0.x).
 scripts/test_versions.sh uses it for the Django 6 stages. Standard library only (tomllib).
 """
 
@@ -21,7 +20,7 @@ def project_name(requirement: str) -> str:
     return re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0].lower().replace("_", "-")
 
 
-def requirements(extras: list[str], django: str | None, without: set[str]) -> list[str]:
+def requirements(extras: list[str], django: str | None) -> list[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     lines = list(project["dependencies"])
     for extra in extras:
@@ -29,7 +28,7 @@ def requirements(extras: list[str], django: str | None, without: set[str]) -> li
     out: list[str] = []
     for line in lines:
         name = project_name(line)
-        if name in without or line in out:
+        if line in out:
             continue
         if name == "django" and django:
             major, minor = (int(part) for part in django.split("."))
@@ -42,11 +41,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--extras", default="")
     parser.add_argument("--django", default=None, help="a series, e.g. 6.0")
-    parser.add_argument("--without", default="")
     args = parser.parse_args()
     extras = [e for e in args.extras.split(",") if e]
-    without = {project_name(n) for n in args.without.split(",") if n}
-    print("\n".join(requirements(extras, args.django, without)))
+    print("\n".join(requirements(extras, args.django)))
 
 
 if __name__ == "__main__":

@@ -284,13 +284,15 @@ class CaseAdmin(CaseWorkspaceMixin, admin.ModelAdmin):
         )
         cases = Case.objects.order_by()
         found = cases.filter(Q(reference__iexact=bit) | Q(subject__icontains=bit)).values("id")
+        # The final order_by(): Django 6.1 orders a union by the first model's default ordering,
+        # on columns these rows do not select (an error once it is run, e.g. by EXPLAIN).
         return found.union(
             cases.filter(identity__in=identities).values("id"),
             cases.filter(customer__in=customers.order_by().values(key)).values("id"),
             # (A post on no case has a NULL case_id, which no case id equals.)
             Post.objects.filter(text__icontains=bit).order_by().values("case_id"),
             all=True,
-        )
+        ).order_by()
 
     def matches_many(self, found: QuerySet) -> bool:
         """Whether PostgreSQL expects ``found`` (``matching_cases``) to hold at least

@@ -56,7 +56,9 @@ def sidebar_choices(request: HttpRequest) -> dict[str, list[tuple[int, str]]]:
         for qs, kind, label, order in zip(parts, kinds, labels, orders, strict=True)
     ]
     memo = {kind: [] for kind in kinds}
-    rows = numbered[0].union(*numbered[1:], all=True)
+    # order_by(): Django 6.1 applies the first model's default ordering to a union, on columns
+    # these rows do not select; the rows are sorted here.
+    rows = numbered[0].union(*numbered[1:], all=True).order_by()
     for kind, key, label, _position in sorted(rows, key=lambda row: (row[0], row[3])):
         memo[kind].append((key, label))
     # Our own attribute on the request (as middleware sets request.user): one read per request.

@@ -113,7 +113,7 @@ class RowLookup(Func):
         function: Any = None,
         template: Any = None,
         **extra: Any,
-    ) -> tuple[str, list[Any]]:
+    ) -> tuple[str, tuple[Any, ...]]:
         quote = connection.ops.quote_name
         key_sql, params = compiler.compile(self.source_expressions[0])
         where = self.where % {
@@ -121,7 +121,8 @@ class RowLookup(Func):
             **{name: f"{ALIAS}.{quote(value)}" for name, value in self.names.items()},
         }
         column = "COUNT(*)" if self.column == "*" else f"{ALIAS}.{quote(self.column)}"
-        return f"(SELECT {column} FROM {quote(self.table)} {ALIAS} WHERE {where})", list(params)
+        # Params as a tuple: what Django 6.0 requires of expressions (5.2 takes either).
+        return f"(SELECT {column} FROM {quote(self.table)} {ALIAS} WHERE {where})", tuple(params)
 
 
 def _column(model: type, key: str, column: str, output_field: Field) -> RowLookup:
@@ -163,7 +164,7 @@ class TagNames(Func):
     def __init__(self) -> None:
         super().__init__(F("pk"))
 
-    def _parts(self, compiler: Any, connection: Any) -> tuple[str, list[Any], dict[str, str]]:
+    def _parts(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...], dict[str, str]]:
         quote = connection.ops.quote_name
         through = Case.tags.through._meta
         tag = Case.tags.field.related_model._meta
@@ -177,9 +178,9 @@ class TagNames(Func):
             "tag_col": quote(through.get_field("tag").column),
             "key": key_sql,
         }
-        return key_sql, list(params), names
+        return key_sql, tuple(params), names
 
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list]:
+    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, tuple]:
         _, params, n = self._parts(compiler, connection)
         sql = (
             f"(SELECT COALESCE(json_agg(sc_tag.{n['name']} ORDER BY sc_tag.{n['name']}), "
@@ -189,7 +190,7 @@ class TagNames(Func):
         )
         return sql, params
 
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, list]:
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, tuple]:
         _, params, n = self._parts(compiler, connection)
         sql = (
             f"(SELECT json_group_array(sc_tag.{n['name']}) FROM {n['through']} sc_tagged "

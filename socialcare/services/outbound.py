@@ -322,14 +322,20 @@ def _announce_disabled(subscription: WebhookSubscription, reason: str) -> None:
         subscription.url,
         reason,
     )
-    mail_admins(
-        f"Webhook subscription {subscription.name!r} disabled",
-        f"socialcare stopped sending events to {subscription.url} after {reason}\n\n"
-        "Fix the receiver, then re-enable the subscription in the admin (Webhook subscriptions "
-        "→ Re-enable). Events that were waiting are sent then; the delivery that gave up can be "
-        "sent again with Outbound deliveries → Redeliver.",
-        fail_silently=True,
-    )
+    # A mail outage must not undo the disabling (it is logged above either way). Caught here
+    # rather than with fail_silently=True, which Django 6.1 deprecates.
+    try:
+        mail_admins(
+            f"Webhook subscription {subscription.name!r} disabled",
+            f"socialcare stopped sending events to {subscription.url} after {reason}\n\n"
+            "Fix the receiver, then re-enable the subscription in the admin (Webhook "
+            "subscriptions → Re-enable). Events that were waiting are sent then; the delivery "
+            "that gave up can be sent again with Outbound deliveries → Redeliver.",
+        )
+    except Exception:
+        logger.exception(
+            "Could not email the admins that subscription %s is disabled", subscription.pk
+        )
 
 
 def deliver_due() -> int:

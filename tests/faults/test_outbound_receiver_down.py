@@ -70,13 +70,12 @@ def receiver():
 def test_receiver_down_or_failing_is_retried_then_disabled_with_a_notice_and_nothing_lost(
     receiver,
     platform_server,
-    settings,
+    ops_admin,
     socialcare_settings,
     django_capture_on_commit_callbacks,
     caplog,
     robustness,
 ):
-    settings.ADMINS = [("Ops", "ops@example.com")]
     platform_server.route("POST", "/hooks", Answer(500, {"error": "database is down"}))
     down = WebhookSubscription.objects.create(
         name="CRM down", url=receiver.url, secrets={"secret": SECRET}
