@@ -380,7 +380,6 @@ run_scaleout() {
 }
 
 summary() {
-    stage_time
     "$PY" "$ROOT/scripts/lib/junit_totals.py" "$JUNIT_DIR"
 }
 
@@ -403,6 +402,7 @@ if [[ $BROWSER_ONLY -eq 1 ]]; then
     header "Browser tests (--browser-only)"
     [[ $browser_skipped -eq 1 ]] && die "--browser-only with SOCIALCARE_SKIP_BROWSER=1: nothing to run"
     run_browser
+    stage_time
     printf '\n\033[1;32mThe browser tests passed in %ds.\033[0m\n' $((SECONDS - START_TIME))
     line="$(summary)"
     if [[ -n "${SOCIALCARE_TEST_SUMMARY_FILE:-}" ]]; then
@@ -493,6 +493,7 @@ if [[ ${#PYTEST_ARGS[@]} -eq 0 ]]; then
         || die "the fuzzer found a crash (input copied to artifacts/fuzz/)"
 fi
 
+stage_time
 printf '\n\033[1;32mAll stages passed in %ds.\033[0m\n' $((SECONDS - START_TIME))
 if [[ $pg_skipped -eq 1 ]]; then
     loud "PostgreSQL runs were SKIPPED (SOCIALCARE_SKIP_POSTGRES=1): not a full test run"

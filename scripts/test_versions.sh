@@ -6,6 +6,8 @@
 #                                               (uv pip install --resolution lowest-direct)
 #   bash scripts/test_versions.sh django 6.0    newest dependencies, Django 6.0.x, Python >= 3.12
 #   bash scripts/test_versions.sh django 6.1    the same with Django 6.1.x
+#   bash scripts/test_versions.sh django 6.1 --postgres  also pytest tests.settings on a private
+#                                               PostgreSQL cluster (scripts/lib/postgres.sh)
 #   bash scripts/test_versions.sh django 6.1 -k merge    extra arguments go to pytest
 #
 # Each stage has its own virtualenv under .venvs/ (reused while pyproject.toml is unchanged),
@@ -40,6 +42,11 @@ case "$MODE" in
         exit 2
         ;;
 esac
+WITH_PG=0
+if [[ "${1:-}" == --postgres ]]; then
+    WITH_PG=1
+    shift
+fi
 PYTEST_ARGS=("$@")
 SETTINGS_MODULES="${SOCIALCARE_TEST_SETTINGS:-tests.settings tests.settings_swapped}"
 WORKERS="${SOCIALCARE_TEST_WORKERS:-2}"
@@ -60,8 +67,14 @@ die() {
 source "$ROOT/scripts/lib/newer_python.sh"
 # shellcheck source=lib/venv.sh
 source "$ROOT/scripts/lib/venv.sh"
+# shellcheck source=lib/postgres.sh
+source "$ROOT/scripts/lib/postgres.sh"
+PY=python3  # postgres.sh finds a free port with it
+# The throwaway cluster of scripts/test.sh: durability and autovacuum off.
+PG_SERVER_OPTS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c autovacuum=off"
 
 clean_up() {
+    stop_private_pg
     [[ -n "$ROOTFS" ]] && rootfs_umount "$ROOTFS"
     rm -rf "$WORK_DIR"
 }
@@ -199,32 +212,41 @@ for settings in $SETTINGS_MODULES; do
         --settings="$settings" || die "makemigrations --check failed ($settings)"
 done
 
+# run_suite SETTINGS DB: pytest on that database, its JUnit XML kept for the totals.
 index=0
-for settings in $SETTINGS_MODULES; do
+run_suite() {
+    local settings="$1" db="$2" junit junit_path status=0 began=$SECONDS xdist=()
     index=$((index + 1))
-    printf '\n\033[1m==> %s: pytest %s on SQLite\033[0m\n' "$LABEL" "$settings"
-    xdist=()
+    printf '\n\033[1m==> %s: pytest %s on %s\033[0m\n' "$LABEL" "$settings" "$db"
     [[ "$WORKERS" != 0 ]] && xdist=(-n "$WORKERS")
     junit="junit-$LABEL-$index.xml"
     junit_path="$WORK_DIR/own/$junit"
     [[ -n "$ROOTFS" ]] && junit_path="/tmp/$junit"
     mkdir -p "$WORK_DIR/own"
-    status=0
-    stage_start=$SECONDS
-    in_env env SOCIALCARE_TEST_DB=sqlite "$RUN_PY" -m pytest --ds="$settings" \
+    in_env env SOCIALCARE_TEST_DB="$db" "$RUN_PY" -m pytest --ds="$settings" \
         --ignore=tests/browser --ignore=tests/scaleout --junitxml="$junit_path" "${xdist[@]}" \
         "${PYTEST_ARGS[@]}" || status=$?
     [[ -n "$ROOTFS" ]] && mv "$ROOTFS/tmp/$junit" "$WORK_DIR/own/$junit" 2>/dev/null
     if [[ "$JUNIT_DIR" != "$WORK_DIR" ]]; then
         cp "$WORK_DIR/own/$junit" "$JUNIT_DIR/$junit" 2>/dev/null || true
     fi
-    note "took $((SECONDS - stage_start))s"
+    note "took $((SECONDS - began))s"
     case $status in
         0) ;;
-        5) [[ ${#PYTEST_ARGS[@]} -gt 0 ]] || die "pytest collected no tests ($settings)" ;;
-        *) die "pytest failed ($settings, exit $status)" ;;
+        5) [[ ${#PYTEST_ARGS[@]} -gt 0 ]] || die "pytest collected no tests ($settings on $db)" ;;
+        *) die "pytest failed ($settings on $db, exit $status)" ;;
     esac
+}
+
+for settings in $SETTINGS_MODULES; do
+    run_suite "$settings" sqlite
 done
+if [[ $WITH_PG -eq 1 ]]; then
+    printf '\n\033[1m==> %s: PostgreSQL\033[0m\n' "$LABEL"
+    start_private_pg || die "could not install or start a private PostgreSQL cluster (see above)"
+    # Over TCP on 127.0.0.1, which a chroot shares with this machine.
+    run_suite tests.settings postgres
+fi
 
 printf '\n\033[1;32m%s passed in %ds.\033[0m\n' "$LABEL" $((SECONDS - START_TIME))
 python3 "$ROOT/scripts/lib/junit_totals.py" "$WORK_DIR/own" | tail -n 1
