@@ -110,15 +110,19 @@ def poll_channel(
     return outcome
 
 
+def polled_channels(*, automatic: bool = True) -> list[Channel]:
+    """The active channels on polled platforms, in id order: those that poll automatically
+    (``polling_enabled``), or with ``automatic=False`` those whose switch is off."""
+    channels = Channel.objects.active().filter(polling_enabled=automatic).order_by("pk")
+    return [channel for channel in channels if is_polled(channel)]
+
+
 def poll_due_channels() -> list[PollOutcome]:
     """Poll every active polled channel that polls automatically (``polling_enabled``) and is not
     paused by a rate limit. The "poll channels" schedule runs this every minute."""
     now = timezone.now()
-    outcomes = []
-    for channel in Channel.objects.active().filter(polling_enabled=True).order_by("pk"):
-        if not is_polled(channel):
-            continue
-        if channel.poll_paused_until and channel.poll_paused_until > now:
-            continue
-        outcomes.append(poll_channel(channel))
-    return outcomes
+    return [
+        poll_channel(channel)
+        for channel in polled_channels()
+        if not (channel.poll_paused_until and channel.poll_paused_until > now)
+    ]

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q
 
 from socialcare.models import Channel
-from socialcare.services.polling import is_polled, poll_channel
+from socialcare.services.polling import is_polled, poll_channel, polled_channels
 
 
 class Command(BaseCommand):
@@ -36,9 +36,8 @@ class Command(BaseCommand):
                     raise CommandError(f"{channel} receives webhooks; it is not polled.")
                 channels.append(channel)
         else:
-            polled = [c for c in Channel.objects.active().order_by("pk") if is_polled(c)]
-            channels = [c for c in polled if c.polling_enabled]
-            skipped = [c for c in polled if not c.polling_enabled]
+            channels = polled_channels()
+            skipped = polled_channels(automatic=False)
             if skipped:
                 names = ", ".join(str(c) for c in skipped)
                 self.stdout.write(
