@@ -4,9 +4,8 @@ no debug (so no query log grows)."""
 
 import os
 
-import django
-
 from bench.pg import pg_database
+from project.mail import mail_settings
 from tests.settings import *  # noqa: F403
 
 DEBUG = False
@@ -22,11 +21,8 @@ Q_CLUSTER = {
     "save_limit": 100,
     "ack_failures": True,
 }
-# Mail goes nowhere: MAILERS on Django 6.1 (which replaced EMAIL_BACKEND with it, and allows no
-# EMAIL_* setting beside it), EMAIL_BACKEND before (where MAILERS is ignored).
-MAILERS = {"default": {"BACKEND": "django.core.mail.backends.dummy.EmailBackend"}}
-if django.VERSION < (6, 1):
-    EMAIL_BACKEND = MAILERS["default"]["BACKEND"]
+# Mail goes nowhere (MAILERS on Django 6.1, EMAIL_BACKEND before: project/mail.py).
+globals().update(mail_settings("django.core.mail.backends.dummy.EmailBackend"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -10,8 +10,7 @@ import datetime as dt
 import os
 from pathlib import Path
 
-import django
-
+from project.mail import mail_settings
 from socialcare.crypto import derive_key
 from socialcare.oauth_settings import SOCIAL_AUTH_PIPELINE as OAUTH_PIPELINE
 
@@ -144,15 +143,12 @@ if SOCIALCARE_OIDC_ENDPOINT:
 
 # SLA and incident notifications: printed by the demo's server and worker (set an SMTP backend
 # through DJANGO_EMAIL_BACKEND to send them).
-_email_backend = os.environ.get(
-    "DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+# MAILERS on Django 6.1, EMAIL_BACKEND before (project/mail.py).
+globals().update(
+    mail_settings(
+        os.environ.get("DJANGO_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+    )
 )
-if django.VERSION >= (6, 1):
-    # Django 6.1 replaces EMAIL_BACKEND (and the other EMAIL_* settings) with MAILERS, and warns
-    # about the old names; 5.2 and 6.0 know only those.
-    MAILERS = {"default": {"BACKEND": _email_backend}}
-else:
-    EMAIL_BACKEND = _email_backend
 DEFAULT_FROM_EMAIL = os.environ.get("DJANGO_DEFAULT_FROM_EMAIL", "socialcare@acme.example")
 
 # socialcare ------------------------------------------------------------------------------------

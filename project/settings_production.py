@@ -21,10 +21,10 @@ from importlib.util import find_spec
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit
 
-import django
 import redis
 from django.core.exceptions import ImproperlyConfigured
 
+from project.mail import SMTP_BACKEND, mail_settings
 from project.settings import *  # noqa: F403 -- the demo settings are the base
 from project.settings import MIDDLEWARE, SOCIALCARE, VAR_DIR
 from socialcare.conf import DEFAULTS as SOCIALCARE_DEFAULTS
@@ -301,8 +301,6 @@ SOCIALCARE = {
 
 
 # E-mail (SLA and incident notifications) -----------------------------------------------------------
-_SMTP_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-_email_backend = env("DJANGO_EMAIL_BACKEND", _SMTP_BACKEND)
 #: The SMTP server (Django's SMTP backend; another backend is configured its own way).
 _smtp = {
     "host": env("DJANGO_EMAIL_HOST", "localhost"),
@@ -315,21 +313,8 @@ _smtp = {
 }
 if _smtp["use_tls"] and _smtp["use_ssl"]:
     raise ImproperlyConfigured("Set DJANGO_EMAIL_USE_TLS or DJANGO_EMAIL_USE_SSL, not both.")
-if django.VERSION >= (6, 1):
-    # Django 6.1 replaces EMAIL_BACKEND and the other EMAIL_* settings with MAILERS (the old names
-    # warn); 5.2 and 6.0 know only those. A backend is given only the options it takes.
-    MAILERS = {
-        "default": {
-            "BACKEND": _email_backend,
-            "OPTIONS": _smtp if _email_backend == _SMTP_BACKEND else {},
-        }
-    }
-else:
-    EMAIL_BACKEND = _email_backend
-    EMAIL_HOST, EMAIL_PORT = _smtp["host"], _smtp["port"]
-    EMAIL_HOST_USER, EMAIL_HOST_PASSWORD = _smtp["username"], _smtp["password"]
-    EMAIL_USE_TLS, EMAIL_USE_SSL = _smtp["use_tls"], _smtp["use_ssl"]
-    EMAIL_TIMEOUT = _smtp["timeout"]
+# MAILERS on Django 6.1, the EMAIL_* settings before (project/mail.py).
+globals().update(mail_settings(env("DJANGO_EMAIL_BACKEND", SMTP_BACKEND), _smtp))
 _mail_domain = next((h.lstrip(".") for h in ALLOWED_HOSTS if h != "*"), "localhost")
 DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", f"socialcare@{_mail_domain}")
 SERVER_EMAIL = env("DJANGO_SERVER_EMAIL", DEFAULT_FROM_EMAIL)
