@@ -88,9 +88,8 @@ loud() {
 source "$ROOT/scripts/lib/venv.sh"
 # shellcheck source=lib/postgres.sh
 source "$ROOT/scripts/lib/postgres.sh"
-# Throwaway cluster: durability off for speed, no autovacuum (no background ANALYZE changing
-# query plans halfway through the suite).
-PG_SERVER_OPTS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c autovacuum=off"
+# The throwaway cluster's settings for the suites (scripts/lib/postgres.sh).
+PG_SERVER_OPTS="$PG_TEST_OPTS"
 
 # ---------------------------------------------------------------------------------------------
 # clean-up: the private PostgreSQL cluster and the scratch directory
@@ -417,19 +416,7 @@ header "Lint: ruff check + ruff format --check"
 "$PY" -m ruff format --check . || die "ruff format would change files (fix: .venv/bin/ruff format .)"
 
 header "Django: makemigrations --check and check"
-note "python manage.py makemigrations --check --dry-run"
-SOCIALCARE_TEST_DB=sqlite "$PY" manage.py makemigrations --check --dry-run \
-    || die "makemigrations --check failed (project settings): a missing migration, or the project does not load"
-note "python manage.py check"
-"$PY" manage.py check || die "manage.py check failed"
-for settings in $SETTINGS_MODULES; do
-    note "django-admin makemigrations --check --dry-run / check --settings=$settings"
-    SOCIALCARE_TEST_DB=sqlite "$PY" -m django makemigrations --check --dry-run \
-        --settings="$settings" \
-        || die "makemigrations --check failed ($settings): a missing migration, or it does not load"
-    SOCIALCARE_TEST_DB=sqlite "$PY" -m django check --settings="$settings" \
-        || die "check failed ($settings)"
-done
+django_checks "$SETTINGS_MODULES" "$PY"
 
 for settings in $SETTINGS_MODULES; do
     header "pytest: $settings on SQLite"

@@ -70,8 +70,7 @@ source "$ROOT/scripts/lib/venv.sh"
 # shellcheck source=lib/postgres.sh
 source "$ROOT/scripts/lib/postgres.sh"
 PY=python3  # postgres.sh finds a free port with it
-# The throwaway cluster of scripts/test.sh: durability and autovacuum off.
-PG_SERVER_OPTS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c autovacuum=off"
+PG_SERVER_OPTS="$PG_TEST_OPTS"
 
 clean_up() {
     stop_private_pg
@@ -192,9 +191,7 @@ if [[ "$MODE" == lowest ]]; then
 else
     newer_env
 fi
-note "$(in_env "$RUN_PY" --version 2>&1), Django $(in_env "$RUN_PY" -m django --version)"
-in_env "$RUN_PY" -m pip freeze --disable-pip-version-check 2>/dev/null \
-    | grep -i -E "django|crypto|social" | sed 's/^/    /' || true
+print_versions in_env "$RUN_PY"
 if [[ "$MODE" == django ]]; then
     got="$(in_env "$RUN_PY" -m django --version)"
     [[ "$got" == "$SERIES".* ]] || die "Django $got installed where $SERIES.x was asked for"
@@ -202,15 +199,7 @@ fi
 note "environment ready in $((SECONDS - START_TIME))s"
 
 printf '\n\033[1m==> %s: Django checks\033[0m\n' "$LABEL"
-in_env env SOCIALCARE_TEST_DB=sqlite "$RUN_PY" manage.py check || die "manage.py check failed"
-in_env env SOCIALCARE_TEST_DB=sqlite "$RUN_PY" manage.py makemigrations --check --dry-run \
-    || die "makemigrations --check: these versions want a migration the repository lacks"
-for settings in $SETTINGS_MODULES; do
-    in_env env SOCIALCARE_TEST_DB=sqlite "$RUN_PY" -m django check --settings="$settings" \
-        || die "check failed ($settings)"
-    in_env env SOCIALCARE_TEST_DB=sqlite "$RUN_PY" -m django makemigrations --check --dry-run \
-        --settings="$settings" || die "makemigrations --check failed ($settings)"
-done
+django_checks "$SETTINGS_MODULES" in_env "$RUN_PY"
 
 # run_suite SETTINGS DB: pytest on that database, its JUnit XML kept for the totals.
 index=0

@@ -16,6 +16,9 @@ PG_DIR="${PG_DIR:-}"
 PG_BIN="${PG_BIN:-}"
 PG_STARTED=0
 PG_SERVER_OPTS="${PG_SERVER_OPTS:-}"
+# The test suites' throwaway cluster (scripts/test.sh, scripts/test_versions.sh): durability off
+# for speed, no autovacuum (no background ANALYZE changing query plans halfway through a suite).
+PG_TEST_OPTS="-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c autovacuum=off"
 PG_PORT="${PG_PORT:-}"
 
 if ! declare -F note >/dev/null; then

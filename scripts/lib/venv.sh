@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# The project's virtualenv for scripts/test.sh and scripts/bench.sh (sourced).
+# The project's virtualenv for scripts/test.sh and scripts/bench.sh, and the checks
+# scripts/test.sh and scripts/test_versions.sh run with an interpreter (sourced).
 #
 #   VENV=.venv PY=.venv/bin/python WORK_DIR=<scratch dir>; source scripts/lib/venv.sh
 #   ensure_venv   # creates $VENV if needed; pip install -e ".[dev]" when pyproject.toml changed
@@ -36,10 +37,30 @@ print(hashlib.sha256(open("pyproject.toml", "rb").read()).hexdigest(), sys.versi
     fi
 }
 
-# The versions a run tests with (CI prints them for every stage).
+# print_versions PYTHON...: the versions a run tests with (CI prints them for every stage).
+# PYTHON... is the interpreter, or a command that runs it (a chroot's: test_versions.sh).
 print_versions() {
-    local py="$1"
-    note "$("$py" --version 2>&1), Django $("$py" -m django --version)"
-    "$py" -m pip freeze --disable-pip-version-check 2>/dev/null \
+    note "$("$@" --version 2>&1), Django $("$@" -m django --version)"
+    "$@" -m pip freeze --disable-pip-version-check 2>/dev/null \
         | grep -i -E "django|crypto|social" | sed 's/^/    /' || true
+}
+
+# django_checks "SETTINGS MODULES" PYTHON...: `makemigrations --check --dry-run` and `check` for
+# the demo project (manage.py) and each settings module, on SQLite; fails through the caller's
+# `die`, saying which. PYTHON... as for print_versions.
+django_checks() {
+    local modules="$1" settings
+    shift
+    note "python manage.py makemigrations --check --dry-run / check"
+    SOCIALCARE_TEST_DB=sqlite "$@" manage.py makemigrations --check --dry-run \
+        || die "makemigrations --check failed (project settings): a missing migration, or the project does not load"
+    SOCIALCARE_TEST_DB=sqlite "$@" manage.py check || die "manage.py check failed"
+    for settings in $modules; do
+        note "django-admin makemigrations --check --dry-run / check --settings=$settings"
+        SOCIALCARE_TEST_DB=sqlite "$@" -m django makemigrations --check --dry-run \
+            --settings="$settings" \
+            || die "makemigrations --check failed ($settings): a missing migration, or it does not load"
+        SOCIALCARE_TEST_DB=sqlite "$@" -m django check --settings="$settings" \
+            || die "check failed ($settings)"
+    done
 }
