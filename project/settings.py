@@ -19,6 +19,10 @@ VAR_DIR = Path(os.environ.get("SOCIALCARE_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "demo-only-not-secret-change-me")
+# On by default, on purpose: the demo is for trying socialcare on your own machine. Its error pages
+# then show code, settings and the URL patterns, so every admin page says so in a red banner
+# (project/context_processors.py) and scripts/demo.sh serves on loopback only unless told otherwise
+# (docs/demo.md). DJANGO_DEBUG=0 turns it off.
 DEBUG = os.environ.get("DJANGO_DEBUG", "1") == "1"
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",")
 
@@ -64,6 +68,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # The DEBUG banner of templates/admin/base_site.html.
+                "project.context_processors.demo_debug",
             ],
         },
     },

@@ -54,7 +54,7 @@ class ApiKeyCreateForm(forms.ModelForm):
                 cleaned.get("scopes") or [], read_only=bool(cleaned.get("read_only"))
             )
         except SocialCareError as exc:
-            self.add_error("scopes", str(exc))
+            self.add_error("scopes", exc.messages)
         return cleaned
 
     def clean_expires_at(self) -> Any:
@@ -90,6 +90,8 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "expires_at",
         "last_used_at",
         "revoked_at",
+        "issued_by",
+        "issued_keys",
     ]
 
     def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> list[str]:
@@ -134,6 +136,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def scope_list(self, key: ApiKey) -> str:
         return ", ".join(key.scopes or []) or "none"
 
+    @admin.display(description="keys it issued")
+    def issued_keys(self, key: ApiKey) -> str:
+        """Keys issued with this one through the API: revoked with it."""
+        names = [str(k) for k in key.issued_keys.order_by("created_at", "pk")]
+        return ", ".join(names) or "none"
+
     @admin.display(description="state")
     def state(self, key: ApiKey) -> str:
         if key.revoked_at:
@@ -142,9 +150,15 @@ class ApiKeyAdmin(admin.ModelAdmin):
             return "expired"
         return "active"
 
-    @admin.action(description="Revoke selected keys", permissions=["change"])
+    @admin.action(
+        description="Revoke selected keys (and the keys they issued)", permissions=["change"]
+    )
     def revoke(self, request: HttpRequest, queryset: QuerySet) -> None:
         keys = list(queryset.filter(revoked_at__isnull=True))
         for key in keys:
             revoke_api_key(key)
-        self.message_user(request, f"Revoked {len(keys)} key(s).", messages.SUCCESS)
+        self.message_user(
+            request,
+            f"Revoked {len(keys)} key(s), and any keys they issued.",
+            messages.SUCCESS,
+        )

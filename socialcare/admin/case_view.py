@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth import get_user_model
@@ -17,6 +16,15 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.shortcuts import redirect
 from django.urls import NoReverseMatch, path, reverse
 
+from socialcare.admin.case_forms import (
+    ADD_FIELDSETS,
+    CHANGE_FIELDSETS,
+    CHANGE_READONLY,
+    CaseDetailsForm,
+    CaseForm,
+    CaseHistoryFieldsMixin,
+)
+from socialcare.admin.viewer import ViewerAdminMixin, viewer_for
 from socialcare.models import Case, Playbook, Post, ReplyTemplate, Visibility
 from socialcare.services import cases as case_services
 from socialcare.services import replies as reply_services
@@ -40,110 +48,7 @@ HELD_MESSAGE = (
 )
 
 
-class CaseForm(forms.ModelForm):
-    """Adding a case by hand: who, where, and the first work settings."""
-
-    tag_names = forms.CharField(
-        label="Tags", required=False, help_text="Comma-separated, e.g. billing, outage."
-    )
-    note = forms.CharField(
-        label="Add internal note",
-        required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Visible to agents only; added to the timeline.",
-    )
-
-    class Meta:
-        model = Case
-        fields = [
-            "subject",
-            "customer",
-            "identity",
-            "channel",
-            "visibility",
-            "status",
-            "priority",
-            "team",
-            "assignee",
-        ]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if "status" in self.fields:
-            self.fields["status"].choices = [(Case.Status.NEW, Case.Status.NEW.label)]
-        if "assignee" in self.fields:
-            self.fields["assignee"].queryset = get_user_model().objects.filter(is_active=True)
-
-    def clean_tag_names(self) -> list[str]:
-        raw = self.cleaned_data.get("tag_names") or ""
-        return [name.strip() for name in raw.split(",") if name.strip()]
-
-
-class CaseDetailsForm(CaseForm):
-    """The case page's details form. Status, priority and assignee live in the work form, notes
-    and replies in their own forms; identity, channel and visibility follow the conversation."""
-
-    class Meta(CaseForm.Meta):
-        fields = ["subject", "customer", "team"]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        del self.fields["note"]
-        if self.instance.pk:
-            self.fields["tag_names"].initial = ", ".join(t.name for t in self.instance.tags.all())
-
-
-ADD_FIELDSETS = [
-    (None, {"fields": ["subject", "customer", "identity", "channel", "visibility"]}),
-    ("Work", {"fields": ["status", "priority", "team", "assignee", "tag_names", "note"]}),
-]
-CHANGE_FIELDSETS = [
-    (
-        None,
-        {
-            "fields": [
-                "reference",
-                "subject",
-                "customer",
-                "team",
-                "tag_names",
-                "identity",
-                "channel",
-                "visibility",
-            ]
-        },
-    ),
-    (
-        "History",
-        {
-            "classes": ["collapse"],
-            "fields": [
-                "sla_policy",
-                "first_responded_at",
-                "last_inbound_at",
-                "last_outbound_at",
-                "resolved_at",
-                "closed_at",
-                "sla_paused_at",
-                "handed_off_to",
-                "merged_into",
-                "incident",
-                "created_at",
-                "updated_at",
-            ],
-        },
-    ),
-]
-CHANGE_READONLY = [
-    "reference",
-    "identity",
-    "channel",
-    "visibility",
-    *CHANGE_FIELDSETS[1][1]["fields"],
-]
-
-
-class CaseWorkspaceMixin(admin.ModelAdmin):
+class CaseWorkspaceMixin(CaseHistoryFieldsMixin, ViewerAdminMixin, admin.ModelAdmin):
     """The change view of ``CaseAdmin`` (the inbox lives in ``socialcare.admin.cases``)."""
 
     form = CaseForm
@@ -233,7 +138,7 @@ class CaseWorkspaceMixin(admin.ModelAdmin):
             limit = int(request.GET.get("timeline", TIMELINE_PAGE))
         except ValueError:
             limit = TIMELINE_PAGE
-        page = build_case_page(case, request.user, timeline_limit=limit)
+        page = build_case_page(case, request.user, timeline_limit=limit, viewer=viewer_for(request))
         draft = request.session.pop(_draft_key(case), {}) if hasattr(request, "session") else {}
         if not draft.get("visibility"):
             # A case taken private (or private from the start) is answered privately.

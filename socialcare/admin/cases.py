@@ -25,6 +25,7 @@ from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
 from socialcare.admin.case_view import CaseWorkspaceMixin
+from socialcare.admin.deletion import TeamRuleDeletionMixin
 from socialcare.admin.inbox_actions import INBOX_ACTIONS
 from socialcare.admin.inbox_filters import INBOX_FILTERS
 from socialcare.admin.large_lists import BoundedPaginator, TwoStepChangeList
@@ -138,7 +139,7 @@ def sentiment_label(score: float | None) -> str:
 
 
 @admin.register(Case)
-class CaseAdmin(CaseWorkspaceMixin, admin.ModelAdmin):
+class CaseAdmin(TeamRuleDeletionMixin, CaseWorkspaceMixin, admin.ModelAdmin):
     list_display = [
         "reference",
         "sla",

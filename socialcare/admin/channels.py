@@ -15,6 +15,8 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
+from socialcare.admin.deletion import TeamRuleDeletionMixin
+from socialcare.admin.viewer import AllCasesOnlyMixin
 from socialcare.exceptions import SocialCareError
 from socialcare.models import SECRET_NAMES, Channel, WebhookDelivery
 from socialcare.services import channel_oauth
@@ -96,7 +98,7 @@ ChannelForm = type(
 
 
 @admin.register(Channel)
-class ChannelAdmin(admin.ModelAdmin):
+class ChannelAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     form = ChannelForm
     list_display = [
@@ -235,7 +237,11 @@ class ChannelAdmin(admin.ModelAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(AllCasesOnlyMixin, admin.ModelAdmin):
+    """Inbound deliveries. Their bodies and headers (and errors, which may quote them) hold
+    posts of any team's cases: only readers who see every case read or search them."""
+
+    all_cases_only = ("raw_body", "headers", "last_error", "error_summary")
     list_display = [
         "pk",
         "platform",

@@ -8,12 +8,15 @@ from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
+from socialcare.admin.deletion import TeamRuleDeletionMixin
 from socialcare.admin.inlines import TeamMembershipInline
 from socialcare.models import BusinessCalendar, BusinessHours, ReplyTemplate, SLAPolicy, Tag, Team
+from socialcare.services.access import case_filter, visible_tags
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
+    ordering = ["name", "pk"]  # its counts group rows: Meta.ordering no longer applies
     list_display = ["name", "email", "member_count", "calendar"]
     search_fields = ["name"]
     inlines = [TeamMembershipInline]
@@ -33,14 +36,14 @@ class BusinessHoursInline(admin.TabularInline):
 
 
 @admin.register(BusinessCalendar)
-class BusinessCalendarAdmin(admin.ModelAdmin):
+class BusinessCalendarAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
     list_display = ["name", "timezone", "holiday_country", "holiday_subdivision"]
     search_fields = ["name"]
     inlines = [BusinessHoursInline]
 
 
 @admin.register(SLAPolicy)
-class SLAPolicyAdmin(admin.ModelAdmin):
+class SLAPolicyAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
     list_display = [
         "name",
         "order",
@@ -79,19 +82,24 @@ class SLAPolicyAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReplyTemplate)
-class ReplyTemplateAdmin(admin.ModelAdmin):
+class ReplyTemplateAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
     list_display = ["name", "shortcut", "visibility", "platform", "language", "is_active"]
     list_filter = ["is_active", "visibility", "platform", "language"]
     search_fields = ["name", "shortcut", "text"]
 
 
 @admin.register(Tag)
-class TagAdmin(admin.ModelAdmin):
+class TagAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
+    ordering = ["name", "pk"]  # its counts group rows: Meta.ordering no longer applies
     list_display = ["name", "case_count"]
     search_fields = ["name"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return super().get_queryset(request).annotate(n_cases=Count("cases"))
+        # A tag only other teams use is theirs; the count is of the cases the reader may see.
+        user = request.user
+        return visible_tags(user, super().get_queryset(request)).annotate(
+            n_cases=Count("cases", filter=case_filter(user, "cases__"), distinct=True)
+        )
 
     @admin.display(description="cases", ordering="n_cases")
     def case_count(self, obj: Any) -> int:

@@ -7,16 +7,27 @@ from typing import Any
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest
 
 from socialcare.admin.base import ViewOnlyAdmin
+from socialcare.admin.deletion import TeamRuleDeletionMixin
 from socialcare.admin.inlines import CustomerCaseInline, SocialIdentityInline
 from socialcare.admin.merge import merge_action
 from socialcare.admin.privacy import CustomerPrivacyActionsMixin
 from socialcare.admin.verification import create_verification_links
 from socialcare.models import Customer, CustomerMerge, SocialIdentity, customer_model_name
 from socialcare.services import customers as customer_services
+from socialcare.services.access import (
+    case_filter,
+    identity_filter,
+    sees_all_cases,
+    visible_identities,
+)
+from socialcare.services.redaction import search_words
+
+#: The customer search's field that goes through the customer's social identities.
+HANDLE_SEARCH = "social_identities__handle"
 
 
 class OwnerVerifiedFilter(admin.SimpleListFilter):
@@ -47,27 +58,67 @@ class LinkedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class CustomerAdmin(CustomerPrivacyActionsMixin, admin.ModelAdmin):
+class CustomerAdmin(TeamRuleDeletionMixin, CustomerPrivacyActionsMixin, admin.ModelAdmin):
     """Admin for socialcare's default Customer. A host CRM may subclass it or attach
-    ``SocialIdentityInline`` to its own customer admin instead."""
+    ``SocialIdentityInline`` to its own customer admin instead.
+
+    Customers are the CRM's shared records: everyone with the permission lists them. What comes
+    from cases follows the team rule (``services.access``): the counts of identities and cases
+    count those the user may see, and a search by handle matches only identities they may see."""
 
     list_display = ["__str__", "email", "phone", "identities", "cases", "created_at"]
-    search_fields = ["name", "email", "phone", "social_identities__handle"]
+    search_fields = ["name", "email", "phone", HANDLE_SEARCH]
     list_filter = ["created_at"]
     readonly_fields = ["merged_into", "created_at", "updated_at"]
     inlines = [SocialIdentityInline, CustomerCaseInline]
     actions = ["merge_selected"]
     show_full_result_count = False
+    ordering = ["name", "pk"]  # its counts group rows: Meta.ordering no longer applies
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
+        user = request.user
         return (
             super()
             .get_queryset(request)
             .annotate(
-                n_identities=Count("social_identities", distinct=True),
-                n_cases=Count("socialcare_cases", distinct=True),
+                n_identities=Count(
+                    "social_identities",
+                    filter=identity_filter(user, "social_identities__"),
+                    distinct=True,
+                ),
+                n_cases=Count(
+                    "socialcare_cases",
+                    filter=case_filter(user, "socialcare_cases__"),
+                    distinct=True,
+                ),
             )
         )
+
+    def get_search_fields(self, request: HttpRequest) -> list[str]:
+        fields = list(super().get_search_fields(request))
+        if sees_all_cases(request.user):
+            return fields
+        return [f for f in fields if f != HANDLE_SEARCH]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        words = search_words(search_term)
+        if sees_all_cases(request.user) or not words or HANDLE_SEARCH not in self.search_fields:
+            return super().get_search_results(request, queryset, search_term)
+        # Each word matches the other fields, or the handle of an identity the user may see:
+        # one known only from another team's case does not find its customer.
+        duplicates = False
+        for word in words:
+            found, dup = super().get_search_results(
+                request, queryset, f'"{word}"' if " " in word else word
+            )
+            duplicates |= dup
+            mine = SocialIdentity.objects.filter(customer=OuterRef("pk"), handle__icontains=word)
+            queryset = queryset.filter(
+                Q(pk__in=found.values("pk")) | Q(Exists(visible_identities(request.user, mine)))
+            )
+        return queryset, duplicates
 
     @admin.display(description="identities", ordering="n_identities")
     def identities(self, obj: Any) -> int:
@@ -92,7 +143,7 @@ if customer_model_name() == "socialcare.Customer":
 
 
 @admin.register(SocialIdentity)
-class SocialIdentityAdmin(admin.ModelAdmin):
+class SocialIdentityAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = [
         "__str__",
@@ -111,6 +162,12 @@ class SocialIdentityAdmin(admin.ModelAdmin):
     readonly_fields = ["owner_verified_at", "owner_verified_via", "first_seen_at", "last_seen_at"]
     actions = [create_verification_links]
     show_full_result_count = False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        """Identities not on any case yet, or on a case the user may see (``services.access``):
+        one known only from other teams' cases is not listed, nor found by the raw-id pop-ups
+        and autocompletes that search this list."""
+        return visible_identities(request.user, super().get_queryset(request))
 
     def save_model(
         self, request: HttpRequest, obj: SocialIdentity, form: Any, change: bool

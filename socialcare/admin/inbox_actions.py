@@ -15,10 +15,12 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
+from socialcare.admin.viewer import viewer_for
 from socialcare.exceptions import SocialCareError
 from socialcare.models import Case, Incident, Priority
 from socialcare.services import assignment
 from socialcare.services import cases as case_services
+from socialcare.services.access import Viewer
 from socialcare.services.assignment import BulkResult
 from socialcare.services.events import user_label
 from socialcare.services.incidents import link_cases
@@ -154,14 +156,34 @@ class TeamForm(forms.Form):
         self.fields["team"].queryset = assignment.round_robin_teams(user)
 
 
+class IncidentChoiceField(forms.ModelChoiceField):
+    """Incidents labelled ``#pk title`` with the title the reader reads (``services.access``):
+    ``viewer`` is set by the form."""
+
+    viewer: Viewer | None = None
+
+    def label_from_instance(self, obj: Any) -> str:
+        viewer = self.viewer or Viewer(None)
+        if viewer.sees_all:
+            return str(obj)
+        if obj.pk not in viewer.incident_titles:
+            # The first option asks for them all: a fixed number of queries.
+            viewer.prepare_incidents(self.queryset.only("pk", "title", "evidence"))
+        return f"#{obj.pk} {viewer.incident_titles.get(obj.pk) or viewer.incident_title(obj)}"
+
+
 class IncidentForm(forms.Form):
     required_css_class = "required"
 
-    incident = forms.ModelChoiceField(
+    incident = IncidentChoiceField(
         queryset=Incident.objects.exclude(status=Incident.Status.RESOLVED).order_by("-opened_at"),
         label="Incident",
         help_text="Open or contained incidents. Cases in another incident move to this one.",
     )
+
+    def __init__(self, *args: Any, viewer: Viewer | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["incident"].viewer = viewer
 
 
 def _bound(form_class: type[forms.Form], request: HttpRequest, **kwargs: Any) -> forms.Form:
@@ -296,7 +318,7 @@ def link_to_incident(
     cases = selected_cases(modeladmin, request, queryset)
     if cases is None:
         return None
-    form = _bound(IncidentForm, request)
+    form = _bound(IncidentForm, request, viewer=viewer_for(request))
     if not form.fields["incident"].queryset.exists():
         modeladmin.message_user(
             request,

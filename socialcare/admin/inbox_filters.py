@@ -11,9 +11,12 @@ from django.db.models.functions import Cast, RowNumber
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from socialcare.admin.viewer import viewer_for
 from socialcare.conf import platform_choices
 from socialcare.models import Case, Incident, Priority, Tag
+from socialcare.services.access import visible_tags
 from socialcare.services.assignment import visible_teams
+from socialcare.services.redaction import incident_titles
 from socialcare.services.sla_state import SLA_STATES, sla_state_filter
 
 #: The SLA filter's choices, in the order of ``SLA_STATES`` (query parameter ``sla``).
@@ -39,7 +42,7 @@ def sidebar_choices(request: HttpRequest) -> dict[str, list[tuple[int, str]]]:
         visible_teams(request.user).order_by(),
         Incident.objects.exclude(status=Incident.Status.RESOLVED).order_by(),
         Tag.objects.filter(
-            pk__in=Tag.objects.order_by("name").values("pk")[:TAG_CHOICES]
+            pk__in=visible_tags(request.user).order_by("name").values("pk")[:TAG_CHOICES]
         ).order_by(),
     ]
     kinds = ["team", "incident", "tag"]
@@ -61,6 +64,12 @@ def sidebar_choices(request: HttpRequest) -> dict[str, list[tuple[int, str]]]:
     rows = numbered[0].union(*numbered[1:], all=True).order_by()
     for kind, key, label, _position in sorted(rows, key=lambda row: (row[0], row[3])):
         memo[kind].append((key, label))
+    viewer = viewer_for(request)
+    if not viewer.sees_all and memo["incident"]:
+        # An incident's title as this reader reads it (one named after another team's case
+        # does not name it): three more queries for readers who do not see every case.
+        titles = incident_titles(viewer, [pk for pk, _title in memo["incident"]])
+        memo["incident"] = [(pk, titles.get(pk, title)) for pk, title in memo["incident"]]
     # Our own attribute on the request (as middleware sets request.user): one read per request.
     request.socialcare_sidebar = memo  # type: ignore[attr-defined]
     return memo

@@ -16,6 +16,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from socialcare.admin.viewer import viewer_for
 from socialcare.exceptions import SocialCareError
 from socialcare.models import (
     Incident,
@@ -25,9 +26,10 @@ from socialcare.models import (
     customer_display_name,
 )
 from socialcare.services import incidents as incident_services
-from socialcare.services.access import case_filter, visible_cases, visible_references
+from socialcare.services.access import Viewer, case_filter, visible_cases
 from socialcare.services.holding_replies import send_holding_replies
 from socialcare.services.playbook_steps import kind_choices
+from socialcare.services.redaction import incident_label, shown_incident
 from socialcare.services.sla_state import sla_state
 
 CASES_SHOWN = 200
@@ -42,6 +44,8 @@ EVIDENCE_LABELS = {
     "followers": "Followers",
     "sentiment": "Sentiment",
     "words": "Watch words",
+    "source_case": "Opened from",
+    "samples_in_other_teams": "Sample posts from other teams' cases (not shown)",
 }
 
 
@@ -78,20 +82,28 @@ def sample_posts(evidence: dict) -> list[dict]:
     return samples
 
 
-def event_text(event: IncidentEvent, visible: set[str] | None = None) -> str:
-    """One line for the incident timeline from an event's data (``visible``: the case
-    references the reader may see; others are counted, not named)."""
-    data = event.data or {}
+def event_text(
+    event: IncidentEvent, viewer: Viewer, hidden_summary: tuple[Any, Any] | None = None
+) -> str:
+    """One line for the incident timeline from an event's data, as ``viewer`` may read it:
+    what came from another team's case is left out (its samples counted, its references not
+    named). ``hidden_summary``: the incident's summary and what the viewer reads instead,
+    when it was made from a case they may not see (the "opened" event repeats it without
+    saying where it came from)."""
+    raw = event.data or {}
+    data = viewer.incident_evidence(raw)
+    if hidden_summary is not None and raw.get("summary") == hidden_summary[0]:
+        data["summary"] = hidden_summary[1]
     parts = []
     for key in ("summary", "step", "result", "comment", "note", "from", "to", "count"):
         if data.get(key) not in (None, "", []):
             parts.append(f"{key}: {data[key]}")
-    if data.get("cases"):
-        named = [str(c) for c in data["cases"] if visible is None or str(c) in visible]
+    if raw.get("cases"):
+        named = [str(c) for c in data.get("cases") or []]
         parts.append("cases: " + ", ".join(named[:20]) if named else "cases: none of yours")
-    for key in ("sent", "held", "skipped", "template"):
+    for key in ("sent", "held", "skipped", "template", "samples_in_other_teams"):
         if data.get(key) not in (None, ""):
-            parts.append(f"{key}: {data[key]}")
+            parts.append(f"{key.replace('_', ' ')}: {data[key]}")
     return " · ".join(parts)
 
 
@@ -149,10 +161,16 @@ class IncidentConsoleMixin(admin.ModelAdmin):
         context = dict(extra_context or {})
         if incident is not None:  # also when an invalid edit re-renders the page
             context.update(self.console_context(request, incident))
+            viewer = viewer_for(request)
+            if not viewer.sees_all:
+                # The page's title and breadcrumbs name the incident as this reader reads it.
+                context["subtitle"] = incident_label(viewer, incident)
+                context["original"] = shown_incident(viewer, incident)
         return super().change_view(request, object_id, form_url, context)
 
     def console_context(self, request: HttpRequest, incident: Incident) -> dict:
         user = request.user
+        viewer = viewer_for(request)
         now = timezone.now()
         kinds = dict(kind_choices())
         steps = list(incident.steps.select_related("done_by").order_by("order", "pk"))
@@ -177,15 +195,23 @@ class IncidentConsoleMixin(admin.ModelAdmin):
             case.customer_name = customer_display_name(case.customer)
         counts = linked.aggregate(total=Count("pk"), visible=Count("pk", filter=case_filter(user)))
         events = list(incident.events.select_related("actor").order_by("-at", "-pk")[:EVENTS_SHOWN])
-        named = [c for e in events for c in (e.data or {}).get("cases") or []]
-        visible = visible_references(user, named)
+        # What the page names: one query for its case references, one for its sample posts.
+        viewer.learn_data([{"": incident.title}, incident.evidence, *(e.data for e in events)])
+        evidence = viewer.incident_evidence(incident.evidence)
+        hidden = None
+        if viewer.source_hidden(incident.evidence or {}):
+            hidden = ((incident.evidence or {}).get("summary"), evidence.get("summary"))
         for event in events:
-            event.text = event_text(event, visible)
+            event.text = event_text(event, viewer, hidden)
             event.label = event.kind.replace("_", " ").capitalize()
+        for step in steps:
+            step.shown_result = viewer.text(step.result)
+            step.shown_comment = viewer.text(step.comment)
         return {
             "incident": incident,
-            "evidence": evidence_items(incident.evidence),
-            "samples": sample_posts(incident.evidence),
+            "incident_title": viewer.incident_title(incident),
+            "evidence": evidence_items(evidence),
+            "samples": sample_posts(evidence),
             "steps": steps,
             "cases": cases,
             "case_total": counts["total"],
@@ -242,10 +268,11 @@ class IncidentConsoleMixin(admin.ModelAdmin):
         except SocialCareError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
             return self._back(incident, f"sc-step-{step.pk}")
+        shown = viewer_for(request).text(step.result)
         if step.status == IncidentStep.Status.FAILED:
-            self.message_user(request, f"{step.title}: failed — {step.result}", messages.WARNING)
+            self.message_user(request, f"{step.title}: failed — {shown}", messages.WARNING)
         else:
-            result = f" — {step.result}" if step.result and step.result != "skipped" else ""
+            result = f" — {shown}" if step.result and step.result != "skipped" else ""
             self.message_user(
                 request,
                 f"{step.title}: {step.get_status_display().lower()}{result}.",
@@ -276,7 +303,8 @@ class IncidentConsoleMixin(admin.ModelAdmin):
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
             return self._back(incident, "sc-holding")
         level = messages.SUCCESS if not result.skipped else messages.WARNING
-        self.message_user(request, result.summary(), level)
+        # The summary names the cases it skipped: not those of other teams.
+        self.message_user(request, viewer_for(request).text(result.summary()), level)
         return self._back(incident, "sc-holding")
 
     def status_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -292,7 +320,8 @@ class IncidentConsoleMixin(admin.ModelAdmin):
         except SocialCareError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
             return self._back(incident)
+        label = incident_label(viewer_for(request), incident)
         self.message_user(
-            request, f"{incident}: now {incident.get_status_display().lower()}.", messages.SUCCESS
+            request, f"{label}: now {incident.get_status_display().lower()}.", messages.SUCCESS
         )
         return self._back(incident)

@@ -9,8 +9,10 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from socialcare.admin.viewer import viewer_for
 from socialcare.models import Case, CaseEvent, Post, SocialIdentity, TeamMembership
-from socialcare.services.access import case_filter
+from socialcare.services.access import Viewer, case_filter, visible_identities
+from socialcare.services.redaction import learn_case_events
 
 
 class ReadOnlyInlineMixin:
@@ -49,6 +51,10 @@ class SocialIdentityInline(admin.TabularInline):
     ]
     readonly_fields = ["owner_verified_at"]
     verbose_name_plural = "social identities (unlink from the identity's own page)"
+
+    def get_queryset(self, request: HttpRequest) -> Any:
+        # The team rule: not the identities known only from other teams' cases.
+        return visible_identities(request.user, super().get_queryset(request))
 
 
 class CustomerCaseInline(ReadOnlyInlineMixin, admin.TabularInline):
@@ -111,7 +117,15 @@ class CaseEventInline(ReadOnlyInlineMixin, admin.TabularInline):
     ordering = ["at", "pk"]
     verbose_name_plural = "timeline"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: The reader of the page (an inline is made for each request) and the cases whose
+        #: timelines it was prepared for.
+        self.viewer: Viewer | None = None
+        self.learned: set[int] = set()
+
     def get_queryset(self, request: HttpRequest) -> Any:
+        self.viewer = viewer_for(request)
         return super().get_queryset(request).select_related("actor")
 
     @admin.display(description="by")
@@ -120,7 +134,16 @@ class CaseEventInline(ReadOnlyInlineMixin, admin.TabularInline):
 
     @admin.display(description="details")
     def what_happened(self, obj: CaseEvent) -> str:
-        return obj.summary()
+        """The summary as the reader may read it: a merged case of another team is not named,
+        an incident's title is the one the reader reads."""
+        viewer = self.viewer or Viewer(None)
+        if not viewer.sees_all and obj.case_id not in self.learned:
+            # The whole timeline at once, on its first line: a fixed number of queries.
+            self.learned.add(obj.case_id)
+            learn_case_events(
+                viewer, CaseEvent.objects.filter(case=obj.case_id).only("kind", "data")
+            )
+        return viewer.event_summary(obj, obj.summary())
 
 
 class TeamMembershipInline(admin.TabularInline):

@@ -15,7 +15,9 @@ from django.urls import reverse
 from django.utils.html import format_html
 
 from socialcare.admin.channels import _https_urls
+from socialcare.admin.deletion import TeamRuleDeletionMixin
 from socialcare.admin.inlines import ReadOnlyInlineMixin
+from socialcare.admin.viewer import AllCasesOnlyMixin
 from socialcare.models import EVENT_TYPES, OutboundDelivery, WebhookSubscription
 from socialcare.models.fields import redacted
 from socialcare.services import outbound, url_safety
@@ -84,8 +86,10 @@ class _LatestDeliveries(BaseInlineFormSet):
         return super().get_queryset().order_by("-sequence")[:50]
 
 
-class OutboundDeliveryInline(ReadOnlyInlineMixin, admin.TabularInline):
+class OutboundDeliveryInline(AllCasesOnlyMixin, ReadOnlyInlineMixin, admin.TabularInline):
     """The delivery log: the subscription's latest 50 deliveries, newest first."""
+
+    all_cases_only = ("error_summary",)
 
     model = OutboundDelivery
     formset = _LatestDeliveries
@@ -120,7 +124,7 @@ class OutboundDeliveryInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 
 @admin.register(WebhookSubscription)
-class WebhookSubscriptionAdmin(admin.ModelAdmin):
+class WebhookSubscriptionAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
     form = WebhookSubscriptionForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = [
@@ -196,7 +200,11 @@ class WebhookSubscriptionAdmin(admin.ModelAdmin):
 
 
 @admin.register(OutboundDelivery)
-class OutboundDeliveryAdmin(admin.ModelAdmin):
+class OutboundDeliveryAdmin(AllCasesOnlyMixin, admin.ModelAdmin):
+    """The delivery log. The body sent (and the receiver's answer, which may echo it) holds the
+    content of any team's cases: only readers who see every case read or search it."""
+
+    all_cases_only = ("body", "last_error", "error_summary")
     list_display = [
         "sequence",
         "subscription",

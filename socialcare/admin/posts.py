@@ -6,17 +6,22 @@ load a page in two steps (``large_lists``): they hold millions of rows."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from socialcare.admin.base import ViewOnlyAdmin
 from socialcare.admin.large_lists import BoundedPaginator, TwoStepChangeList
+from socialcare.admin.viewer import ViewerAdminMixin, viewer_of
 from socialcare.models import CaseEvent, Post
-from socialcare.services.access import case_filter, visible_posts
+from socialcare.services.access import OTHER_TEAM_CASE, Viewer, case_filter, visible_posts
+from socialcare.services.redaction import learn_case_events
 from socialcare.services.replies import approve_reply, reject_reply, retry_post
 
 
@@ -91,9 +96,18 @@ class PostAdmin(ViewOnlyAdmin):
             self.message_user(request, f"{retried} reply(ies) queued again.", messages.SUCCESS)
 
 
+def _viewer(obj: Any) -> Viewer:
+    return viewer_of(obj) or Viewer(None)
+
+
 @admin.register(CaseEvent)
-class CaseEventAdmin(ViewOnlyAdmin):
-    list_display = ["at", "case", "kind", "actor", "summary"]
+class CaseEventAdmin(ViewerAdminMixin, ViewOnlyAdmin):
+    """Events of the cases the user may see; what an event names of other cases (a merged case
+    of another team, an incident's title) as the reader may read it."""
+
+    list_display = ["at", "case", "kind", "actor", "shown_summary"]
+    fields = ["case", "at", "kind", "actor", "shown_post", "shown_summary", "details"]
+    readonly_fields = ["shown_post", "shown_summary", "details"]
     list_filter = ["kind"]
     list_select_related = ["case", "actor"]
     search_fields = ["=case__reference"]
@@ -107,3 +121,34 @@ class CaseEventAdmin(ViewOnlyAdmin):
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[TwoStepChangeList]:
         return TwoStepChangeList
+
+    def prepare_rows(self, viewer: Viewer, rows: list[Any]) -> list[Any]:
+        return super().prepare_rows(viewer, learn_case_events(viewer, rows))
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        event = super().get_object(request, object_id, from_field)
+        if event is not None:
+            learn_case_events(_viewer(event), [event])
+        return event
+
+    @admin.display(description="summary")
+    def shown_summary(self, obj: CaseEvent) -> str:
+        return _viewer(obj).event_summary(obj, obj.summary())
+
+    @admin.display(description="details")
+    def details(self, obj: CaseEvent) -> str:
+        data = json.dumps(_viewer(obj).event_data(obj), indent=2, ensure_ascii=False)
+        return format_html('<pre style="white-space:pre-wrap">{}</pre>', data)
+
+    @admin.display(description="post")
+    def shown_post(self, obj: CaseEvent) -> str:
+        """The post the event is about, unless it moved to a case the reader may not see."""
+        if not obj.post_id:
+            return "-"
+        viewer = _viewer(obj)
+        if not viewer.sees_all:
+            viewer.learn_posts([obj.post_id])
+            if not viewer.posts.get(obj.post_id):
+                return f"a post in {OTHER_TEAM_CASE}"
+        url = reverse("admin:socialcare_post_change", args=[obj.post_id])
+        return format_html('<a href="{}">{}</a>', url, obj.post)

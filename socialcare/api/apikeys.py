@@ -1,7 +1,8 @@
 """API keys over the API: list, issue (the plain key in the answer, once), read, revoke.
 
-A key issued here acts as the caller; issued with a key, it gets none of the scopes that key
-lacks. Hashes are never shown.
+A key issued here acts as the caller; issued with a key, it never outlives or outranks that key
+(``issued_by``): none of the scopes it lacks, read-only when it is, expiring when it does at the
+latest, revoked with it. Hashes are never shown.
 """
 
 from __future__ import annotations
@@ -17,9 +18,8 @@ from rest_framework.routers import BaseRouter
 from socialcare.api.base import GenericViewSet
 from socialcare.api.pagination import NewestFirstPagination
 from socialcare.api.schema import extend_schema
-from socialcare.exceptions import SocialCareError
 from socialcare.models import ApiKey
-from socialcare.services.apikeys import SCOPES, create_api_key, revoke_api_key
+from socialcare.services.apikeys import SCOPES, ApiKeyError, create_api_key, revoke_api_key
 
 
 class ApiKeySerializer(serializers.ModelSerializer):
@@ -28,6 +28,19 @@ class ApiKeySerializer(serializers.ModelSerializer):
         child=serializers.ChoiceField(choices=list(SCOPES)), required=False
     )
     state = serializers.SerializerMethodField()
+    expires_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="When the key stops working; none: until revoked. A key issued with a key "
+        "expires when that key does at the latest: a later expiry, or none, becomes that one.",
+    )
+    issued_by = serializers.IntegerField(
+        source="issued_by_id",
+        read_only=True,
+        allow_null=True,
+        help_text="The key that issued this one through the API (revoking it revokes this "
+        "one); null: issued in admin or by a signed-in user.",
+    )
 
     class Meta:
         model = ApiKey
@@ -43,8 +56,17 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "expires_at",
             "last_used_at",
             "revoked_at",
+            "issued_by",
         ]
-        read_only_fields = ["id", "prefix", "user", "created_at", "last_used_at", "revoked_at"]
+        read_only_fields = [
+            "id",
+            "prefix",
+            "user",
+            "created_at",
+            "last_used_at",
+            "revoked_at",
+            "issued_by",
+        ]
 
     def get_state(self, key: ApiKey) -> str:
         if key.revoked_at:
@@ -89,15 +111,16 @@ class ApiKeyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericVie
                 scopes=data.get("scopes"),
                 within=within,
             )
-        except SocialCareError as exc:
-            raise serializers.ValidationError({"non_field_errors": [str(exc)]}) from exc
+        except ApiKeyError as exc:
+            raise serializers.ValidationError({exc.field: exc.messages}) from exc
         key.key = plain
         return Response(IssuedApiKeySerializer(key).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={200: ApiKeySerializer})
     @action(detail=True, methods=["post"], filter_backends=[])
     def revoke(self, request: Request, pk: str | None = None) -> Response:
-        """Revoke the key now: its next request is a 401."""
+        """Revoke the key now, with every key it issued (and theirs): their next request is a
+        401."""
         key = revoke_api_key(self.get_object())
         return Response(ApiKeySerializer(key).data)
 

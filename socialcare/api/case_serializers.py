@@ -32,7 +32,7 @@ from socialcare.models import (
     customer_email,
     get_customer_model,
 )
-from socialcare.services.access import visible_cases, visible_posts
+from socialcare.services.access import Viewer, visible_cases, visible_posts
 from socialcare.services.events import user_label
 from socialcare.services.outbound_payloads import channel_data
 from socialcare.services.sla_state import SLA_STATES, sla_state
@@ -108,6 +108,18 @@ TAG_NAMES = "tag_names_json"
 # the declared fields still describe it in the OpenAPI schema.
 
 _DATETIME = serializers.DateTimeField()
+
+
+def context_viewer(context: Mapping[str, Any]) -> Viewer:
+    """The reader of this rendering (``services.access.Viewer``), made once per request and
+    kept in the serializers' shared context, so a page asks who may see what once."""
+    viewer = context.get("viewer") if isinstance(context, dict) else None
+    if viewer is None:
+        request = context.get("request")
+        viewer = Viewer(getattr(request, "user", None))
+        if isinstance(context, dict):
+            context["viewer"] = viewer
+    return viewer
 
 
 def _zone() -> dt.tzinfo | None:
@@ -302,7 +314,9 @@ class CaseSerializer(serializers.ModelSerializer):
     assignee = UserSummarySerializer(read_only=True, allow_null=True)
     tags = serializers.SlugRelatedField(many=True, read_only=True, slug_field="name")
     sla_state = serializers.SerializerMethodField()
-    merged_into_reference = serializers.CharField(read_only=True, allow_null=True)
+    merged_into_reference = serializers.SerializerMethodField(
+        help_text="Null when not merged, or merged into a case the caller may not see."
+    )
     incident = serializers.SerializerMethodField()
     post_count = serializers.IntegerField(read_only=True)
     inbound_count = serializers.IntegerField(read_only=True)
@@ -356,10 +370,20 @@ class CaseSerializer(serializers.ModelSerializer):
         views' querysets, so a page reads no incident rows."""
         if case.incident_id is None:
             return None
+        viewer = context_viewer(self.context)
+        if not viewer.sees_all:  # the title may be made from another team's case
+            viewer.learn_incidents([case.incident_id])
+            return {"id": case.incident_id, "title": viewer.incident_titles[case.incident_id]}
         title = getattr(case, "incident_title", None)
         if title is None:
             title = case.incident.title
         return {"id": case.incident_id, "title": title}
+
+    def get_merged_into_reference(self, case: Case) -> str | None:
+        reference = _text(getattr(case, "merged_into_reference", None))
+        if reference and not context_viewer(self.context).sees_reference(reference):
+            return None
+        return reference
 
     def to_representation(self, case: Case) -> dict[str, Any]:
         """The fields above, rendered by hand (see "Hand-written rendering")."""
@@ -388,7 +412,7 @@ class CaseSerializer(serializers.ModelSerializer):
             "closed_at": _when(case.closed_at, zone),
             "handed_off_to": case.handed_off_to,
             "merged_into": case.merged_into_id,
-            "merged_into_reference": _text(getattr(case, "merged_into_reference", None)),
+            "merged_into_reference": self.get_merged_into_reference(case),
             "incident": self.get_incident(case),
             "post_count": _count(getattr(case, "post_count", None)),
             "inbound_count": _count(getattr(case, "inbound_count", None)),
@@ -635,18 +659,32 @@ def _event_kind_labels_in(language: str | None) -> dict[str, str]:
     return {value: str(label) for value, label in CaseEvent.Kind.choices}
 
 
+class EventListSerializer(serializers.ListSerializer):
+    """A page of events: who may see the cases and incidents they name is asked once."""
+
+    def to_representation(self, data: Any) -> list[Any]:
+        events = list(data.all() if hasattr(data, "all") else data)
+        context_viewer(self.context).learn_events(events)
+        return super().to_representation(events)
+
+
 class CaseEventSerializer(serializers.ModelSerializer):
     kind = choice_field("CaseEventKind", CaseEvent.Kind.choices, read_only=True)
     case_reference = serializers.CharField(read_only=True)
     actor = UserSummarySerializer(read_only=True, allow_null=True, help_text="Null: the system.")
-    summary = serializers.SerializerMethodField()
-    data = serializers.DictField(read_only=True, help_text="Details; their keys depend on kind.")
+    summary = serializers.SerializerMethodField(
+        help_text="One line; a case the caller may not see reads 'a case in another team'."
+    )
+    data = serializers.SerializerMethodField(
+        help_text="Details; their keys depend on kind. Other teams' cases are not named."
+    )
     post = TimelinePostSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = CaseEvent
         fields = ["id", "case", "case_reference", "at", "kind", "summary", "actor", "data", "post"]
         read_only_fields = fields
+        list_serializer_class = EventListSerializer
 
     def get_summary(self, event: CaseEvent) -> str:
         # ``Model.get_FOO_display`` hashes the whole choice list (lazy translations) on every
@@ -654,9 +692,16 @@ class CaseEventSerializer(serializers.ModelSerializer):
         labels = _event_kind_labels()
         event.get_kind_display = lambda: labels.get(event.kind, event.kind)
         try:
-            return event.summary()
+            summary = event.summary()
         finally:
             del event.get_kind_display
+        return context_viewer(self.context).event_summary(event, summary)
+
+    @extend_schema_field(serializers.DictField())
+    def get_data(self, event: CaseEvent) -> dict[str, Any] | None:
+        if event.data is None:
+            return None
+        return context_viewer(self.context).event_data(event)
 
     def to_representation(self, event: CaseEvent) -> dict[str, Any]:
         """The fields above, rendered by hand (see "Hand-written rendering")."""
@@ -670,7 +715,7 @@ class CaseEventSerializer(serializers.ModelSerializer):
             "kind": event.kind,
             "summary": self.get_summary(event),
             "actor": _user(event.actor) if event.actor_id is not None else None,
-            "data": None if event.data is None else dict(event.data),
+            "data": self.get_data(event),
             "post": None if post is None else _timeline_post(post, zone),
         }
 

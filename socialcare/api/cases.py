@@ -73,7 +73,7 @@ from socialcare.models import (
 from socialcare.services import cases as case_services
 from socialcare.services import replies as reply_services
 from socialcare.services import verification as verification_services
-from socialcare.services.access import visible_cases, visible_posts
+from socialcare.services.access import merged_case_ids, visible_cases, visible_posts
 
 # Querysets ----------------------------------------------------------------------------------
 
@@ -326,20 +326,6 @@ def event_queryset(queryset: QuerySet) -> QuerySet:
     )
 
 
-def merged_case_ids(case: Case) -> list[int]:
-    """Cases merged into ``case``, and those merged into them, and so on."""
-    found: list[int] = []
-    frontier = [case.pk]
-    while frontier:
-        frontier = list(
-            Case.objects.filter(merged_into__in=frontier)
-            .exclude(pk__in=found)
-            .values_list("pk", flat=True)
-        )
-        found += frontier
-    return found
-
-
 # Permissions --------------------------------------------------------------------------------
 
 
@@ -479,7 +465,7 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewS
         query.is_valid(raise_exception=True)
         cases = [case.pk]
         if query.validated_data["include_merged"]:
-            cases += merged_case_ids(case)
+            cases += merged_case_ids(case, request.user)
         page = self.paginate_queryset(event_queryset(CaseEvent.objects.filter(case__in=cases)))
         data = CaseEventSerializer(page, many=True, context=self.get_serializer_context()).data
         return self.get_paginated_response(data)

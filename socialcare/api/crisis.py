@@ -66,7 +66,8 @@ from socialcare.models import (
     Severity,
 )
 from socialcare.services import incidents as incident_services
-from socialcare.services.access import visible_cases
+from socialcare.services.access import Viewer, visible_cases
+from socialcare.services.redaction import incidents_titled
 
 _SLUG = re.compile(r"[-a-zA-Z0-9_]+")
 
@@ -258,7 +259,13 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericV
             return Incident.objects.none()
         # Actions reload the incident as they answer: only reads need the eager loading.
         if self.action in ("list", "retrieve"):
-            return incident_queryset(Incident.objects.all(), self.request.user)
+            incidents = Incident.objects.all()
+            term = self.request.query_params.get("search", "")
+            viewer = Viewer(self.request.user)
+            if self.action == "list" and term and not viewer.sees_all:
+                # Searched as the reader reads the titles: a hidden case's words find nothing.
+                incidents = incidents.filter(pk__in=incidents_titled(viewer, term))
+            return incident_queryset(incidents, self.request.user)
         return Incident.objects.all()
 
     def _incident(self, incident: Incident, code: int = http_status.HTTP_200_OK) -> Response:

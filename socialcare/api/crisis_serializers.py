@@ -16,6 +16,7 @@ from socialcare.api.case_serializers import (
     UserSummarySerializer,
     VisibleCaseField,
     choice_field,
+    context_viewer,
 )
 from socialcare.models import (
     Case,
@@ -133,9 +134,8 @@ class IncidentStepSerializer(serializers.ModelSerializer):
     done_by = UserSummarySerializer(
         read_only=True, allow_null=True, help_text="Who ticked or skipped it; null: the system."
     )
-    result = serializers.CharField(
-        read_only=True, help_text="What running it did, or why it failed."
-    )
+    result = serializers.SerializerMethodField(help_text="What running it did, or why it failed.")
+    comment = serializers.SerializerMethodField(help_text="Why it was skipped, or a note.")
 
     class Meta:
         model = IncidentStep
@@ -154,6 +154,12 @@ class IncidentStepSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def get_result(self, step: IncidentStep) -> str:
+        return context_viewer(self.context).text(step.result)
+
+    def get_comment(self, step: IncidentStep) -> str:
+        return context_viewer(self.context).text(step.comment)
+
 
 class IncidentSerializer(serializers.ModelSerializer):
     """An incident with its steps and the linked cases the caller may see. Every value is owned by
@@ -165,10 +171,14 @@ class IncidentSerializer(serializers.ModelSerializer):
     detector = DetectorSummarySerializer(
         read_only=True, allow_null=True, help_text="The detector that opened it; null: by hand."
     )
-    evidence = serializers.DictField(
-        read_only=True,
+    title = serializers.SerializerMethodField(
+        help_text="Made from a case the caller may not see (escalated from it, an influencer's "
+        "post on it), it reads without that case's content."
+    )
+    evidence = serializers.SerializerMethodField(
         help_text="What triggered it: `summary`, and for a detector counts, baseline, threshold "
-        "and `sample_posts`.",
+        "and `sample_posts`. Samples from cases the caller may not see are left out and counted "
+        "in `samples_in_other_teams`."
     )
     commander = UserSummarySerializer(read_only=True, allow_null=True)
     opened_by = UserSummarySerializer(
@@ -216,6 +226,13 @@ class IncidentSerializer(serializers.ModelSerializer):
             "cases",
         ]
         read_only_fields = fields
+
+    def get_title(self, incident: Incident) -> str:
+        return context_viewer(self.context).incident_title(incident)
+
+    @extend_schema_field(serializers.DictField())
+    def get_evidence(self, incident: Incident) -> dict[str, Any]:
+        return context_viewer(self.context).incident_evidence(incident.evidence)
 
 
 # Requests -------------------------------------------------------------------------------------

@@ -22,6 +22,20 @@ def _flatten(detail: Any) -> Any:
     return str(detail)
 
 
+def _first_message(detail: Any) -> str:
+    """The first message in ``detail`` (a message, or lists and dicts of them, as DRF nests them
+    for list items and nested objects): a sentence, never a Python list or dict printed."""
+    if isinstance(detail, dict):
+        detail = list(detail.values())
+    if isinstance(detail, list | tuple):
+        for item in detail:
+            message = _first_message(item)
+            if message:
+                return message
+        return ""
+    return str(detail)
+
+
 def exception_handler(exc: Exception, context: dict) -> Response | None:
     """Turn every client error into the one shape; leave real server errors to Django."""
     if isinstance(exc, IllegalTransition | MergeError):
@@ -49,14 +63,13 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         errors = _flatten(exc.detail)
         if isinstance(errors, list):
             errors = {"non_field_errors": errors}
-        first = next(iter(errors.values()), ["Invalid input."]) if errors else ["Invalid input."]
-        detail = first[0] if isinstance(first, list) and first else str(first)
-        response.data = {"code": "invalid", "detail": str(detail), "errors": errors}
+        detail = _first_message(errors) or "Invalid input."
+        response.data = {"code": "invalid", "detail": detail, "errors": errors}
     else:
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)
         code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
         response.data = {
             "code": code if isinstance(code, str) else "error",
-            "detail": str(detail),
+            "detail": _first_message(detail) or "Error.",
         }
     return response

@@ -48,14 +48,13 @@ from socialcare.models import (
     CaseEvent,
     Post,
     SLAPolicy,
-    SocialIdentity,
     Team,
     TeamMembership,
     WebhookSubscription,
     get_customer_model,
 )
 from socialcare.services import customers as customer_services
-from socialcare.services.access import visible_cases
+from socialcare.services.access import visible_cases, visible_identities
 
 
 class HistoryPagination(SyncCursorPagination):
@@ -77,7 +76,7 @@ class ActionPermissions(ModelPermissions):
             return super().has_permission(request, view)
         if not request.user or not request.user.is_authenticated:
             return False
-        opts = self._queryset(view).model._meta
+        opts = view.get_queryset().model._meta
         perms = [
             perm % {"app_label": opts.app_label, "model_name": opts.model_name} for perm in needed
         ]
@@ -108,8 +107,11 @@ class CustomerViewSet(
     }
 
     def get_queryset(self) -> QuerySet:
+        # Customers are the CRM's shared records; what is counted or listed of their cases and
+        # identities is what the caller may see (services.access).
+        user = self.request.user
         open_cases = (
-            Case.objects.open()
+            visible_cases(user, Case.objects.open())
             .filter(customer=OuterRef("pk"))
             .order_by()
             .values("customer")
@@ -124,7 +126,7 @@ class CustomerViewSet(
             .prefetch_related(
                 Prefetch(
                     "social_identities",
-                    queryset=SocialIdentity.objects.order_by("platform", "handle", "pk"),
+                    queryset=visible_identities(user).order_by("platform", "handle", "pk"),
                 )
             )
         )
@@ -209,7 +211,6 @@ class CustomerViewSet(
 class IdentityViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, PeopleViewSet
 ):
-    queryset = SocialIdentity.objects.all()
     serializer_class = IdentitySerializer
     filterset_class = IdentityFilter
     ordering = ("last_seen_at", "id")
@@ -219,6 +220,9 @@ class IdentityViewSet(
         "link": ["%(app_label)s.change_%(model_name)s"],
         "unlink": ["%(app_label)s.change_%(model_name)s"],
     }
+
+    def get_queryset(self) -> QuerySet:
+        return visible_identities(self.request.user)
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer]:
         if self.action == "link":

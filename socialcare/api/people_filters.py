@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import Exists, OuterRef, QuerySet
 from django_filters import rest_framework as filters
@@ -14,14 +13,8 @@ from socialcare.api.filtering import DateTimeFilter, IdFilter
 from socialcare.conf import platform_choices
 from socialcare.models import Case, SLAPolicy, SocialIdentity, WebhookSubscription
 from socialcare.models.choices import Priority, Visibility
-
-
-def has_field(model: type[models.Model], name: str) -> bool:
-    try:
-        model._meta.get_field(name)
-    except FieldDoesNotExist:
-        return False
-    return True
+from socialcare.models.fields import has_field
+from socialcare.services.access import visible_cases, visible_identities
 
 
 def _handle(value: str) -> str:
@@ -80,13 +73,14 @@ class CustomerFilterBase(filters.FilterSet):
         )
 
     def filter_handle(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        identities = SocialIdentity.objects.filter(
+        identities = visible_identities(getattr(self.request, "user", None)).filter(
             customer=OuterRef("pk"), handle__iexact=_handle(value)
         )
         return queryset.filter(Exists(identities))
 
     def filter_has_open_case(self, queryset: QuerySet, name: str, value: bool) -> QuerySet:
-        open_cases = Exists(Case.objects.open().filter(customer=OuterRef("pk")))
+        cases = visible_cases(getattr(self.request, "user", None), Case.objects.open())
+        open_cases = Exists(cases.filter(customer=OuterRef("pk")))
         return queryset.filter(open_cases if value else ~open_cases)
 
 

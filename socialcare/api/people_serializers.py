@@ -9,7 +9,7 @@ from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from socialcare.api.people_filters import has_field
+from socialcare.api.case_serializers import EventListSerializer, context_viewer
 from socialcare.conf import app_settings
 from socialcare.models import (
     EVENT_TYPES,
@@ -24,6 +24,7 @@ from socialcare.models import (
     WebhookSubscription,
     get_customer_model,
 )
+from socialcare.models.fields import has_field
 from socialcare.services import outbound, url_safety
 from socialcare.services.events import user_label
 
@@ -223,9 +224,10 @@ class HistoryEventSerializer(serializers.ModelSerializer):
         model = CaseEvent
         fields = ["id", "at", "kind", "summary", "actor", "post"]
         read_only_fields = fields
+        list_serializer_class = EventListSerializer
 
     def get_summary(self, event: CaseEvent) -> str:
-        return event.summary()
+        return context_viewer(self.context).event_summary(event, event.summary())
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_actor(self, event: CaseEvent) -> str | None:

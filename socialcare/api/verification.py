@@ -1,8 +1,10 @@
 """Identity verification links: serializers, docs and the read-only list of links.
 
 Creating a link is an action of the case (``POST /cases/{id}/verification-links/``, in
-``socialcare.api.cases``): it needs ``socialcare.change_case`` and a case the caller may see. The
-URL is in that answer only; no read shows it again (the database keeps only its hash).
+``socialcare.api.cases``): it needs ``socialcare.change_case`` and a case the caller may see, and
+a key needs the ``verification:write`` scope (``verification:read`` to list them, here or on the
+case): links are their own resource, whatever route serves them (``permissions.ACTION_SCOPES``).
+The URL is in that answer only; no read shows it again (the database keeps only its hash).
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ CREATE = (
     "link works once and expires after `VERIFICATION_LINK_MAX_AGE` (24 h by default). **`url` is "
     "in this answer only**: send it to the customer (e.g. in a private message); it is never "
     "shown again. On success the identity is marked owner-verified and linked to the case's "
-    "customer, and the case history records it. Needs `socialcare.change_case`; a case with no "
-    "identity, or whose platform has no sign-in service, is a 400."
+    "customer, and the case history records it. Needs `socialcare.change_case` (and, with a key, "
+    "the `verification:write` scope; not `cases:write`); a case with no identity, or whose "
+    "platform has no sign-in service, is a 400."
 )
 LIST = (
     "Verification links of the cases the caller may see, newest first, with their outcome "
     "(`pending`, `verified`, `mismatch`: the customer signed in as another account, `denied`, "
-    "`failed`) and `state` (`used`, `expired` or the outcome). Never the link itself."
+    "`failed`) and `state` (`used`, `expired` or the outcome). Never the link itself. A key "
+    "needs the `verification:read` scope, here and on `cases/{id}/verification-links/`."
 )
 
 

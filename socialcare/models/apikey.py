@@ -25,7 +25,10 @@ class ApiKeyQuerySet(models.QuerySet):
 
 class ApiKey(models.Model):
     """A key acts as its user (same team rules) and may use only the API resources its scopes
-    name (``services.apikeys.SCOPES``); a read-only key may only read, whatever its scopes."""
+    name (``services.apikeys.SCOPES``); a read-only key may only read, whatever its scopes.
+
+    A key issued through the API by another key (``issued_by``) never outlives or outranks it:
+    no later expiry, no scope or write access it lacks, revoked with it."""
 
     name = models.CharField(
         _("name"), max_length=100, help_text=_("Who uses it, e.g. 'Salesforce sync'.")
@@ -49,6 +52,16 @@ class ApiKey(models.Model):
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    issued_by = models.ForeignKey(
+        "self",
+        verbose_name=_("issued by"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="issued_keys",
+        help_text=_("The key that issued this one through the API; empty: issued in admin."),
+    )
 
     objects = ApiKeyQuerySet.as_manager()
 

@@ -5,10 +5,20 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 
 from socialcare import crypto
 from socialcare.conf import platform_choices
+
+
+def has_field(model: type[models.Model], name: str) -> bool:
+    """Whether ``model`` has a field called ``name`` (a host's customer model may not)."""
+    try:
+        model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return False
+    return True
 
 
 class PlatformField(models.CharField):

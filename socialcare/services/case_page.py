@@ -25,8 +25,9 @@ from socialcare.models import (
     customer_display_name,
     customer_email,
 )
-from socialcare.services.access import visible_cases
+from socialcare.services.access import Viewer, visible_cases, visible_identities
 from socialcare.services.cases import allowed_transitions
+from socialcare.services.redaction import learn_case_events
 from socialcare.services.sla_state import sla_state
 from socialcare.services.templates import render_reply_template, text_limit
 
@@ -130,6 +131,9 @@ class CustomerPanel:
 
 @dataclass
 class CasePage:
+    """What the page shows for one reader; what names other cases (timeline lines, the case it
+    was merged into, its incident) as that reader may read it (``services.access.Viewer``)."""
+
     case: Case
     timeline: Timeline
     customer: CustomerPanel
@@ -143,6 +147,10 @@ class CasePage:
     assignees: list[Any]
     playbooks: list[Playbook]
     hand_off_choices: list[tuple[str, str]] = field(default_factory=list)
+    #: The case it was merged into, None when there is none or it is another team's.
+    merged_into: Case | None = None
+    #: The title of its incident as the reader reads it.
+    incident_title: str = ""
 
 
 def load_case(pk: Any) -> Case:
@@ -168,9 +176,13 @@ def countdown(due: dt.datetime, now: dt.datetime) -> str:
     return f"in {span}" if delta.total_seconds() >= 0 else f"overdue by {span}"
 
 
-def build_timeline(case: Case, *, limit: int = TIMELINE_PAGE) -> Timeline:
+def build_timeline(
+    case: Case, *, limit: int = TIMELINE_PAGE, viewer: Viewer | None = None
+) -> Timeline:
     """The latest ``limit`` entries of the case, oldest first: its posts (not deleted ones
-    hidden: a deleted post shows as deleted), notes and events, in two queries."""
+    hidden: a deleted post shows as deleted), notes and events, in two queries. Each event's
+    ``shown_summary`` is its summary as ``viewer`` may read it (another team's case named "a
+    case in another team"); without a viewer, its summary."""
     limit = max(1, min(limit, TIMELINE_MAX))
     posts = list(
         Post.objects.filter(case=case)
@@ -184,6 +196,11 @@ def build_timeline(case: Case, *, limit: int = TIMELINE_PAGE) -> Timeline:
         .select_related("actor")
         .order_by("-at", "-pk")[: limit + 1]
     )
+    if viewer is not None:
+        learn_case_events(viewer, events[:limit])
+    for event in events[:limit]:
+        summary = event.summary()
+        event.shown_summary = viewer.event_summary(event, summary) if viewer else summary
     items = [TimelineItem(kind=p.direction, at=p.posted_at, post=p) for p in posts[:limit]] + [
         TimelineItem(kind=_event_kind(e), at=e.at, event=e) for e in events[:limit]
     ]
@@ -214,7 +231,10 @@ def customer_panel(case: Case, user: Any) -> CustomerPanel:
     """The customer, all their identities and their latest other cases the user may see."""
     customer = case.customer
     if customer is not None:
-        identities = list(SocialIdentity.objects.filter(customer=customer))
+        # Not the identities known only from other teams' cases (``services.access``).
+        identities = list(
+            visible_identities(user, SocialIdentity.objects.filter(customer=customer))
+        )
         others = Case.objects.filter(customer=customer)
     elif case.identity_id:
         identities = [case.identity]
@@ -278,13 +298,28 @@ def canned_replies(case: Case, agent: Any) -> list[CannedReply]:
     return canned
 
 
-def build_case_page(case: Case, user: Any, *, timeline_limit: int = TIMELINE_PAGE) -> CasePage:
-    """Everything the case page shows for ``user`` (``case`` as loaded by ``load_case``)."""
+def build_case_page(
+    case: Case,
+    user: Any,
+    *,
+    timeline_limit: int = TIMELINE_PAGE,
+    viewer: Viewer | None = None,
+) -> CasePage:
+    """Everything the case page shows for ``user`` (``case`` as loaded by ``load_case``;
+    ``viewer``: the request's ``Viewer`` of ``user``, when the page has one)."""
     platform = case.channel.platform if case.channel else ""
     statuses = [case.status, *sorted(allowed_transitions(case))]
+    viewer = viewer or Viewer(user)
+    merged_into = case.merged_into if case.merged_into_id else None
+    if merged_into is not None and not viewer.sees_reference(merged_into.reference):
+        merged_into = None
+    if case.incident_id:
+        viewer.prepare_incidents([case.incident])
     return CasePage(
         case=case,
-        timeline=build_timeline(case, limit=timeline_limit),
+        merged_into=merged_into,
+        incident_title=viewer.incident_titles.get(case.incident_id, ""),
+        timeline=build_timeline(case, limit=timeline_limit, viewer=viewer),
         customer=customer_panel(case, user),
         sla=sla_box(case),
         canned=canned_replies(case, user),

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.core.exceptions import FieldDoesNotExist
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
 from django.forms.models import model_to_dict
@@ -22,15 +21,8 @@ from socialcare.models import (
     customer_display_name,
     get_customer_model,
 )
+from socialcare.models.fields import has_field
 from socialcare.services.events import record_event
-
-
-def _has_field(model: type[models.Model], name: str) -> bool:
-    try:
-        model._meta.get_field(name)
-    except FieldDoesNotExist:
-        return False
-    return True
 
 
 def _record_customer_change(cases: Any, customer: Any, actor: Any, **data: Any) -> int:
@@ -120,7 +112,7 @@ def merge_customers(source: Any, target: Any, *, actor: Any = None) -> CustomerM
     if len(locked) != 2:
         raise MergeError("Both customers must exist to be merged.")
     src, dst = locked[source.pk], locked[target.pk]
-    has_merged_into = _has_field(Customer, "merged_into")
+    has_merged_into = has_field(Customer, "merged_into")
     if has_merged_into:
         for customer in (src, dst):
             if customer.merged_into_id:
@@ -136,7 +128,7 @@ def merge_customers(source: Any, target: Any, *, actor: Any = None) -> CustomerM
         if not getattr(dst, name, None) and getattr(src, name, None):
             setattr(dst, name, getattr(src, name))
             changed.append(name)
-    if _has_field(Customer, "notes") and getattr(src, "notes", ""):
+    if has_field(Customer, "notes") and getattr(src, "notes", ""):
         dst.notes = "\n\n".join(
             part for part in (dst.notes, f"[Merged from {src}]\n{src.notes}") if part
         )

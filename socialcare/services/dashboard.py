@@ -8,7 +8,8 @@ size, grouped by day in the current time zone over a bounded range of days.
   and PostgreSQL give the same numbers.
 - Breached now, open cases by team, active incidents: small ``COUNT`` / ``GROUP BY`` queries.
 
-Everything counts only what ``user`` may see (``services.access``).
+Everything counts only what ``user`` may see (``services.access``); the active incidents are
+listed with the titles ``user`` reads (``Viewer.incident_title``).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from django.utils import timezone
 
 from socialcare.conf import app_settings
 from socialcare.models import Case, Incident, Post, Team
-from socialcare.services.access import case_filter, visible_posts
+from socialcare.services.access import Viewer, case_filter, visible_posts
 from socialcare.services.sla_state import sla_state_filter
 
 RANGE_CHOICES = (7, 14, 30)
@@ -184,8 +185,11 @@ def build_dashboard(
         .values_list("incident", "n")
         .order_by()
     )
-    for incident in shown:
+    # Titles as this user reads them: one escalated from another team's case does not name it.
+    viewer = Viewer(user)
+    for incident in viewer.prepare_incidents(shown):
         incident.visible_cases = linked.get(incident.pk, 0)
+        incident.shown_title = viewer.incident_titles[incident.pk]
     opened = [0] * len(dates)
     opened_rows = (
         Incident.objects.filter(opened_at__gte=start, opened_at__lt=end)

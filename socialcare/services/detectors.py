@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from socialcare.models import Case, Detector, DetectorCount, Incident, Post, SLAAlert
 from socialcare.services import incidents
+from socialcare.services.access import OTHER_TEAM_CASE
 
 logger = logging.getLogger("socialcare.detectors")
 Kind = Detector.Kind
@@ -160,10 +161,15 @@ def check_post(detector: Detector, post: Post) -> dict | None:
     if detector.kind == Kind.INFLUENCER:
         followers = post.author.followers_count if post.author_id else 0
         if followers >= detector.threshold and (post.sentiment or 0) <= detector.negative_below:
+            hidden = f"Negative post in {OTHER_TEAM_CASE} ({followers:,} followers)"
             return {
                 "summary": f"Negative post by {post.author} ({followers:,} followers)",
                 "followers": followers,
                 "sentiment": post.sentiment,
+                # What readers who may not see the post's case read instead.
+                "source_case": _case_of(post).reference if post.case_id else "",
+                "redacted_title": f"{detector.name}: {hidden}",
+                "redacted_summary": hidden,
             }
     elif detector.kind == Kind.WATCH_WORDS:
         words = matched_words(post.text, detector.words())

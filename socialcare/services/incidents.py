@@ -25,6 +25,7 @@ from socialcare.models import (
     Playbook,
     Severity,
 )
+from socialcare.services.access import OTHER_TEAM_CASE
 from socialcare.services.events import record_event, user_label
 from socialcare.services.playbook_steps import get_kind
 
@@ -362,7 +363,13 @@ def open_incident_from_case(
         playbook=playbook,
         severity=severity,
         scope="manual",
-        evidence={"summary": f"Opened by {user_label(actor)} from {case.reference}"},
+        evidence={
+            "summary": f"Opened by {user_label(actor)} from {case.reference}",
+            # What readers who may not see the case read instead (services.access.Viewer).
+            "source_case": case.reference,
+            "redacted_title": f"Escalated from {OTHER_TEAM_CASE}",
+            "redacted_summary": f"Opened by {user_label(actor)} from {OTHER_TEAM_CASE}",
+        },
         cases=[case],
         actor=actor,
     )

@@ -1,6 +1,6 @@
 """Customers' data rights: export everything socialcare holds about a customer, and erase it.
 
-``export_customer`` / ``stream_customer_export`` give the customer's identities, posts (theirs and
+``export_customer`` / ``stream_customer_export`` (in ``privacy_export``) give the customer's identities, posts (theirs and
 the brand's replies on their cases), cases, case events and identity verifications as one JSON
 document. ``erase_customer`` anonymises the person and removes what they wrote, keeping case
 statistics; both leave a ``PrivacyRequest`` audit row (see docs/privacy.md).
@@ -11,19 +11,16 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
 from django.contrib.admin.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import FieldDoesNotExist, ValidationError
-from django.core.serializers.json import DjangoJSONEncoder
+from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.db.models import Q
 from django.dispatch import Signal
-from django.utils import timezone
 
 from socialcare.conf import app_settings
 from socialcare.exceptions import SocialCareError
@@ -41,15 +38,21 @@ from socialcare.models import (
     WebhookDelivery,
     get_customer_model,
 )
+from socialcare.services.privacy_export import (  # noqa: F401  (the export's names, kept here)
+    CHUNK,
+    EXPORT_FORMAT,
+    EXPORT_VERSION,
+    customer_scope,
+    export_customer,
+    export_filename,
+    has_field,
+    stream_customer_export,
+)
 
 #: Sent after an erasure is committed, so a host CRM erases what it keeps about the person too.
 #: Arguments: ``customer`` (the anonymised record), ``request`` (the PrivacyRequest), ``actor``.
 customer_erased = Signal()
 
-EXPORT_FORMAT = "socialcare.customer-export"
-EXPORT_VERSION = 1
-#: Rows read per query while exporting or erasing: memory stays bounded for big customers.
-CHUNK = 500
 
 PSEUDONYM_PREFIX = "erased-"
 ERASED_DISPLAY_NAME = "Erased customer"
@@ -96,275 +99,6 @@ def find_customer(ref: str) -> Any:
     # ValueError / ValidationError: not an id of the key's type ("abc" for an integer key).
     except (Customer.DoesNotExist, ValueError, TypeError, ValidationError) as exc:
         raise UnknownCustomer(f"No customer with id {ref!r}.") from exc
-
-
-def _has_field(model: type[models.Model], name: str) -> bool:
-    try:
-        model._meta.get_field(name)
-    except FieldDoesNotExist:
-        return False
-    return True
-
-
-def _people(customer: Any) -> list[Any]:
-    """The customer and the records merged into it earlier (the same person), found through
-    the merge audit rows (any customer model) and ``merged_into`` (when the model has it)."""
-    Customer = type(customer)
-    people = {customer.pk: customer}
-    frontier = [customer.pk]
-    while frontier:
-        sources = Q(
-            pk__in=list(
-                CustomerMerge.objects.filter(target__in=frontier).values_list(
-                    "source_id", flat=True
-                )
-            )
-        )
-        if _has_field(Customer, "merged_into"):
-            sources |= Q(merged_into__in=frontier)
-        found = Customer._default_manager.filter(sources).exclude(pk__in=list(people))
-        frontier = []
-        for person in found.order_by("pk"):
-            people[person.pk] = person
-            frontier.append(person.pk)
-    return list(people.values())
-
-
-def _scope(customer: Any) -> tuple[list[Any], list[int], list[int], Q]:
-    """(people, identity ids, case ids, posts filter) of everything about ``customer``."""
-    people = _people(customer)
-    identity_ids = list(
-        SocialIdentity.objects.filter(customer__in=people)
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    case_ids = list(
-        Case.objects.filter(Q(customer__in=people) | Q(identity__in=identity_ids))
-        .order_by("pk")
-        .values_list("pk", flat=True)
-    )
-    posts = Q(author__in=identity_ids) | Q(case__in=case_ids)
-    return people, identity_ids, case_ids, posts
-
-
-# Export ----------------------------------------------------------------------------------------
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _customer_data(customer: Any) -> dict[str, Any]:
-    data = {"id": str(customer.pk)}
-    for field in type(customer)._meta.concrete_fields:
-        if field.primary_key:
-            continue
-        value = getattr(customer, field.attname)
-        data[field.attname] = value
-    return json.loads(DjangoJSONEncoder().encode(data))
-
-
-def _identity_data(identity: SocialIdentity) -> dict[str, Any]:
-    return {
-        "id": identity.pk,
-        "platform": identity.platform,
-        "platform_user_id": identity.external_id,
-        "handle": identity.handle,
-        "display_name": identity.display_name,
-        "profile_url": identity.profile_url,
-        "avatar_url": identity.avatar_url,
-        "followers_count": identity.followers_count,
-        "platform_verified": identity.platform_verified,
-        "owner_verified_at": _iso(identity.owner_verified_at),
-        "owner_verified_via": identity.owner_verified_via,
-        "first_seen_at": _iso(identity.first_seen_at),
-        "last_seen_at": _iso(identity.last_seen_at),
-    }
-
-
-def _case_data(case: Case) -> dict[str, Any]:
-    return {
-        "id": case.pk,
-        "reference": case.reference,
-        "subject": case.subject,
-        "status": case.status,
-        "priority": case.priority,
-        "visibility": case.visibility,
-        "platform": case.channel.platform if case.channel_id else None,
-        "brand_account": case.channel.handle if case.channel_id else None,
-        "identity": case.identity_id,
-        "created_at": _iso(case.created_at),
-        "first_responded_at": _iso(case.first_responded_at),
-        "resolved_at": _iso(case.resolved_at),
-        "closed_at": _iso(case.closed_at),
-        "handed_off_to": case.handed_off_to,
-        "tags": sorted(tag.name for tag in case.tags.all()),
-    }
-
-
-def _post_data(post: Post) -> dict[str, Any]:
-    return {
-        "id": post.pk,
-        "platform": post.platform,
-        "platform_post_id": post.external_id,
-        "direction": post.direction,
-        "from": "customer" if post.direction == Post.Direction.INBOUND else "brand",
-        "author_identity": post.author_id,
-        "kind": post.kind,
-        "visibility": post.visibility,
-        "text": post.text,
-        "url": post.url,
-        "attachments": post.attachments,
-        "language": post.language,
-        "in_reply_to": post.in_reply_to_external_id,
-        "case": post.case.reference if post.case_id and post.case else None,
-        "posted_at": _iso(post.posted_at),
-        "edited_at": _iso(post.edited_at),
-        "deleted_at": _iso(post.deleted_at),
-        "sentiment": post.sentiment,
-        "send_status": post.send_status,
-    }
-
-
-def _event_data(event: CaseEvent) -> dict[str, Any]:
-    return {
-        "case": event.case.reference,
-        "at": _iso(event.at),
-        "kind": event.kind,
-        "what": str(event.get_kind_display()),
-        # Staff are named "staff", not by name: the export is about the customer.
-        "by": "staff" if event.actor_id else "system",
-        "post": event.post_id,
-        "details": json.loads(DjangoJSONEncoder().encode(event.data or {})),
-    }
-
-
-def _verification_data(verification: IdentityVerification) -> dict[str, Any]:
-    return {
-        "identity": verification.identity_id,
-        "case": verification.case.reference,
-        "provider": verification.provider,
-        "created_at": _iso(verification.created_at),
-        "expires_at": _iso(verification.expires_at),
-        "used_at": _iso(verification.used_at),
-        "outcome": verification.outcome,
-        "signed_in_as": verification.signed_in_as,
-        "attempts": verification.attempts,
-    }
-
-
-def _sections(customer: Any, include_notes: bool) -> Iterator[tuple[str, Any]]:
-    """The export's top-level keys, each a value or an iterator of rows read in chunks."""
-    people, identity_ids, case_ids, posts = _scope(customer)
-    yield "format", EXPORT_FORMAT
-    yield "version", EXPORT_VERSION
-    yield "exported_at", timezone.now().isoformat()
-    yield "customer", _customer_data(customer)
-    yield "merged_records", [_customer_data(c) for c in people[1:]]
-    yield (
-        "identities",
-        (
-            _identity_data(i)
-            for i in SocialIdentity.objects.filter(pk__in=identity_ids).order_by("pk")
-        ),
-    )
-    yield (
-        "cases",
-        (
-            _case_data(c)
-            for c in Case.objects.filter(pk__in=case_ids)
-            .select_related("channel")
-            .prefetch_related("tags")
-            .order_by("created_at", "pk")
-            .iterator(chunk_size=CHUNK)
-        ),
-    )
-    yield (
-        "posts",
-        (
-            _post_data(p)
-            for p in Post.objects.filter(posts)
-            .select_related("case")
-            .order_by("posted_at", "pk")
-            .iterator(chunk_size=CHUNK)
-        ),
-    )
-    events = CaseEvent.objects.filter(case__in=case_ids)
-    if not include_notes:
-        events = events.exclude(kind=CaseEvent.Kind.NOTE)
-    yield (
-        "case_events",
-        (
-            _event_data(e)
-            for e in events.select_related("case").order_by("case", "at", "pk").iterator(CHUNK)
-        ),
-    )
-    yield (
-        "identity_verifications",
-        (
-            _verification_data(v)
-            for v in IdentityVerification.objects.filter(identity__in=identity_ids)
-            .select_related("case")
-            .order_by("created_at", "pk")
-            .iterator(chunk_size=CHUNK)
-        ),
-    )
-
-
-def stream_customer_export(
-    customer: Any,
-    *,
-    actor: Any = None,
-    source: str = PrivacyRequest.Source.CODE,
-    include_notes: bool = True,
-) -> Iterator[str]:
-    """The export as JSON text in pieces (a few rows each): write them to a file or a streaming
-    response; a customer with 100k posts never sits in memory whole. The audit row is written
-    when the first piece is asked for, with the counts once the last one is out."""
-    record = PrivacyRequest.objects.create(
-        kind=PrivacyRequest.Kind.EXPORT,
-        customer_id=str(customer.pk),
-        actor=actor if getattr(actor, "pk", None) else None,
-        source=source,
-        counts={"complete": False},
-    )
-    counts: dict[str, Any] = {}
-    encoder = DjangoJSONEncoder(indent=None, ensure_ascii=False)
-    yield "{"
-    for index, (key, value) in enumerate(_sections(customer, include_notes)):
-        yield ("," if index else "") + f"\n{json.dumps(key)}: "
-        if isinstance(value, Iterator):
-            yield "["
-            n = 0
-            for row in value:
-                yield ("," if n else "") + "\n  " + encoder.encode(row)
-                n += 1
-            yield "\n]"
-            counts[key] = n
-        else:
-            yield encoder.encode(value)
-    yield "\n}\n"
-    counts["notes_included"] = include_notes
-    counts["complete"] = True
-    PrivacyRequest.objects.filter(pk=record.pk).update(counts=counts)
-
-
-def export_customer(
-    customer: Any,
-    *,
-    actor: Any = None,
-    source: str = PrivacyRequest.Source.CODE,
-    include_notes: bool = True,
-) -> dict[str, Any]:
-    """The whole export as a dict (for small customers and tests; big ones: stream it)."""
-    text = "".join(
-        stream_customer_export(customer, actor=actor, source=source, include_notes=include_notes)
-    )
-    return json.loads(text)
-
-
-def export_filename(customer: Any) -> str:
-    return f"customer-{customer.pk}-export-{timezone.now():%Y%m%d-%H%M%S}.json"
 
 
 # Erasure ---------------------------------------------------------------------------------------
@@ -546,11 +280,11 @@ def _anonymise_customer(person: Any, label: str) -> bool:
     values: dict[str, Any] = {}
     name_field = app_settings.CUSTOMER_NAME_FIELD
     email_field = app_settings.CUSTOMER_EMAIL_FIELD
-    if _has_field(Customer, name_field):
+    if has_field(Customer, name_field):
         values[name_field] = f"{ERASED_DISPLAY_NAME} {label}"[
             : Customer._meta.get_field(name_field).max_length or None
         ]
-    if _has_field(Customer, email_field):
+    if has_field(Customer, email_field):
         values[email_field] = ""
     # socialcare's own customer model: its other personal fields too. A host's swapped model
     # erases its own fields in a ``customer_erased`` receiver.
@@ -616,7 +350,7 @@ def erase_customer(
         locked = Customer._default_manager.select_for_update().filter(pk=customer.pk).first()
         if locked is None:
             raise UnknownCustomer(f"No customer with id {customer.pk!r}.")
-        people, identity_ids, case_ids, post_filter = _scope(locked)
+        people, identity_ids, case_ids, post_filter = customer_scope(locked)
         label = customer_pseudonym(locked)
         identity_keys = list(
             SocialIdentity.objects.filter(pk__in=identity_ids)
