@@ -260,6 +260,20 @@ def reference_inserts() -> dict:
     return {"reference_posts": len(rows), "reference_seconds": seconds}
 
 
+def warm_and_live() -> None:
+    """The playbooks as a brand runs them after its first day: detectors past their warm-up and
+    the holding replies switched on (a fresh install ships them off), so the crisis work is
+    measured as before."""
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from socialcare.models import Detector, PlaybookStep
+
+    Detector.objects.update(counting_since=timezone.now() - dt.timedelta(days=2))
+    PlaybookStep.objects.filter(kind="holding_reply").update(automatic=True)
+
+
 # Commands ---------------------------------------------------------------------------------------
 def cmd_ingest(args: argparse.Namespace) -> dict:
     from django.db import connection
@@ -270,6 +284,7 @@ def cmd_ingest(args: argparse.Namespace) -> dict:
         from socialcare.crisis_playbooks import install_playbooks
 
         install_playbooks()
+        warm_and_live()
     targets = make_targets()
     accepted = produce(args, targets)
     with connection.cursor() as cur:

@@ -126,6 +126,14 @@ def run(ctx) -> list[Figure]:
                 "UPDATE socialcare_team SET email = 'escalations@example.com' "
                 "WHERE name = 'Escalations'"
             )
+            # As after a brand's first day: detectors past their warm-up, holding replies on
+            # (a fresh install ships them off; docs/crisis.md).
+            conn.execute(
+                "UPDATE socialcare_detector SET counting_since = now() - interval '2 days'"
+            )
+            conn.execute(
+                "UPDATE socialcare_playbookstep SET automatic = true WHERE kind = 'holding_reply'"
+            )
             threshold, below = conn.execute(
                 "SELECT threshold, negative_below FROM socialcare_detector "
                 "WHERE kind = 'negative_surge' AND is_active"

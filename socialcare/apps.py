@@ -12,5 +12,7 @@ class SocialCareConfig(AppConfig):
             checks,  # noqa: F401  (registers the system checks)
             outbound_signals,
         )
+        from socialcare.services import customer_delete
 
         outbound_signals.connect()
+        customer_delete.connect()

@@ -2,9 +2,11 @@
 
 Ids: socialcare.E001 unknown platform · E002 no key for secrets at rest · E003 invalid encryption key
 · E004 customer model unusable · E005 unknown setting name · E006 a required app is not installed
-· W001 encryption key derived from SECRET_KEY · W002 social_django not installed (no identity
-verification, channel connection or staff sign-in) · W003 a sign-in backend named in
-OAUTH_BACKENDS / STAFF_SIGNIN_BACKENDS is not in AUTHENTICATION_BACKENDS · W004
+· W001 encryption key derived from SECRET_KEY · W012 the default database is SQLite without WAL,
+IMMEDIATE transactions and a lock timeout.
+OAuth sign-in (identity verification, channel connection, staff sign-in), checked only once a
+project configures it (``sign_in_configured``): W002 social_django not installed · W003 a sign-in
+backend named in OAUTH_BACKENDS / STAFF_SIGNIN_BACKENDS is not in AUTHENTICATION_BACKENDS · W004
 SOCIAL_AUTH_PIPELINE lacks socialcare's steps.
 Deployment only (``check --deploy``): W010 no login rate limiting · W011 outbound webhooks may go
 to http or private addresses.
@@ -12,6 +14,8 @@ to http or private addresses.
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet
@@ -20,6 +24,14 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 
 from socialcare import crypto
 from socialcare.conf import app_settings
+
+#: The apps socialcare cannot run without (check socialcare.E006), in the order they go before
+#: "socialcare" in INSTALLED_APPS.
+REQUIRED_APPS = ("rest_framework", "drf_spectacular", "drf_spectacular_sidecar", "django_q")
+#: Where the docs list them: the section of docs/integration.md with the INSTALLED_APPS block.
+APPS_DOC = 'docs/integration.md, "2. Settings"'
+#: Where the docs give SQLite's settings (check socialcare.W012).
+SQLITE_DOC = 'docs/integration.md, "3. SQLite or PostgreSQL"'
 
 
 @register(Tags.compatibility)
@@ -47,26 +59,46 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
             )
     from django.apps import apps
 
-    for app in ("django_q", "rest_framework", "drf_spectacular", "drf_spectacular_sidecar"):
+    for app in REQUIRED_APPS:
         if not apps.is_installed(app):
             messages.append(
                 Error(
                     f"socialcare needs {app!r} in INSTALLED_APPS.",
-                    hint="Add 'rest_framework', 'drf_spectacular', 'drf_spectacular_sidecar' "
-                    "and 'django_q' before 'socialcare' (see docs/integration.md).",
+                    hint=f"Add {', '.join(map(repr, REQUIRED_APPS))} before 'socialcare' "
+                    f"(the INSTALLED_APPS block of {APPS_DOC}).",
                     id="socialcare.E006",
                 )
             )
     messages += _check_encryption()
     messages += _check_customer_model()
     messages += _check_signin()
+    messages += _check_sqlite()
     return messages
+
+
+def sign_in_configured() -> bool:
+    """Whether the project uses socialcare's OAuth sign-in: it names staff sign-in backends, sets
+    ``OAUTH_BACKENDS`` itself, or gives a backend of the default ``OAUTH_BACKENDS`` a client id
+    (``SOCIAL_AUTH_<BACKEND>_KEY``). Having social_django installed is not enough."""
+    if app_settings.STAFF_SIGNIN_BACKENDS or app_settings.user_settings.get("OAUTH_BACKENDS"):
+        return True
+    return bool(_backends_with_client_id())
+
+
+def _backends_with_client_id() -> set[str]:
+    from django.conf import settings
+    from social_core.utils import setting_name
+
+    names = {str(name) for name in app_settings.OAUTH_BACKENDS.values() if name}
+    return {name for name in names if getattr(settings, setting_name(name, "KEY"), "")}
 
 
 def _check_signin() -> list:
     from django.apps import apps
     from django.conf import settings
 
+    if not sign_in_configured():
+        return []
     if not apps.is_installed("social_django"):
         return [
             Warning(
@@ -93,20 +125,96 @@ def _check_signin() -> list:
                 id="socialcare.W004",
             )
         )
-    named = [(f"OAUTH_BACKENDS[{k!r}]", v) for k, v in app_settings.OAUTH_BACKENDS.items()]
-    named += [("STAFF_SIGNIN_BACKENDS", v) for v in app_settings.STAFF_SIGNIN_BACKENDS]
+    # A project that sets OAUTH_BACKENDS means every name in it; of the defaults, only the
+    # backends it gave a client id are in use.
+    explicit = bool(app_settings.user_settings.get("OAUTH_BACKENDS"))
+    in_use = _backends_with_client_id()
+    named = [
+        (f"SOCIALCARE['OAUTH_BACKENDS'][{platform!r}]", name)
+        for platform, name in app_settings.OAUTH_BACKENDS.items()
+        if name and (explicit or name in in_use)
+    ]
+    named += [
+        ("SOCIALCARE['STAFF_SIGNIN_BACKENDS']", n) for n in app_settings.STAFF_SIGNIN_BACKENDS
+    ]
     for where, name in named:
-        if name and name not in known:
+        if name not in known:
             messages.append(
                 Warning(
-                    f"SOCIALCARE[{where.split('[')[0]!r}] names sign-in backend {name!r}, "
-                    "which is not in AUTHENTICATION_BACKENDS.",
+                    f"{where} names sign-in backend {name!r}, which is not in "
+                    "AUTHENTICATION_BACKENDS.",
                     hint=f"Add the social-auth backend class named {name!r} to "
-                    f"AUTHENTICATION_BACKENDS, or remove it from SOCIALCARE['{where}'].",
+                    f"AUTHENTICATION_BACKENDS, or remove {name!r} from {where}.",
                     id="socialcare.W003",
                 )
             )
     return messages
+
+
+#: What SQLite needs when a web server and a qcluster worker write at once (docs/integration.md).
+SQLITE_OPTIONS = {
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
+_WAL_PRAGMA = re.compile(r"journal_mode\s*=\s*['\"]?wal\b", re.IGNORECASE)
+
+
+def sqlite_problems(database: dict[str, Any]) -> list[str]:
+    """What a ``DATABASES`` entry lacks for concurrent writers when it is a SQLite file: "WAL
+    journal mode", "IMMEDIATE transactions", "a lock timeout". Empty for other engines and for
+    in-memory databases. Reads the settings and, for WAL, at most the file's 20-byte header (WAL
+    is a property of the file); never opens a connection."""
+    engine = str(database.get("ENGINE", ""))
+    name = str(database.get("NAME") or "")
+    if "sqlite" not in engine and "spatialite" not in engine:
+        return []
+    if not name or name == ":memory:" or "mode=memory" in name:
+        return []
+    options = database.get("OPTIONS") or {}
+    problems = []
+    if not _WAL_PRAGMA.search(str(options.get("init_command", ""))) and not _is_wal_file(name):
+        problems.append("WAL journal mode")
+    if str(options.get("transaction_mode") or "").upper() not in ("IMMEDIATE", "EXCLUSIVE"):
+        problems.append("IMMEDIATE transactions")
+    if options.get("timeout") is None:
+        problems.append("a lock timeout")
+    return problems
+
+
+def _is_wal_file(name: str) -> bool:
+    """The SQLite file header says WAL (bytes 18 and 19 are 2), as it does once any connection
+    set ``journal_mode=WAL``."""
+    try:
+        with Path(name).open("rb") as file:
+            header = file.read(20)
+    except OSError:
+        return False
+    return header.startswith(b"SQLite format 3\x00") and header[18:20] == b"\x02\x02"
+
+
+def _and(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def _check_sqlite() -> list:
+    from django.conf import settings
+
+    database = (getattr(settings, "DATABASES", None) or {}).get("default") or {}
+    problems = sqlite_problems(database)
+    if not problems:
+        return []
+    options = ", ".join(f"{key!r}: {value!r}" for key, value in SQLITE_OPTIONS.items())
+    return [
+        Warning(
+            f"The default database is SQLite without {_and(problems)}: while the web "
+            "server and the qcluster worker write at once, requests and tasks fail with "
+            "'database is locked'.",
+            hint=f'Set DATABASES["default"]["OPTIONS"] = {{{options}}} (see {SQLITE_DOC}), '
+            "or use PostgreSQL.",
+            id="socialcare.W012",
+        )
+    ]
 
 
 def _check_encryption() -> list:

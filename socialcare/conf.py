@@ -82,6 +82,10 @@ DEFAULTS: dict[str, Any] = {
     "SLA_BREACH_PRIORITY": "high",
     # Host-registered playbook step kinds: kind -> dotted path of a step class.
     "PLAYBOOK_STEP_KINDS": {},
+    # A volume spike fires only over a usual volume (average posts per window over its baseline
+    # period) of at least this many; 0 lets it fire over a quiet (even empty) baseline. Both
+    # counted kinds also warm up for one baseline period first (docs/crisis.md).
+    "DETECTOR_MIN_BASELINE": 1.0,
     # API requests allowed per key (or per signed-in user), DRF rate syntax.
     "API_THROTTLE_RATE": "1200/min",
     # Failed API key attempts allowed per client address; beyond, 429 until the period ends.
@@ -111,10 +115,20 @@ DEFAULTS: dict[str, Any] = {
     "RETENTION_CLOSED_CASE_DAYS": None,
     # Rows per batch (one short transaction each) of a retention purge.
     "RETENTION_BATCH_SIZE": 1000,
+    # The AdminSite (dotted path, or the instance) socialcare's admin registers on when imported
+    # and links to from outside an admin request (docs/admin-site.md). More sites: call
+    # socialcare.admin.register(site).
+    "ADMIN_SITE": "django.contrib.admin.site",
+    # Deleting a customer who has cases (docs/customers.md): "keep_cases" keeps the cases with no
+    # customer and a "customer deleted" event; "refuse" refuses the delete, naming the cases.
+    "CUSTOMER_DELETE": "keep_cases",
+    # Relations a customer merge leaves on the merged record ("app_label.Model" or
+    # "app_label.Model.field"), e.g. a history app's rows that describe that record.
+    "MERGE_LEAVE_RELATIONS": [],
 }
 
 #: Settings whose value is a dotted path to import on first use.
-IMPORT_STRINGS: set[str] = set()
+IMPORT_STRINGS: set[str] = {"ADMIN_SITE"}
 
 
 class AppSettings:

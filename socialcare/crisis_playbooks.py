@@ -1,12 +1,22 @@
 """The three ready playbooks socialcare ships, with the detectors that start them and the holding
 replies they post. Installed (idempotently) by ``manage.py socialcare_playbooks``; edit them in
-admin afterwards — a second run never overwrites an existing playbook, detector or template."""
+admin afterwards — a second run never overwrites an existing playbook, detector or template.
+
+Safe first run: every step that reaches customers (holding reply, taking it to DMs) is installed
+manual, so nothing is sent to a customer by itself until an admin makes that step automatic; the
+internal steps (notify, approval gate, routing, priority) run by themselves. ``live_report()`` says
+what is live."""
 
 from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
 
 from django.db import transaction
 
 from socialcare.models import Detector, Playbook, PlaybookStep, ReplyTemplate, Team
+from socialcare.services.playbook_steps import reaches_customers
+from socialcare.services.warm_up import seed_history, warm_up
 
 TEMPLATES = [
     {
@@ -46,7 +56,7 @@ PLAYBOOKS = [
             (
                 "Post the known-defect holding reply",
                 "holding_reply",
-                True,
+                False,  # reaches customers: an admin makes it automatic
                 0,
                 {"template": "defect-holding"},
             ),
@@ -80,7 +90,7 @@ PLAYBOOKS = [
             (
                 "Post the outage holding reply",
                 "holding_reply",
-                True,
+                False,  # reaches customers: an admin makes it automatic
                 0,
                 {"template": "outage-holding"},
             ),
@@ -155,7 +165,9 @@ PLAYBOOKS = [
 
 @transaction.atomic
 def install_playbooks() -> list[str]:
-    """Create what is missing; never change what exists. Returns what was done, line by line."""
+    """Create what is missing; never change what exists (an admin's choices, such as a step made
+    automatic or manual, stay). Returns what was done, line by line. A new volume spike or
+    negative surge takes its history from the posts already stored (``seed_history``)."""
     report = []
     _, created = Team.objects.get_or_create(name="Escalations")
     if created:
@@ -193,8 +205,51 @@ def install_playbooks() -> list[str]:
         report.append(f"{'created' if created else 'kept'} playbook: {playbook.name}")
         for detector in spec["detectors"]:
             fields = {k: v for k, v in detector.items() if k != "name"}
-            _, created = Detector.objects.get_or_create(
+            installed, created = Detector.objects.get_or_create(
                 name=detector["name"], defaults={**fields, "playbook": playbook}
             )
+            if created:
+                seed_history(installed)
             report.append(f"{'created' if created else 'kept'} detector: {detector['name']}")
+    return report
+
+
+# What is live --------------------------------------------------------------------------------
+@dataclass
+class PlaybookLiveness:
+    """One playbook's steps by what they do when a detector fires, and its detectors' warm-up."""
+
+    name: str
+    live: list[str] = field(default_factory=list)  # automatic and reaching customers
+    waiting: list[str] = field(default_factory=list)  # reaching customers, manual
+    internal: list[str] = field(default_factory=list)  # automatic, internal
+    detectors: list[tuple[str, str]] = field(default_factory=list)  # (name, warm-up)
+
+    def lines(self) -> list[str]:
+        def titles(names: list[str]) -> str:
+            return "; ".join(f'"{n}"' for n in names) or "none"
+
+        return [
+            f"{self.name}:",
+            f"  LIVE, reaches customers by itself: {titles(self.live)}",
+            f"  reaches customers, waits for an admin to make it automatic: {titles(self.waiting)}",
+            f"  automatic, internal: {titles(self.internal)}",
+            *(f"  detector {name!r}: {status}" for name, status in self.detectors),
+        ]
+
+
+def live_report(now: dt.datetime | None = None) -> list[PlaybookLiveness]:
+    """Every playbook: which steps reach customers by themselves (live), which reach customers
+    but wait for an admin to make them automatic (an agent can still run them from an incident),
+    which run by themselves internally; and whether its detectors can fire yet."""
+    report = []
+    for playbook in Playbook.objects.prefetch_related("steps", "detectors"):
+        entry = PlaybookLiveness(playbook.name)
+        for step in playbook.steps.all():
+            if reaches_customers(step.kind):
+                (entry.live if step.automatic else entry.waiting).append(step.title)
+            elif step.automatic:
+                entry.internal.append(step.title)
+        entry.detectors = [(d.name, warm_up(d, now).summary) for d in playbook.detectors.all()]
+        report.append(entry)
     return report

@@ -97,8 +97,8 @@ def connect_channel(
     channel = Channel.objects.filter(pk=flow.get("id")).first()
     if channel is None:
         messages.error(request, "The channel being connected no longer exists.")
-        return HttpResponseRedirect(reverse("admin:socialcare_channel_changelist"))
-    target = reverse("admin:socialcare_channel_change", args=[channel.pk])
+        return HttpResponseRedirect(channel_admin_url(flow))
+    target = channel_admin_url(flow, channel.pk)
     if (
         user is None
         or not user.is_authenticated
@@ -126,8 +126,20 @@ def connect_channel(
     return HttpResponseRedirect(target)
 
 
+def channel_admin_url(flow: dict, channel_id: Any = None) -> str:
+    """The channel's admin page (or the channel list), on the admin site the connection was
+    started from (the flow remembers it), else on ``SOCIALCARE["ADMIN_SITE"]``."""
+    site = str(flow.get("site") or app_settings.ADMIN_SITE.name)
+    if channel_id is None:
+        return reverse("admin:socialcare_channel_changelist", current_app=site)
+    return reverse("admin:socialcare_channel_change", args=[channel_id], current_app=site)
+
+
 def refuse_staff(request: Any, message: str) -> HttpResponse:
-    return render(request, "socialcare/signin/refused.html", {"message": message}, status=403)
+    # Staff sign-in is not an admin request: back to the login page of the configured site.
+    login_url = reverse("admin:login", current_app=app_settings.ADMIN_SITE.name)
+    context = {"message": message, "login_url": login_url}
+    return render(request, "socialcare/signin/refused.html", context, status=403)
 
 
 def admit_staff(

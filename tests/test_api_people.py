@@ -317,10 +317,66 @@ def test_merge_customers(
     assert body["merge"]["id"] == merge.pk and body["merge"]["source_id"] == str(dup.pk)
     assert body["merge"]["target"] == keep.pk and body["merge"]["merged_by"] == admin_user.pk
     assert body["merge"]["identities_moved"] == 1 and body["merge"]["cases_moved"] == 1
+    assert body["merge"]["target_ref"] == str(keep.pk)
+    filled = [app_settings.CUSTOMER_EMAIL_FIELD]
+    assert body["merge"]["relations"] == {"moved": [], "left": [], "filled": filled}
 
-    if any(f.name == "merged_into" for f in get_customer_model()._meta.get_fields()):
-        again = api.post(f"{V1}/customers/{dup.pk}/merge/", {"into": keep.pk}, format="json")
-        assert_error(again, 409, "merge_refused")
+    # On any customer model, merging the merged record again is refused, with the reason.
+    again = api.post(f"{V1}/customers/{dup.pk}/merge/", {"into": keep.pk}, format="json")
+    body = assert_error(again, 409, "merge_refused")
+    assert body["detail"].startswith("A. Lovelace was merged into Ada Lovelace on ")
+    assert CustomerMerge.objects.count() == 1
+
+
+def test_reverse_and_cyclic_merges_are_refused(
+    api: APIClient, make_customer: Callable[..., Any], channel: Any
+) -> None:
+    a, b, c = make_customer("Ada"), make_customer("Ada L."), make_customer("A. Lovelace")
+    case = case_services.open_case(channel=channel, customer=a)
+
+    def merge(source: Any, into: Any) -> Any:
+        return api.post(f"{V1}/customers/{source.pk}/merge/", {"into": into.pk}, format="json")
+
+    assert merge(b, a).status_code == 200
+    back = assert_error(merge(a, b), 409, "merge_refused")
+    assert "merging Ada back into it would undo that merge" in back["detail"]
+    assert Case.objects.get(pk=case.pk).customer == a
+    assert merge(a, c).status_code == 200
+    cycle = assert_error(merge(c, b), 409, "merge_refused")
+    assert "Ada L. was merged into Ada on" in cycle["detail"]
+    assert cycle["detail"].endswith("merging A. Lovelace into it would make a cycle.")
+    assert CustomerMerge.objects.count() == 2
+    # Linking an identity to a merged record is refused, naming the record to use.
+    identity = SocialIdentity.objects.create(platform="x", external_id="9", handle="ada")
+    link = api.post(f"{V1}/identities/{identity.pk}/link/", {"customer": b.pk}, format="json")
+    body = assert_error(link, 400, "customer_merged")
+    assert body["detail"] == "Ada L. was merged into Ada; link it to A. Lovelace."
+
+
+def test_merging_a_host_contact_with_tags_and_deals(
+    api: APIClient, make_customer: Callable[..., Any]
+) -> None:
+    """The issue's 500: a host customer model with a many-to-many ``tags`` field."""
+    if get_customer_model()._meta.label != "testapp.Contact":
+        pytest.skip("needs --ds=tests.settings_swapped")
+    from tests.testapp.models import ContactProfile, Deal, Tag
+
+    keep, dup = make_customer("Grace Hopper"), make_customer("G. Hopper")
+    dup.tags.add(Tag.objects.create(name="vip"))
+    Deal.objects.create(contact=dup, title="Renewal")
+    ContactProfile.objects.create(contact=dup)
+    response = api.post(f"{V1}/customers/{dup.pk}/merge/", {"into": keep.pk}, format="json")
+    assert response.status_code == 200, response.content
+    merge = response.json()["merge"]
+    assert merge["source_snapshot"]["tags"] == [Tag.objects.get().pk]
+    assert merge["relations"]["moved"] == [
+        {"relation": "testapp.Contact.tags", "count": 1},
+        {"relation": "testapp.Deal.contact", "count": 1},
+    ]
+    assert [(r["relation"], r["count"]) for r in merge["relations"]["left"]] == [
+        ("testapp.ContactProfile.contact", 1)
+    ]
+    assert keep.deals.count() == 1 and list(keep.tags.values_list("name", flat=True)) == ["vip"]
 
 
 def test_merge_refusals(api: APIClient, customer: Any) -> None:

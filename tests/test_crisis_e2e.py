@@ -1,6 +1,7 @@
 """End to end: a burst of real-format X deliveries (customers complaining about a broken
 checkout) posted to the webhook endpoint, processed by the worker, watched by the shipped
-detectors: one incident, the right cases, automatic steps done and audited, holding replies sent,
+detectors after a day of ordinary traffic (their warm-up): one incident, the right cases,
+automatic steps done and audited, holding replies sent once an admin made that step automatic,
 and an agent's public reply held until a second agent approves it."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from socialcare.models import (
     Detector,
     Incident,
     IncidentStep,
+    PlaybookStep,
     Post,
     Team,
     WebhookDelivery,
@@ -98,7 +100,25 @@ def test_a_burst_of_complaints_opens_one_incident_and_runs_its_playbook(
     report = install_playbooks()
     assert "created playbook: Product defect wave" in report
     Team.objects.filter(name="Escalations").update(email="escalations@example.com")
+    # The holding reply reaches customers: installed manual, the admin makes it automatic.
+    holding_step = PlaybookStep.objects.get(playbook__slug="product-defect", kind="holding_reply")
+    assert not holding_step.automatic
+    PlaybookStep.objects.filter(pk=holding_step.pk).update(automatic=True)
     url = f"/socialcare/webhooks/x/{x_channel.pk}/"
+
+    # The day before: an ordinary post starts the detectors' history (their 24 h warm-up).
+    with (
+        time_machine.travel(START - dt.timedelta(days=1), tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        body = tweet_delivery(100, UNRELATED[1], START - dt.timedelta(days=1, seconds=5))
+        response = client.generic(
+            "POST", url, body, content_type="application/json",
+            HTTP_X_TWITTER_WEBHOOKS_SIGNATURE=x_signature(body),
+        )  # fmt: skip
+    assert response.status_code == 200, response.content
+    surge = Detector.objects.get(name="Negative surge")
+    assert surge.counting_since == START - dt.timedelta(days=1)
 
     # 18 complaints about the checkout from 18 customers, 2 happy posts mixed in.
     burst = [(n, COMPLAINTS[n % len(COMPLAINTS)]) for n in range(1, 19)]
@@ -123,10 +143,10 @@ def test_a_burst_of_complaints_opens_one_incident_and_runs_its_playbook(
             # The detector fires at its threshold, not one complaint before.
             assert Incident.objects.count() == (complaints >= NEGATIVE_SURGE), complaints
 
-        assert WebhookDelivery.objects.count() == len(burst)
+        assert WebhookDelivery.objects.count() == len(burst) + 1  # and the day before's
         assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"processed"}
         posts = {p.external_id: p for p in Post.objects.inbound()}
-        assert len(posts) == len(burst)
+        assert len(posts) == len(burst) + 1
         complaint_cases = {posts[tweet_ids[n]].case_id for n, _ in burst if n < 100}
         happy_cases = {posts[tweet_ids[n]].case_id for n in (101, 102)}
         assert len(complaint_cases) == 18 and len(happy_cases) == 2

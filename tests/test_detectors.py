@@ -50,9 +50,26 @@ def playbook():
     return playbook
 
 
-def detector(kind, playbook=None, **fields):
+def detector(kind, playbook=None, *, counting_since=T - dt.timedelta(days=2), **fields):
+    """A detector that has watched the stream since ``counting_since`` (two days: a volume spike
+    or negative surge is past its warm-up; its counters hold a quiet stream unless a test adds
+    the usual traffic, see ``usual``)."""
     fields.setdefault("name", f"{kind} {next(_numbers)}")
-    return Detector.objects.create(kind=kind, playbook=playbook, **fields)
+    return Detector.objects.create(
+        kind=kind, playbook=playbook, counting_since=counting_since, **fields
+    )
+
+
+def usual(detector, per_window, at=T):
+    """The counters of a stream of ``per_window`` posts every window over the detector's
+    baseline period before ``at``'s window, as counting them one by one leaves them."""
+    window = minutes(detector.window_minutes)
+    start = at.replace(second=0, microsecond=0) + minutes(1) - window
+    windows = (dt.timedelta(hours=detector.baseline_hours) - window) // window
+    DetectorCount.objects.bulk_create(
+        DetectorCount(detector=detector, minute=start - window * k, posts=per_window)
+        for k in range(1, windows + 1)
+    )
 
 
 def customer_post(
@@ -92,14 +109,17 @@ def linked(incident):
 
 
 def test_volume_spike_fires_at_its_threshold_and_not_one_below(channel, playbook):
+    """Over a usual one post per 10 minutes (the least a spike is measured against)."""
     spike = detector(Kind.VOLUME_SPIKE, playbook, threshold=6, spike_factor=3, window_minutes=10)
+    usual(spike, 1)
     assert all(touched == [] for touched in burst(channel, 5))
     assert not Incident.objects.exists()
     [[incident]] = burst(channel, 1)
     assert incident.detector == spike
     assert incident.playbook == playbook
     assert incident.evidence["count"] == 6
-    assert incident.evidence["baseline"] == 0
+    assert incident.evidence["baseline"] == 1.0
+    assert incident.evidence["summary"] == "6 posts in 10 min, 6.0× the usual 1.0"
     assert incident.scope == "platform=*;channel=*"
     assert len(linked(incident)) == 6  # every case of the wave
     assert len(incident.evidence["sample_posts"]) == 5
@@ -407,7 +427,7 @@ def test_posts_observed_at_once_by_several_workers_open_one_incident(team):
     channel = Channel.objects.create(name="X", platform="x", account_id="b1", default_team=team)
     playbook = Playbook.objects.create(name="Wave", slug="wave")
     detector(Kind.NEGATIVE_SURGE, playbook, threshold=3, window_minutes=15)
-    detector(Kind.VOLUME_SPIKE, playbook, threshold=3, spike_factor=1, window_minutes=15)
+    usual(detector(Kind.VOLUME_SPIKE, playbook, threshold=3, spike_factor=1, window_minutes=15), 1)
     posts = [customer_post(channel) for _ in range(8)]
     barrier = threading.Barrier(len(posts))
     errors = []
@@ -432,7 +452,8 @@ def test_posts_observed_at_once_by_several_workers_open_one_incident(team):
     assert Case.objects.filter(incident=incident).count() == 8
     for post in posts:
         assert post.case.events.filter(kind="incident_linked").count() == 1
-    assert sorted(DetectorCount.objects.values_list("posts", "negative")) == [(8, 8), (8, 8)]
+    counted = DetectorCount.objects.filter(minute=T.replace(second=0))
+    assert sorted(counted.values_list("posts", "negative")) == [(8, 8), (8, 8)]
 
 
 # Many posts in one pass (an ingest batch) ------------------------------------------------------
@@ -443,7 +464,7 @@ def observed_as(channel, playbook, *, batched: bool):
     detectors made of it."""
     from socialcare.services.detectors import observe_posts
 
-    detector(Kind.VOLUME_SPIKE, playbook, threshold=6, spike_factor=2, window_minutes=10)
+    usual(detector(Kind.VOLUME_SPIKE, playbook, threshold=6, spike_factor=2, window_minutes=10), 1)
     detector(Kind.NEGATIVE_SURGE, playbook, threshold=4, window_minutes=10)
     detector(Kind.WATCH_WORDS, None, watch_words="recall")
     posts = [customer_post(channel, "Hello", sentiment=0.5, at=T - minutes(40 - m)) for m in (0, 9)]

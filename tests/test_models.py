@@ -11,6 +11,7 @@ from django.db.models import ProtectedError
 from django.utils import timezone
 from model_bakery import baker
 
+from socialcare.exceptions import CustomerDeleteRefused
 from socialcare.models import (
     BusinessCalendar,
     BusinessHours,
@@ -107,9 +108,14 @@ def test_business_hours_must_close_after_opening():
 # Deletion rules ------------------------------------------------------------------------------
 
 
-def test_customer_with_cases_cannot_be_deleted(case, customer):
-    with pytest.raises(ProtectedError):
+def test_customer_with_cases_is_deleted_keeping_the_cases_or_refused(
+    case, customer, socialcare_settings
+):
+    """The host's customers are the host's to delete (tests/test_customer_delete.py)."""
+    with socialcare_settings(CUSTOMER_DELETE="refuse"), pytest.raises(CustomerDeleteRefused):
         customer.delete()
+    customer.delete()
+    assert Case.objects.get(pk=case.pk).customer is None
 
 
 def test_identity_and_channel_with_cases_cannot_be_deleted(case, identity, channel):

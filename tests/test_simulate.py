@@ -4,6 +4,7 @@ server's worker (never in the simulator's own process)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import socket
 import threading
@@ -15,10 +16,11 @@ from django.core.mail.backends.locmem import EmailBackend
 from django.core.management import CommandError, call_command
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models.signals import post_save
+from django.utils import timezone
 
 from socialcare import tasks
 from socialcare.crisis_playbooks import install_playbooks
-from socialcare.models import Case, Channel, Incident, Post, Team, WebhookDelivery
+from socialcare.models import Case, Channel, Detector, Incident, Post, Team, WebhookDelivery
 from socialcare.platforms.base import ChannelConfig, InboundPost
 from socialcare.platforms.registry import get_adapter
 from socialcare.services.polling import poll_channel
@@ -331,6 +333,8 @@ def test_the_simulator_ingests_nothing_itself_the_worker_does(
     in the simulator's process printed the demo's console e-mail into its summary.)"""
     install_playbooks()
     Team.objects.filter(name="Escalations").update(email="escalations@example.com")
+    # The detectors have watched a quiet stream for a day: past their warm-up (docs/crisis.md).
+    Detector.objects.update(counting_since=timezone.now() - dt.timedelta(days=1))
     with socialcare_settings(REPLY_TRANSPORT="socialcare.transports.console.ConsoleTransport"):
         out, _ = simulate(
             "--platforms", "mastodon,bluesky", "--count", "0", "--spike", "30",

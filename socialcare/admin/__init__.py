@@ -1,4 +1,6 @@
-"""socialcare's Django admin. Importing this package registers every model.
+"""socialcare's Django admin. Importing this package registers every model on the site of
+``SOCIALCARE["ADMIN_SITE"]`` (Django's ``admin.site`` by default); ``register(site)`` registers
+them on another ``AdminSite`` as well (docs/admin-site.md).
 
 A host CRM with its own customer model attaches ``SocialIdentityInline`` to its customer admin.
 """
@@ -25,7 +27,9 @@ from socialcare.admin.dashboard import SupportDashboardAdmin
 from socialcare.admin.inlines import CaseEventInline, PostInline, SocialIdentityInline
 from socialcare.admin.outbound import OutboundDeliveryAdmin, WebhookSubscriptionAdmin
 from socialcare.admin.posts import CaseEventAdmin, PostAdmin
-from socialcare.admin.verification import IdentityVerificationAdmin  # noqa: F401
+from socialcare.admin.privacy import PrivacyRequestAdmin
+from socialcare.admin.sites import configured_site, model_admins, register
+from socialcare.admin.verification import IdentityVerificationAdmin
 
 __all__ = [
     "ApiKeyAdmin",
@@ -37,12 +41,14 @@ __all__ = [
     "CustomerAdmin",
     "CustomerMergeAdmin",
     "DetectorAdmin",
+    "IdentityVerificationAdmin",
     "IncidentAdmin",
     "IncidentStepAdmin",
     "OutboundDeliveryAdmin",
     "PlaybookAdmin",
     "PostAdmin",
     "PostInline",
+    "PrivacyRequestAdmin",
     "ReplyTemplateAdmin",
     "SLAAlertAdmin",
     "SLAPolicyAdmin",
@@ -53,4 +59,9 @@ __all__ = [
     "TeamAdmin",
     "WebhookDeliveryAdmin",
     "WebhookSubscriptionAdmin",
+    "configured_site",
+    "model_admins",
+    "register",
 ]
+
+register(configured_site())

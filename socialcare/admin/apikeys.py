@@ -64,7 +64,6 @@ class ApiKeyCreateForm(forms.ModelForm):
         return expires_at
 
 
-@admin.register(ApiKey)
 class ApiKeyAdmin(admin.ModelAdmin):
     list_display = [
         "name",

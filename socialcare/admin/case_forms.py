@@ -14,6 +14,7 @@ from django.utils.html import format_html
 
 from socialcare.admin.viewer import viewer_of
 from socialcare.models import Case
+from socialcare.models.case import UNMERGED_CUSTOMERS
 from socialcare.services.access import OTHER_TEAM_CASE
 
 
@@ -50,6 +51,9 @@ class CaseForm(forms.ModelForm):
             self.fields["status"].choices = [(Case.Status.NEW, Case.Status.NEW.label)]
         if "assignee" in self.fields:
             self.fields["assignee"].queryset = get_user_model().objects.filter(is_active=True)
+        if "customer" in self.fields:  # a record merged into another is no choice
+            customers = self.fields["customer"].queryset
+            self.fields["customer"].queryset = customers.complex_filter(UNMERGED_CUSTOMERS)
 
     def clean_tag_names(self) -> list[str]:
         raw = self.cleaned_data.get("tag_names") or ""
@@ -131,7 +135,9 @@ class CaseHistoryFieldsMixin:
         viewer = viewer_of(obj)
         if viewer is None or not viewer.sees_reference(target.reference):
             return OTHER_TEAM_CASE
-        url = reverse("admin:socialcare_case_change", args=[target.pk])
+        url = reverse(
+            "admin:socialcare_case_change", args=[target.pk], current_app=self.admin_site.name
+        )
         return format_html('<a href="{}">{}</a>', url, target)
 
     @admin.display(description="incident")
@@ -141,5 +147,9 @@ class CaseHistoryFieldsMixin:
             return "-"
         viewer = viewer_of(obj)
         title = viewer.incident_title(incident) if viewer is not None else ""
-        url = reverse("admin:socialcare_incident_change", args=[incident.pk])
+        url = reverse(
+            "admin:socialcare_incident_change",
+            args=[incident.pk],
+            current_app=self.admin_site.name,
+        )
         return format_html('<a href="{}">#{} {}</a>', url, incident.pk, title)

@@ -150,8 +150,8 @@ class CaseWorkspaceMixin(CaseHistoryFieldsMixin, ViewerAdminMixin, admin.ModelAd
             "sc_draft": draft,
             "sc_can_act": can_act,
             "sc_can_escalate": can_act and request.user.has_perm("socialcare.add_incident"),
-            "sc_urls": {name.replace("-", "_"): _url(name, case) for name in ACTIONS},
-            "sc_customer_url": _customer_url(page.customer.customer),
+            "sc_urls": {name.replace("-", "_"): self._case_url(name, case) for name in ACTIONS},
+            "sc_customer_url": self._customer_url(page.customer.customer),
             "sc_can_verify": can_act
             and case.identity_id is not None
             and not case.identity.is_owner_verified
@@ -199,7 +199,7 @@ class CaseWorkspaceMixin(CaseHistoryFieldsMixin, ViewerAdminMixin, admin.ModelAd
         except ValidationError as exc:  # SocialCareError and IllegalTransition are ones too
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
             response = None
-        return response or redirect(_url("page", case))
+        return response or redirect(self._case_url("page", case))
 
     def _tone_check(self, request: HttpRequest, case: Case) -> HttpResponse:
         text = request.POST.get("text", "")
@@ -246,7 +246,7 @@ class CaseWorkspaceMixin(CaseHistoryFieldsMixin, ViewerAdminMixin, admin.ModelAd
                 "“Send anyway” and send again.",
                 messages.WARNING,
             )
-            return redirect(_url("page", case) + "#sc-reply-form")
+            return redirect(self._case_url("page", case) + "#sc-reply-form")
         post = reply_services.send_reply(
             case, text, actor=request.user, visibility=visibility, template=template
         )
@@ -369,7 +369,35 @@ class CaseWorkspaceMixin(CaseHistoryFieldsMixin, ViewerAdminMixin, admin.ModelAd
             case, actor=request.user, title=request.POST.get("title", "").strip(), playbook=playbook
         )
         self.message_user(request, f"Incident #{incident.pk} opened from {case.reference}.")
-        return redirect(reverse("admin:socialcare_incident_change", args=[incident.pk]))
+        return redirect(
+            reverse(
+                "admin:socialcare_incident_change",
+                args=[incident.pk],
+                current_app=self.admin_site.name,
+            )
+        )
+
+    def _case_url(self, name: str, case: Case) -> str:
+        """The case page (``"page"``) or one of its actions, on this admin site."""
+        view = "change" if name == "page" else name.replace("-", "_")
+        return reverse(
+            f"admin:socialcare_case_{view}", args=[case.pk], current_app=self.admin_site.name
+        )
+
+    def _customer_url(self, customer: Any) -> str:
+        """The customer's page on this admin site; none when the site has no admin for the
+        (possibly swapped) customer model."""
+        if customer is None or not self.admin_site.is_registered(type(customer)):
+            return ""
+        opts = customer._meta
+        try:
+            return reverse(
+                f"admin:{opts.app_label}_{opts.model_name}_change",
+                args=[customer.pk],
+                current_app=self.admin_site.name,
+            )
+        except NoReverseMatch:  # a host admin without a change view
+            return ""
 
 
 VERIFY_MESSAGE = (
@@ -378,22 +406,6 @@ VERIFY_MESSAGE = (
 )
 
 ACTIONS = ("tone-check", "reply", "hand-off", "note", "work", "open-incident", "verify-link")
-
-
-def _url(name: str, case: Case) -> str:
-    if name == "page":
-        return reverse("admin:socialcare_case_change", args=[case.pk])
-    return reverse(f"admin:socialcare_case_{name.replace('-', '_')}", args=[case.pk])
-
-
-def _customer_url(customer: Any) -> str:
-    if customer is None:
-        return ""
-    opts = customer._meta
-    try:
-        return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[customer.pk])
-    except NoReverseMatch:  # the host's customer model may have no admin
-        return ""
 
 
 def _visibility(request: HttpRequest) -> str:

@@ -138,7 +138,6 @@ def sentiment_label(score: float | None) -> str:
     return "positive" if score >= 0.05 else "neutral"
 
 
-@admin.register(Case)
 class CaseAdmin(TeamRuleDeletionMixin, CaseWorkspaceMixin, admin.ModelAdmin):
     list_display = [
         "reference",

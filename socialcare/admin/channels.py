@@ -97,7 +97,6 @@ ChannelForm = type(
 )
 
 
-@admin.register(Channel)
 class ChannelAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     form = ChannelForm
@@ -229,14 +228,22 @@ class ChannelAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
         except SocialCareError as exc:
             self.message_user(request, " ".join(exc.messages), messages.ERROR)
             return HttpResponseRedirect(
-                reverse("admin:socialcare_channel_change", args=[channel.pk])
+                reverse(
+                    "admin:socialcare_channel_change",
+                    args=[channel.pk],
+                    current_app=self.admin_site.name,
+                )
             )
-        return start(
-            request, backend, {"flow": "connect", "id": channel.pk, "user": request.user.pk}
-        )
+        # The flow remembers the site it started on: the provider's callback comes back there.
+        flow = {
+            "flow": "connect",
+            "id": channel.pk,
+            "user": request.user.pk,
+            "site": self.admin_site.name,
+        }
+        return start(request, backend, flow)
 
 
-@admin.register(WebhookDelivery)
 class WebhookDeliveryAdmin(AllCasesOnlyMixin, admin.ModelAdmin):
     """Inbound deliveries. Their bodies and headers (and errors, which may quote them) hold
     posts of any team's cases: only readers who see every case read or search them."""

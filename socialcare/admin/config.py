@@ -10,11 +10,10 @@ from django.http import HttpRequest
 
 from socialcare.admin.deletion import TeamRuleDeletionMixin
 from socialcare.admin.inlines import TeamMembershipInline
-from socialcare.models import BusinessCalendar, BusinessHours, ReplyTemplate, SLAPolicy, Tag, Team
+from socialcare.models import BusinessHours
 from socialcare.services.access import case_filter, visible_tags
 
 
-@admin.register(Team)
 class TeamAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
     ordering = ["name", "pk"]  # its counts group rows: Meta.ordering no longer applies
     list_display = ["name", "email", "member_count", "calendar"]
@@ -35,14 +34,12 @@ class BusinessHoursInline(admin.TabularInline):
     extra = 1
 
 
-@admin.register(BusinessCalendar)
 class BusinessCalendarAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
     list_display = ["name", "timezone", "holiday_country", "holiday_subdivision"]
     search_fields = ["name"]
     inlines = [BusinessHoursInline]
 
 
-@admin.register(SLAPolicy)
 class SLAPolicyAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
     list_display = [
         "name",
@@ -81,14 +78,12 @@ class SLAPolicyAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
     ]
 
 
-@admin.register(ReplyTemplate)
 class ReplyTemplateAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
     list_display = ["name", "shortcut", "visibility", "platform", "language", "is_active"]
     list_filter = ["is_active", "visibility", "platform", "language"]
     search_fields = ["name", "shortcut", "text"]
 
 
-@admin.register(Tag)
 class TagAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
     ordering = ["name", "pk"]  # its counts group rows: Meta.ordering no longer applies
     list_display = ["name", "case_count"]

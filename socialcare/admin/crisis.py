@@ -27,9 +27,7 @@ from socialcare.models import (
     Detector,
     Incident,
     IncidentStep,
-    Playbook,
     PlaybookStep,
-    SLAAlert,
 )
 from socialcare.services import incidents as incident_services
 from socialcare.services.access import Viewer, case_filter
@@ -39,6 +37,7 @@ from socialcare.services.redaction import (
     incidents_titled,
     shown_incident,
 )
+from socialcare.services.warm_up import warm_up
 
 
 class PlaybookStepForm(forms.ModelForm):
@@ -57,7 +56,6 @@ class PlaybookStepInline(admin.TabularInline):
     extra = 1
 
 
-@admin.register(Playbook)
 class PlaybookAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
     ordering = ["name", "pk"]  # its counts group rows: Meta.ordering no longer applies
     list_display = ["name", "severity", "is_active", "step_count"]
@@ -74,7 +72,6 @@ class PlaybookAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
         return obj.n_steps
 
 
-@admin.register(Detector)
 class DetectorAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
     list_display = [
         "name",
@@ -84,11 +81,12 @@ class DetectorAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
         "window_minutes",
         "playbook",
         "last_fired_at",
+        "readiness",
     ]
     list_filter = ["kind", "is_active"]
     search_fields = ["name", "watch_words"]
     autocomplete_fields = ["channel", "playbook"]
-    readonly_fields = ["last_fired_at"]
+    readonly_fields = ["last_fired_at", "counting_since", "readiness"]
     fieldsets = [
         (None, {"fields": ["name", "kind", "is_active", "playbook"]}),
         ("Scope", {"fields": ["platform", "channel"]}),
@@ -107,7 +105,13 @@ class DetectorAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
                 ]
             },
         ),
+        ("Warm-up", {"fields": ["counting_since", "readiness"]}),
     ]
+
+    @admin.display(description="can fire")
+    def readiness(self, obj: Detector) -> str:
+        """Ready, or warming up until when (docs/crisis.md, "Warm-up")."""
+        return warm_up(obj).summary if obj.pk else "—"
 
 
 def _incident_title(obj: Incident) -> str:
@@ -116,7 +120,6 @@ def _incident_title(obj: Incident) -> str:
     return viewer.incident_title(obj) if viewer is not None else f"Incident #{obj.pk}"
 
 
-@admin.register(Incident)
 class IncidentAdmin(
     TeamRuleDeletionMixin, ViewerAdminMixin, IncidentConsoleMixin, admin.ModelAdmin
 ):
@@ -217,7 +220,12 @@ class IncidentAdmin(
         viewer = viewer_for(request)
         incident = None if viewer.sees_all else self.get_object(request, unquote(object_id))
         if incident is not None:
-            extra_context = {"object": shown_incident(viewer, incident), **(extra_context or {})}
+            extra_context = {
+                "object": shown_incident(viewer, incident),
+                # Django 6.1's page names the object by this one.
+                "escaped_object": incident_label(viewer, incident),
+                **(extra_context or {}),
+            }
         return super().delete_view(request, object_id, extra_context)
 
     def delete_model(self, request: HttpRequest, obj: Incident) -> None:
@@ -292,7 +300,6 @@ class IncidentStepForm(forms.ModelForm):
         return data
 
 
-@admin.register(IncidentStep)
 class IncidentStepAdmin(TeamRuleDeletionMixin, ViewerAdminMixin, admin.ModelAdmin):
     """The checklist across incidents: tick or skip steps (with a comment). Each step's
     incident, and its result (which may name cases), are shown as the reader may read them."""
@@ -341,7 +348,11 @@ class IncidentStepAdmin(TeamRuleDeletionMixin, ViewerAdminMixin, admin.ModelAdmi
     @admin.display(description="incident")
     def incident_link(self, obj: IncidentStep) -> str:
         incident = obj.incident
-        url = reverse("admin:socialcare_incident_change", args=[incident.pk])
+        url = reverse(
+            "admin:socialcare_incident_change",
+            args=[incident.pk],
+            current_app=self.admin_site.name,
+        )
         return format_html('<a href="{}">#{} {}</a>', url, incident.pk, _incident_title(incident))
 
     @admin.display(description="result")
@@ -406,7 +417,6 @@ class IncidentStepAdmin(TeamRuleDeletionMixin, ViewerAdminMixin, admin.ModelAdmi
                 self.message_user(request, " ".join(exc.messages), messages.WARNING)
 
 
-@admin.register(SLAAlert)
 class SLAAlertAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
     list_display = ["case", "target", "level", "due_at", "created_at"]
     list_filter = ["level", "target"]

@@ -16,7 +16,8 @@ from socialcare.admin.inlines import CustomerCaseInline, SocialIdentityInline
 from socialcare.admin.merge import merge_action
 from socialcare.admin.privacy import CustomerPrivacyActionsMixin
 from socialcare.admin.verification import create_verification_links
-from socialcare.models import Customer, CustomerMerge, SocialIdentity, customer_model_name
+from socialcare.models import CustomerMerge, SocialIdentity
+from socialcare.models.case import UNMERGED_CUSTOMERS
 from socialcare.services import customers as customer_services
 from socialcare.services.access import (
     case_filter,
@@ -28,6 +29,37 @@ from socialcare.services.redaction import search_words
 
 #: The customer search's field that goes through the customer's social identities.
 HANDLE_SEARCH = "social_identities__handle"
+
+
+def describe_customer_merge(merge: CustomerMerge) -> str:
+    """What a customer merge did with the host's own data, in one line for the admin."""
+    relations = merge.relations or {}
+    parts = []
+    if relations.get("moved"):
+        moved = ", ".join(f"{r['relation']} ({r['count']})" for r in relations["moved"])
+        parts.append(f"moved {moved}")
+    for left in relations.get("left", []):
+        parts.append(f"left {left['relation']} ({left['count']}) on it: {left['reason']}")
+    if relations.get("filled"):
+        parts.append(f"filled {', '.join(relations['filled'])}")
+    return "; ".join(parts) + "." if parts else ""
+
+
+_merge_customers = merge_action(
+    customer_services.merge_customers,
+    description="Merge selected customers",
+    permission="change",
+    describe=describe_customer_merge,
+)
+
+
+@admin.action(description="Merge selected customers", permissions=["change"])
+def merge_customers(modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> Any:
+    """The "Merge selected customers" action for a host's own customer admin (``actions =
+    [merge_customers]``). Needs the change permission; a merge that is refused (a repeat,
+    reverse or cyclic one) is reported with the reason, and each merge says what it did with
+    the host's own data."""
+    return _merge_customers(modeladmin, request, queryset)
 
 
 class OwnerVerifiedFilter(admin.SimpleListFilter):
@@ -132,17 +164,13 @@ class CustomerAdmin(TeamRuleDeletionMixin, CustomerPrivacyActionsMixin, admin.Mo
         customer_services.merge_customers,
         description="Merge selected customers",
         permission="merge",
+        describe=describe_customer_merge,
     )
 
     def has_merge_permission(self, request: HttpRequest) -> bool:
         return self.has_change_permission(request)
 
 
-if customer_model_name() == "socialcare.Customer":
-    admin.site.register(Customer, CustomerAdmin)
-
-
-@admin.register(SocialIdentity)
 class SocialIdentityAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = [
@@ -169,6 +197,13 @@ class SocialIdentityAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
         and autocompletes that search this list."""
         return visible_identities(request.user, super().get_queryset(request))
 
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "customer":  # a record merged into another is no choice
+            kwargs["queryset"] = db_field.related_model._default_manager.complex_filter(
+                UNMERGED_CUSTOMERS
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
     def save_model(
         self, request: HttpRequest, obj: SocialIdentity, form: Any, change: bool
     ) -> None:
@@ -188,7 +223,6 @@ class SocialIdentityAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
         obj.refresh_from_db()
 
 
-@admin.register(CustomerMerge)
 class CustomerMergeAdmin(ViewOnlyAdmin):
     list_display = ["__str__", "merged_by", "merged_at", "identities_moved", "cases_moved"]
     list_select_related = ["target", "merged_by"]

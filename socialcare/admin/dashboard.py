@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.template.response import TemplateResponse
@@ -19,7 +19,7 @@ from django.urls import URLPattern, path
 from socialcare import charts
 from socialcare.admin.base import ViewOnlyAdmin
 from socialcare.conf import platform_choices
-from socialcare.models import SupportDashboard, Team
+from socialcare.models import Team
 from socialcare.services import dashboard as dashboard_services
 
 
@@ -116,7 +116,6 @@ def dashboard_charts(data: dashboard_services.Dashboard) -> dict[str, charts.Cha
     }
 
 
-@admin.register(SupportDashboard)
 class SupportDashboardAdmin(ViewOnlyAdmin):
     """Read-only: the changelist is the dashboard."""
 

@@ -242,7 +242,11 @@ class IncidentConsoleMixin(admin.ModelAdmin):
         return incident
 
     def _back(self, incident: Incident, anchor: str = "") -> HttpResponseRedirect:
-        url = reverse("admin:socialcare_incident_change", args=[incident.pk])
+        url = reverse(
+            "admin:socialcare_incident_change",
+            args=[incident.pk],
+            current_app=self.admin_site.name,
+        )
         return HttpResponseRedirect(f"{url}#{anchor}" if anchor else url)
 
     def step_view(self, request: HttpRequest, object_id: str, step_id: int) -> HttpResponse:

@@ -75,7 +75,9 @@ class CustomerCaseInline(ReadOnlyInlineMixin, admin.TabularInline):
 
     @admin.display(description="case")
     def case_link(self, obj: Case) -> str:
-        url = reverse("admin:socialcare_case_change", args=[obj.pk])
+        url = reverse(
+            "admin:socialcare_case_change", args=[obj.pk], current_app=self.admin_site.name
+        )
         return format_html('<a href="{}">{}</a>', url, obj.reference)
 
 

@@ -17,11 +17,16 @@ MAX_MERGE = 50
 
 
 def merge_action(
-    merge: Callable[..., Any], *, description: str, permission: str
+    merge: Callable[..., Any],
+    *,
+    description: str,
+    permission: str,
+    describe: Callable[[Any], str] | None = None,
 ) -> Callable[[admin.ModelAdmin, HttpRequest, QuerySet], HttpResponse | None]:
     """Build an admin action that merges the selected records into the one the user keeps.
 
-    ``merge(source, target, actor=user)`` is the service that does the work, once per source.
+    ``merge(source, target, actor=user)`` is the service that does the work, once per source;
+    ``describe(result)``, if given, what to tell the user of each merge beyond "merged".
     """
 
     @admin.action(description=description, permissions=[permission])
@@ -52,12 +57,16 @@ def merge_action(
                 if source.pk == target.pk:
                     continue
                 try:
-                    merge(source, target, actor=request.user)
+                    result = merge(source, target, actor=request.user)
                     merged += 1
                 except ValidationError as exc:
                     modeladmin.message_user(
                         request, f"{source}: {' '.join(exc.messages)}", messages.ERROR
                     )
+                    continue
+                said = describe(result) if describe is not None else ""
+                if said:
+                    modeladmin.message_user(request, f"{source}: {said}", messages.INFO)
             if merged:
                 modeladmin.message_user(
                     request, f"Merged {merged} record(s) into {target}.", messages.SUCCESS

@@ -111,7 +111,11 @@ class OutboundDeliveryInline(AllCasesOnlyMixin, ReadOnlyInlineMixin, admin.Tabul
 
     @admin.display(description="#")
     def delivery_link(self, obj: OutboundDelivery) -> str:
-        url = reverse("admin:socialcare_outbounddelivery_change", args=[obj.pk])
+        url = reverse(
+            "admin:socialcare_outbounddelivery_change",
+            args=[obj.pk],
+            current_app=self.admin_site.name,
+        )
         return format_html('<a href="{}">{}</a>', url, obj.sequence)
 
     @admin.display(description="event")
@@ -123,7 +127,6 @@ class OutboundDeliveryInline(AllCasesOnlyMixin, ReadOnlyInlineMixin, admin.Tabul
         return (obj.last_error or "")[:120]
 
 
-@admin.register(WebhookSubscription)
 class WebhookSubscriptionAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
     form = WebhookSubscriptionForm
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -199,7 +202,6 @@ class WebhookSubscriptionAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
         )
 
 
-@admin.register(OutboundDelivery)
 class OutboundDeliveryAdmin(AllCasesOnlyMixin, admin.ModelAdmin):
     """The delivery log. The body sent (and the receiver's answer, which may echo it) holds the
     content of any team's cases: only readers who see every case read or search it."""

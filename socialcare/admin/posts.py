@@ -19,13 +19,12 @@ from django.utils.html import format_html
 from socialcare.admin.base import ViewOnlyAdmin
 from socialcare.admin.large_lists import BoundedPaginator, TwoStepChangeList
 from socialcare.admin.viewer import ViewerAdminMixin, viewer_of
-from socialcare.models import CaseEvent, Post
+from socialcare.models import CaseEvent
 from socialcare.services.access import OTHER_TEAM_CASE, Viewer, case_filter, visible_posts
 from socialcare.services.redaction import learn_case_events
 from socialcare.services.replies import approve_reply, reject_reply, retry_post
 
 
-@admin.register(Post)
 class PostAdmin(ViewOnlyAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = [
@@ -100,7 +99,6 @@ def _viewer(obj: Any) -> Viewer:
     return viewer_of(obj) or Viewer(None)
 
 
-@admin.register(CaseEvent)
 class CaseEventAdmin(ViewerAdminMixin, ViewOnlyAdmin):
     """Events of the cases the user may see; what an event names of other cases (a merged case
     of another team, an incident's title) as the reader may read it."""
@@ -150,5 +148,7 @@ class CaseEventAdmin(ViewerAdminMixin, ViewOnlyAdmin):
             viewer.learn_posts([obj.post_id])
             if not viewer.posts.get(obj.post_id):
                 return f"a post in {OTHER_TEAM_CASE}"
-        url = reverse("admin:socialcare_post_change", args=[obj.post_id])
+        url = reverse(
+            "admin:socialcare_post_change", args=[obj.post_id], current_app=self.admin_site.name
+        )
         return format_html('<a href="{}">{}</a>', url, obj.post)

@@ -114,7 +114,6 @@ class CustomerPrivacyActionsMixin:
         return TemplateResponse(request, "socialcare/admin/erase_confirm.html", context)
 
 
-@admin.register(PrivacyRequest)
 class PrivacyRequestAdmin(ViewOnlyAdmin):
     list_display = [
         "created_at",

@@ -14,7 +14,6 @@ from socialcare.services import verification as verification_services
 from socialcare.services.access import visible_cases
 
 
-@admin.register(IdentityVerification)
 class IdentityVerificationAdmin(ViewOnlyAdmin):
     list_display = [
         "identity",

@@ -27,6 +27,7 @@ from socialcare.models import (
     PlaybookStep,
     Severity,
 )
+from socialcare.services.warm_up import warm_up
 
 #: Linked cases an incident shows (those the caller may see); ``cases/?incident=`` has them all.
 CASES_SHOWN = 25
@@ -103,6 +104,17 @@ class DetectorSerializer(serializers.ModelSerializer):
     playbook = PlaybookSummarySerializer(
         read_only=True, allow_null=True, help_text="The playbook it starts."
     )
+    counting_since = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="Since when its counters hold the post stream; null: nothing counted yet.",
+    )
+    ready = serializers.SerializerMethodField(
+        help_text="Whether only its threshold keeps it from firing (false while it warms up)."
+    )
+    readiness = serializers.SerializerMethodField(
+        help_text="In a sentence: ready, or warming up until when (docs/crisis.md)."
+    )
 
     class Meta:
         model = Detector
@@ -122,8 +134,17 @@ class DetectorSerializer(serializers.ModelSerializer):
             "cooldown_minutes",
             "playbook",
             "last_fired_at",
+            "counting_since",
+            "ready",
+            "readiness",
         ]
         read_only_fields = fields
+
+    def get_ready(self, detector: Detector) -> bool:
+        return warm_up(detector, self.context.get("now")).ready
+
+    def get_readiness(self, detector: Detector) -> str:
+        return warm_up(detector, self.context.get("now")).summary
 
 
 # Incidents ------------------------------------------------------------------------------------

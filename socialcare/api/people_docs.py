@@ -191,10 +191,23 @@ MERGE_EXAMPLE = {
         "source_id": "57",
         "source_snapshot": {"id": 57, "name": "A. Lovelace", "email": ""},
         "target": 42,
+        "target_ref": "42",
         "merged_by": 5,
         "merged_at": "2026-03-05T08:00:00Z",
         "identities_moved": 1,
         "cases_moved": 2,
+        "relations": {
+            "moved": [{"relation": "crm.Deal.contact", "count": 3}],
+            "left": [
+                {
+                    "relation": "crm.CustomerProfile.customer",
+                    "count": 1,
+                    "reason": "one per customer (one-to-one): the merge hook of the customer "
+                    "adapter decides",
+                }
+            ],
+            "filled": ["email"],
+        },
     },
 }
 TEAM_EXAMPLE = {
@@ -282,10 +295,13 @@ CUSTOMER_DOCS = extend_schema_view(
     ),
     merge=extend_schema(
         summary="Merge this customer into another",
-        description="Identities and cases move to `into`, which is kept; blank name and email "
-        "on it are filled from this customer. This record stays (marked `merged_into` when the "
-        "model has that field) and a merge record keeps a snapshot of it. Needs the customer "
-        "model's `change` permission.",
+        description="Identities and cases move to `into`, which is kept, with the CRM's own "
+        "data that points at this customer where that is safe (`merge.relations` says what moved "
+        "and what was left, and why); blank text fields on it are filled from this customer. "
+        "This record stays, marked merged by the merge record (and `merged_into` when the model "
+        "has that field), which keeps a snapshot of it. 409 `merge_refused`, with the reason: a "
+        "customer merged before cannot be merged again nor be merged into (a repeat, reverse or "
+        "cyclic merge). Needs the customer model's `change` permission.",
         request=MergeRequestSerializer,
         responses={200: MergeResultSerializer, **errors(400, 401, 403, 404, 409, 415, 429)},
         examples=[

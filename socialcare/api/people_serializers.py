@@ -24,6 +24,7 @@ from socialcare.models import (
     WebhookSubscription,
     get_customer_model,
 )
+from socialcare.models.case import UNMERGED_CUSTOMERS
 from socialcare.models.fields import has_field
 from socialcare.services import outbound, url_safety
 from socialcare.services.events import user_label
@@ -111,6 +112,20 @@ class IdentitySerializer(serializers.ModelSerializer):
         return attrs
 
 
+class CustomerChoiceField(serializers.PrimaryKeyRelatedField):
+    """A customer by id. A record merged into another is offered in no choice list, but is
+    still found, so the service answers why it cannot be used (409 for a merge) instead of
+    "object does not exist"."""
+
+    def get_choices(self, cutoff: int | None = None) -> dict[Any, str]:
+        queryset = self.get_queryset()
+        self.queryset = queryset.complex_filter(UNMERGED_CUSTOMERS)
+        try:
+            return super().get_choices(cutoff)
+        finally:
+            self.queryset = queryset
+
+
 class CustomerChoiceMixin:
     """A ``customer`` / ``into`` field over the active customer model, built per instance."""
 
@@ -119,7 +134,7 @@ class CustomerChoiceMixin:
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()  # type: ignore[misc]
-        fields[self.customer_field_name] = serializers.PrimaryKeyRelatedField(
+        fields[self.customer_field_name] = CustomerChoiceField(
             queryset=get_customer_model()._default_manager.all(),
             help_text=self.customer_help_text,
         )
@@ -189,7 +204,17 @@ class MergeRequestSerializer(CustomerChoiceMixin, serializers.Serializer):
 
 
 class CustomerMergeSerializer(serializers.ModelSerializer):
-    """The audit record of a merge; ``source_snapshot`` holds the merged record's fields."""
+    """The audit record of a merge; ``source_snapshot`` holds the merged record's fields,
+    ``relations`` what the merge did with the host's own data."""
+
+    relations = serializers.JSONField(
+        read_only=True,
+        help_text=(
+            '`moved` and `left` (`[{"relation": "app.Model.field", "count": 2, "reason": ...}]`): '
+            "the host's rows moved to the kept customer, and those left on the merged record "
+            "with the reason; `filled`: fields of the kept customer filled from the merged one."
+        ),
+    )
 
     class Meta:
         model = CustomerMerge
@@ -198,10 +223,12 @@ class CustomerMergeSerializer(serializers.ModelSerializer):
             "source_id",
             "source_snapshot",
             "target",
+            "target_ref",
             "merged_by",
             "merged_at",
             "identities_moved",
             "cases_moved",
+            "relations",
         ]
         read_only_fields = fields
 

@@ -147,8 +147,10 @@ class _Builder:
     def _teams(self, calendar: BusinessCalendar) -> None:
         User = get_user_model()
         for key, (name, email, members) in TEAMS.items():
-            team = Team.objects.create(
-                name=name, email=email, calendar=calendar if key == "billing" else None
+            # ``socialcare_playbooks`` may have made "Escalations" already: take it over.
+            team, _ = Team.objects.update_or_create(
+                name=name,
+                defaults={"email": email, "calendar": calendar if key == "billing" else None},
             )
             self.teams[key] = team
             for username, first, last in members:

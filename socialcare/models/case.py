@@ -2,13 +2,63 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import swapper
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from socialcare.exceptions import CustomerDeleteRefused
 from socialcare.models.choices import Priority, Visibility
+
+#: The customers not merged into another (with no ``CustomerMerge`` row as the merged customer):
+#: the choices socialcare's forms and API offer. Not ``limit_choices_to`` of ``Case.customer``:
+#: DRF would turn it into a queryset that drf-spectacular evaluates while writing the schema.
+UNMERGED_CUSTOMERS = {"socialcare_merged__isnull": True}
+
+#: Case references a refused customer delete names before "and N more".
+REFUSAL_NAMES = 10
+
+
+def customer_on_delete(collector: Any, field: Any, sub_objs: Any, using: str) -> None:
+    """``on_delete`` of ``Case.customer``: ``SOCIALCARE["CUSTOMER_DELETE"]``, read at delete time.
+
+    "keep_cases" (the default): the cases stay, their customer set to NULL (the "customer
+    deleted" event is written by ``services.customer_delete`` when the delete runs, not here: the
+    admin's confirmation page collects too). "refuse": ``CustomerDeleteRefused`` naming the cases,
+    before anything is written.
+    """
+    from socialcare.conf import app_settings
+
+    policy = app_settings.CUSTOMER_DELETE
+    if policy == "keep_cases":
+        collector.add_field_update(field, None, sub_objs)
+        return
+    if policy != "refuse":
+        raise ImproperlyConfigured(
+            f'SOCIALCARE["CUSTOMER_DELETE"] must be "keep_cases" or "refuse", got {policy!r}.'
+        )
+    cases = field.model._base_manager.using(using).filter(pk__in=[c.pk for c in sub_objs])
+    raise customer_delete_refused(list(cases), collector.data.get(field.related_model, ()))
+
+
+def customer_delete_refused(cases: list[Any], customers: Iterable[Any]) -> CustomerDeleteRefused:
+    """The refusal of deleting ``customers``, naming their ``cases``."""
+    by_pk = {c.pk: c for c in customers}
+    names = sorted({str(by_pk.get(c.customer_id, c.customer_id)) for c in cases})
+    refs = sorted(c.reference or f"#{c.pk}" for c in cases)
+    more = f" and {len(refs) - REFUSAL_NAMES} more" if len(refs) > REFUSAL_NAMES else ""
+    return CustomerDeleteRefused(
+        f"Cannot delete customer {', '.join(names)}: socialcare cases "
+        f"{', '.join(refs[:REFUSAL_NAMES])}{more} belong to them. Move the cases to another "
+        "customer (or merge the customers) first; or set "
+        'SOCIALCARE["CUSTOMER_DELETE"] = "keep_cases" to keep cases of deleted customers.',
+        cases,
+    )
 
 
 class Tag(models.Model):
@@ -76,7 +126,7 @@ class Case(models.Model):
         verbose_name=_("customer"),
         null=True,
         blank=True,
-        on_delete=models.PROTECT,
+        on_delete=customer_on_delete,
         related_name="socialcare_cases",
     )
     identity = models.ForeignKey(
@@ -228,17 +278,40 @@ class Case(models.Model):
 
 
 class CustomerMerge(models.Model):
-    """Audit record of one customer merged into another (the source record is kept, not deleted)."""
+    """Audit record of one customer merged into another (the source record is kept, not deleted).
+
+    It is also the mark of the merged record (``merged_customer``, one merge per record): such a
+    record cannot be merged again nor be merged into, and is offered in no customer choice. Audit
+    rows never block a delete: both customers are ``SET_NULL``; ``source_id`` and ``target_ref``
+    keep who they were.
+    """
 
     source_id = models.CharField(_("merged customer id"), max_length=64)
+    merged_customer = models.OneToOneField(
+        swapper.get_model_name("socialcare", "Customer"),
+        verbose_name=_("merged customer"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="socialcare_merged",
+        help_text=_("The merged record, while it exists."),
+    )
     source_snapshot = models.JSONField(
         _("merged customer"), default=dict, help_text=_("The source record's fields at merge time.")
     )
     target = models.ForeignKey(
         swapper.get_model_name("socialcare", "Customer"),
         verbose_name=_("kept customer"),
-        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="socialcare_merges",
+    )
+    target_ref = models.CharField(
+        _("kept customer id"),
+        max_length=64,
+        blank=True,
+        help_text=_("Kept when the kept customer is deleted."),
     )
     merged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -246,6 +319,15 @@ class CustomerMerge(models.Model):
     merged_at = models.DateTimeField(_("merged at"), default=timezone.now)
     identities_moved = models.PositiveIntegerField(default=0)
     cases_moved = models.PositiveIntegerField(default=0)
+    relations = models.JSONField(
+        _("host data"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            "What the merge did with the host's own data: relations moved, relations left on "
+            "the merged record and why, blank fields filled."
+        ),
+    )
 
     class Meta:
         ordering = ["-merged_at"]
@@ -253,7 +335,13 @@ class CustomerMerge(models.Model):
         verbose_name_plural = _("customer merges")
 
     def __str__(self) -> str:
-        return f"Customer {self.source_id} merged into {self.target}"
+        return f"Customer {self.source_id} merged into {self.target_label}"
+
+    @property
+    def target_label(self) -> str:
+        if self.target_id is not None:
+            return str(self.target)
+        return f"customer {self.target_ref} (deleted)"
 
 
 class SupportDashboard(Case):

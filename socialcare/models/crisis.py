@@ -3,6 +3,9 @@ that run them, and the audited state of every step."""
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -125,6 +128,17 @@ class Detector(models.Model):
         related_name="detectors",
     )
     last_fired_at = models.DateTimeField(_("last fired"), null=True, blank=True, editable=False)
+    counting_since = models.DateTimeField(
+        _("counting posts since"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_(
+            "When its counters started holding the stream: its first counted post, or the oldest "
+            "stored post when it was installed. A volume spike or negative surge warms up for one "
+            "baseline period from then before it can fire (see docs/crisis.md)."
+        ),
+    )
 
     class Meta:
         ordering = ["name"]
@@ -134,8 +148,26 @@ class Detector(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self.is_active:
+            self.counting_since = None  # switched off it counts nothing: its history restarts
+        super().save(*args, **kwargs)
+
     def words(self) -> list[str]:
         return [w.strip() for w in self.watch_words.splitlines() if w.strip()]
+
+    @property
+    def counted(self) -> bool:
+        """A volume spike or negative surge: judged on per-minute counters, so it warms up."""
+        return self.kind in (self.Kind.VOLUME_SPIKE, self.Kind.NEGATIVE_SURGE)
+
+    @property
+    def warm_from(self) -> dt.datetime | None:
+        """When a counted detector's history covers its baseline period and it may fire; None
+        while it has counted nothing (or for kinds that fire on one post or on SLA breaches)."""
+        if not self.counted or self.counting_since is None:
+            return None
+        return self.counting_since + dt.timedelta(hours=self.baseline_hours)
 
 
 class DetectorCount(models.Model):

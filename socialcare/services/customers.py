@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, transaction
-from django.forms.models import model_to_dict
 from django.utils import timezone
 
 from socialcare import signals
-from socialcare.conf import app_settings
 from socialcare.exceptions import MergeError, SocialCareError
 from socialcare.models import (
     Case,
@@ -22,6 +18,14 @@ from socialcare.models import (
     get_customer_model,
 )
 from socialcare.models.fields import has_field
+from socialcare.services.customer_merge import (
+    fill_blank_fields,
+    kept_record,
+    merge_record,
+    merge_refusal,
+    move_customer_relations,
+    snapshot,
+)
 from socialcare.services.events import record_event
 
 
@@ -55,6 +59,13 @@ def link_identity(identity: SocialIdentity, customer: Any, *, actor: Any = None)
     """
     if customer is None or customer.pk is None:
         raise SocialCareError("Pick a saved customer to link the identity to.")
+    merged = merge_record(customer)
+    if merged is not None:
+        live = kept_record(customer)
+        where = f"; link it to {live}" if live is not None else ""
+        raise SocialCareError(
+            f"{customer} was merged into {merged.target_label}{where}.", code="customer_merged"
+        )
     locked = SocialIdentity.objects.select_for_update().get(pk=identity.pk)
     previous = locked.customer
     if previous is not None and previous.pk == customer.pk:
@@ -99,10 +110,15 @@ def unlink_identity(identity: SocialIdentity, *, actor: Any = None) -> SocialIde
 
 @transaction.atomic
 def merge_customers(source: Any, target: Any, *, actor: Any = None) -> CustomerMerge:
-    """Merge customer ``source`` into ``target``: identities and cases move to ``target``; blank
-    name and email on ``target`` are filled from ``source``; a ``CustomerMerge`` row keeps a
-    snapshot of ``source``. The source record is kept (and marked ``merged_into`` when the model has
-    that field), never deleted: it may hold host CRM data socialcare does not know.
+    """Merge customer ``source`` into ``target``: identities and cases move to ``target``, with
+    the host's own relations (``move_customer_relations``); blank text fields of ``target`` are
+    filled from ``source``; a ``CustomerMerge`` row keeps a snapshot of ``source`` and what was
+    moved or left, and marks ``source`` as merged (also ``merged_into`` when the model has that
+    field). The source record is kept, never deleted: it may hold host CRM data socialcare does
+    not know.
+
+    Refused (``MergeError``, with the reason): merging a record into itself, merging a merged
+    record again, and merging into a merged record (a reverse or cyclic merge).
     """
     Customer = get_customer_model()
     if source.pk == target.pk:
@@ -112,22 +128,17 @@ def merge_customers(source: Any, target: Any, *, actor: Any = None) -> CustomerM
     if len(locked) != 2:
         raise MergeError("Both customers must exist to be merged.")
     src, dst = locked[source.pk], locked[target.pk]
-    has_merged_into = has_field(Customer, "merged_into")
-    if has_merged_into:
-        for customer in (src, dst):
-            if customer.merged_into_id:
-                raise MergeError(f"{customer} was already merged into another customer.")
+    refusal = merge_refusal(src, dst)
+    if refusal:
+        raise MergeError(refusal)
 
+    source_snapshot = snapshot(src)
     identities_moved = SocialIdentity.objects.filter(customer=src).update(customer=dst)
     cases_moved = _record_customer_change(
         Case.objects.filter(customer=src), dst, actor, reason="customers merged"
     )
-    changed = []
-    for setting in ("CUSTOMER_NAME_FIELD", "CUSTOMER_EMAIL_FIELD"):
-        name = getattr(app_settings, setting)
-        if not getattr(dst, name, None) and getattr(src, name, None):
-            setattr(dst, name, getattr(src, name))
-            changed.append(name)
+    relations = move_customer_relations(src, dst)
+    changed = fill_blank_fields(src, dst)
     if has_field(Customer, "notes") and getattr(src, "notes", ""):
         dst.notes = "\n\n".join(
             part for part in (dst.notes, f"[Merged from {src}]\n{src.notes}") if part
@@ -137,13 +148,16 @@ def merge_customers(source: Any, target: Any, *, actor: Any = None) -> CustomerM
         dst.save()
     merge = CustomerMerge.objects.create(
         source_id=str(src.pk),
-        source_snapshot=_snapshot(src),
+        merged_customer=src,
+        source_snapshot=source_snapshot,
         target=dst,
+        target_ref=str(dst.pk),
         merged_by=actor if getattr(actor, "pk", None) else None,
         identities_moved=identities_moved,
         cases_moved=cases_moved,
+        relations={**relations, "filled": changed},
     )
-    if has_merged_into:
+    if has_field(Customer, "merged_into"):
         src.merged_into = dst
         src.save()
     transaction.on_commit(
@@ -154,8 +168,3 @@ def merge_customers(source: Any, target: Any, *, actor: Any = None) -> CustomerM
     source.refresh_from_db()
     target.refresh_from_db()
     return merge
-
-
-def _snapshot(customer: Any) -> dict:
-    """The customer's own field values, JSON-safe."""
-    return json.loads(DjangoJSONEncoder().encode(model_to_dict(customer)))

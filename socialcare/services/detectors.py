@@ -5,6 +5,11 @@ Kinds: volume spike (posts in the window vs. the trailing baseline), negative su
 posts in the window), influencer complaint (followers ≥ threshold and negative), watch words
 (case-insensitive, whole words in spaced scripts, any occurrence in scripts written without
 spaces), and SLA-breach cluster (breaches in the window, checked by the scheduled pass).
+
+Warm-up: a volume spike or negative surge fires only once its counters hold a whole baseline
+period (``Detector.warm_from``: ``counting_since`` + ``baseline_hours``), and a volume spike only
+over a usual volume of at least ``DETECTOR_MIN_BASELINE`` posts per window. Both are read from the
+detector row and the sums already taken, so the check costs no query.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from django.db import connection
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from socialcare.conf import app_settings
 from socialcare.models import Case, Detector, DetectorCount, Incident, Post, SLAAlert
 from socialcare.services import incidents
 from socialcare.services.access import OTHER_TEAM_CASE
@@ -41,7 +47,7 @@ def scope_key(detector: Detector) -> str:
     return f"platform={detector.platform or '*'};channel={detector.channel_id or '*'}"
 
 
-def _minute(moment: dt.datetime) -> dt.datetime:
+def minute_of(moment: dt.datetime) -> dt.datetime:
     return moment.replace(second=0, microsecond=0)
 
 
@@ -71,7 +77,7 @@ def matched_words(text: str, words: list[str]) -> list[str]:
 
 
 # Counting and checking -------------------------------------------------------------------------
-def _count_many(counts: dict[tuple[int, dt.datetime], list[int]]) -> None:
+def add_counts(counts: dict[tuple[int, dt.datetime], list[int]]) -> None:
     """Add ``{(detector id, minute): [posts, negative]}`` to the counters: one
     ``INSERT … ON CONFLICT DO UPDATE`` (PostgreSQL, SQLite) for all of them, race-safe."""
     if not counts:
@@ -98,7 +104,7 @@ def _count_many(counts: dict[tuple[int, dt.datetime], list[int]]) -> None:
 
 
 def _count(detector: Detector, minute: dt.datetime, negative: bool) -> None:
-    _count_many({(detector.pk, minute): [1, int(negative)]})
+    add_counts({(detector.pk, minute): [1, int(negative)]})
 
 
 def _sum(detector: Detector, start: dt.datetime, end: dt.datetime, field: str) -> int:
@@ -108,24 +114,40 @@ def _sum(detector: Detector, start: dt.datetime, end: dt.datetime, field: str) -
     return int(total or 0)
 
 
-def _bounds(detector: Detector, now: dt.datetime) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
+def bounds(detector: Detector, now: dt.datetime) -> tuple[dt.datetime, dt.datetime, dt.datetime]:
     """(baseline start, window start, window end) of a counted detector at ``now``."""
     window = dt.timedelta(minutes=detector.window_minutes)
-    end = _minute(now) + dt.timedelta(minutes=1)
+    end = minute_of(now) + dt.timedelta(minutes=1)
     start = end - window
     return end - dt.timedelta(hours=detector.baseline_hours), start, end
 
 
-def _window_sums(detector: Detector, now: dt.datetime) -> tuple[int, int]:
+def window_sums(detector: Detector, now: dt.datetime) -> tuple[int, int]:
     """What :func:`_evidence` reads: (count in the window, count in the baseline before it);
     negative posts only for a negative surge (which has no baseline)."""
-    baseline_start, start, end = _bounds(detector, now)
+    baseline_start, start, end = bounds(detector, now)
     if detector.kind == Kind.NEGATIVE_SURGE:
         return _sum(detector, start, end, "negative"), 0
     return _sum(detector, start, end, "posts"), _sum(detector, baseline_start, start, "posts")
 
 
+def usual_volume(detector: Detector, now: dt.datetime, before: int) -> float:
+    """The usual: average posts per window over the baseline period before the window."""
+    baseline_start, start, _ = bounds(detector, now)
+    return before / max(
+        1.0, (start - baseline_start) / dt.timedelta(minutes=detector.window_minutes)
+    )
+
+
+def warmed_up(detector: Detector, now: dt.datetime) -> bool:
+    """Whether a counted detector's counters hold its whole baseline period at ``now``."""
+    warm_from = detector.warm_from
+    return warm_from is not None and now >= warm_from
+
+
 def _evidence(detector: Detector, now: dt.datetime, count: int, before: int) -> dict | None:
+    if not warmed_up(detector, now):
+        return None
     if detector.kind == Kind.NEGATIVE_SURGE:
         if count >= detector.threshold:
             return {
@@ -136,9 +158,9 @@ def _evidence(detector: Detector, now: dt.datetime, count: int, before: int) -> 
                 "window_minutes": detector.window_minutes,
             }
         return None
-    baseline_start, start, _ = _bounds(detector, now)
-    windows = max(1.0, (start - baseline_start) / dt.timedelta(minutes=detector.window_minutes))
-    baseline = before / windows
+    baseline = usual_volume(detector, now, before)
+    if baseline < app_settings.DETECTOR_MIN_BASELINE:
+        return None  # "30× the usual 0.0" says nothing about the usual
     if count >= detector.threshold and count >= detector.spike_factor * max(baseline, 1.0):
         return {
             "summary": f"{count} posts in {detector.window_minutes} min, "
@@ -153,7 +175,7 @@ def _evidence(detector: Detector, now: dt.datetime, count: int, before: int) -> 
 
 def check_counts(detector: Detector, now: dt.datetime) -> dict | None:
     """Evidence when a counted detector's threshold is crossed now, else None."""
-    return _evidence(detector, now, *_window_sums(detector, now))
+    return _evidence(detector, now, *window_sums(detector, now))
 
 
 def check_post(detector: Detector, post: Post) -> dict | None:
@@ -255,6 +277,18 @@ def fire(detector: Detector, evidence: dict, cases: list[Case], now: dt.datetime
     return incident
 
 
+def _start_history(detectors: list[Detector], now: dt.datetime) -> None:
+    """A detector's history starts with the first pass that counts for it (the first writer
+    wins; one query, once in a detector's life)."""
+    if not detectors:
+        return
+    Detector.objects.filter(pk__in=[d.pk for d in detectors], counting_since__isnull=True).update(
+        counting_since=now
+    )
+    for detector in detectors:
+        detector.counting_since = now
+
+
 def observe_post(post: Post, now: dt.datetime | None = None) -> list[Incident]:
     """Count a new inbound post for every detector in scope and act on what crosses a line.
     Called once per post, after the post is committed."""
@@ -276,8 +310,8 @@ class _Window:
 
     def __init__(self, detector: Detector, now: dt.datetime) -> None:
         self.detector = detector
-        self.baseline_start, self.start, self.end = _bounds(detector, now)
-        self.count, self.before = _window_sums(detector, now)
+        self.baseline_start, self.start, self.end = bounds(detector, now)
+        self.count, self.before = window_sums(detector, now)
 
     def add(self, minute: dt.datetime, negative: bool, step: int = 1) -> None:
         if self.detector.kind == Kind.NEGATIVE_SURGE:
@@ -305,7 +339,7 @@ def observe_posts(posts: Sequence[Post], now: dt.datetime | None = None) -> list
     )
     if not detectors:
         return []
-    minutes = {p.pk: _minute(min(p.posted_at, now)) for p in posts}
+    minutes = {p.pk: minute_of(min(p.posted_at, now)) for p in posts}
     counts: dict[tuple[int, dt.datetime], list[int]] = {}
     scoped: dict[int, list[Post]] = {}
     for detector in detectors:
@@ -319,7 +353,8 @@ def observe_posts(posts: Sequence[Post], now: dt.datetime | None = None) -> list
             entry = counts.setdefault((detector.pk, minutes[post.pk]), [0, 0])
             entry[0] += 1
             entry[1] += int(_negative(detector, post))
-    _count_many(counts)
+    add_counts(counts)
+    _start_history([d for d in detectors if d.pk in scoped and d.counting_since is None], now)
     # The sums are read after the UPSERT, whose row locks order concurrent passes over the same
     # minutes: they include every pass committed before this one (read before, two workers
     # would each miss the other's posts and neither cross the threshold). This pass's own posts

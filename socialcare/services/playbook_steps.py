@@ -24,6 +24,9 @@ class StepKind:
 
     label: ClassVar[str] = ""
     case_scoped: ClassVar[bool] = False
+    #: It sends something customers read (a reply, a public note, a DM). The shipped playbooks
+    #: install such steps manual; ``socialcare_playbooks`` lists those an admin made automatic.
+    reaches_customers: ClassVar[bool] = False
 
     def check(self, incident: Incident, step: IncidentStep) -> str:
         return ""
@@ -117,6 +120,7 @@ class RequireApproval(StepKind):
 class HoldingReply(StepKind):
     label = "Post a holding reply to every linked case"
     case_scoped = True
+    reaches_customers = True
 
     def check(self, incident: Incident, step: IncidentStep) -> str:
         return (
@@ -144,6 +148,7 @@ def _template(step: IncidentStep) -> ReplyTemplate | None:
 class TakePrivate(StepKind):
     label = "Move linked cases to private follow-up"
     case_scoped = True
+    reaches_customers = True
 
     def apply_to_case(self, incident: Incident, step: IncidentStep, case: Case, actor: Any) -> None:
         from socialcare.services.handoff import hand_off
@@ -180,6 +185,15 @@ def step_kinds() -> dict[str, type[StepKind]]:
         except SocialCareError:
             logger.warning("Playbook step kind %r cannot be loaded", name, exc_info=True)
     return kinds
+
+
+def reaches_customers(name: str) -> bool:
+    """Whether steps of kind ``name`` send customers something; a kind that cannot be loaded
+    counts as one that may."""
+    try:
+        return get_kind(name).reaches_customers
+    except SocialCareError:
+        return True
 
 
 def kind_choices() -> list[tuple[str, str]]:

@@ -32,6 +32,7 @@ from socialcare.services.access import (
     visible_cases,
     visible_identities,
 )
+from socialcare.services.customer_merge import SnapshotEncoder
 
 EXPORT_FORMAT = "socialcare.customer-export"
 EXPORT_VERSION = 1
@@ -97,7 +98,8 @@ def _customer_data(customer: Any) -> dict[str, Any]:
             continue
         value = getattr(customer, field.attname)
         data[field.attname] = value
-    return json.loads(DjangoJSONEncoder().encode(data))
+    # A host's customer model may have files or its own types (a file is written by its name).
+    return json.loads(SnapshotEncoder().encode(data))
 
 
 def _identity_data(identity: SocialIdentity) -> dict[str, Any]:

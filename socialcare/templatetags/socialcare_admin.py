@@ -26,8 +26,10 @@ def sc_breadcrumbs(
 ) -> dict[str, Any]:
     """Home › the app › the model's list › ``current``; ``app_list=False`` or
     ``changelist=False`` leave those out. Needs ``opts`` (the model's ``_meta``) in the context."""
+    from socialcare.admin.sites import site_name
+
     opts = context["opts"]
-    current_app = getattr(context.get("request"), "current_app", None)
+    current_app = site_name(context.get("request"))
     crumbs = [(reverse("admin:index", current_app=current_app), gettext("Home"))]
     if app_list:
         url = reverse(

@@ -26,7 +26,7 @@ from social_core.exceptions import AuthCanceled, AuthConfigurationError, SocialA
 
 from socialcare.conf import app_settings
 from socialcare.models import IdentityVerification
-from socialcare.pipeline import FLOW_KEY, refuse_staff
+from socialcare.pipeline import FLOW_KEY, channel_admin_url, refuse_staff
 from socialcare.services import verification as verification_services
 
 logger = logging.getLogger("socialcare.signin")
@@ -142,9 +142,7 @@ def _failed(request: HttpRequest, flow: dict, backend: str, exc: Exception) -> H
                 else f"signing in failed ({type(exc).__name__})."
             ),
         )
-        return HttpResponseRedirect(
-            reverse("admin:socialcare_channel_change", args=[flow.get("id")])
-        )
+        return HttpResponseRedirect(channel_admin_url(flow, flow.get("id")))
     return refuse_staff(
         request,
         "You cancelled signing in." if cancelled else f"Signing in failed ({type(exc).__name__}).",

@@ -428,19 +428,21 @@ def test_delivery_bodies_are_for_readers_who_see_every_case(
 
 
 def test_delete_confirmation_lists_hidden_cases_without_naming_them(
-    more: More, agent: Any, django_user_model: Any
+    more: More, agent: Any, django_user_model: Any, socialcare_settings: Any
 ) -> None:
     root = django_user_model.objects.create_superuser("root", "root@example.com", "pw")
     customer = more.world.customer
     if type(customer)._meta.app_label == "socialcare":
-        # The customer's cases protect it: the page lists them.
+        # With CUSTOMER_DELETE = "refuse" the customer's cases protect it: the page lists them.
         client = _as(_grant(agent, "delete_customer", "delete_case"))
         url = reverse("admin:socialcare_customer_delete", args=[customer.pk])
-        body = _page(client, url)
-        theirs = f"/admin/socialcare/case/{more.world.theirs.pk}/"
-        _hides(body, more, "customer delete page", theirs, more.absorbed.reference)
-        _shows(body, "customer delete page", more.world.mine.reference, f"Case: {OTHER_TEAM_CASE}")
-        _shows(_page(_as(root), url), "customer delete page (superuser)", theirs)
+        with socialcare_settings(CUSTOMER_DELETE="refuse"):
+            body = _page(client, url)
+            theirs = f"/admin/socialcare/case/{more.world.theirs.pk}/"
+            _hides(body, more, "customer delete page", theirs, more.absorbed.reference)
+            mine = more.world.mine.reference
+            _shows(body, "customer delete page", mine, f"Case: {OTHER_TEAM_CASE}")
+            _shows(_page(_as(root), url), "customer delete page (superuser)", theirs)
     # An incident's delete page: its title as the reader reads it.
     client = _as(_grant(agent, "view_incident", "delete_incident"))
     url = reverse("admin:socialcare_incident_delete", args=[more.escalated.pk])
