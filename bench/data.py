@@ -29,6 +29,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -132,16 +133,16 @@ def literal(field: models.Field) -> str:
             return f"'{json.dumps(value)}'::jsonb"
         if isinstance(value, bool):
             return "true" if value else "false"
-        if isinstance(value, int | float):
-            return repr(value)
+        if isinstance(value, int | float | Decimal):
+            return str(value)
         if isinstance(value, str):
             return "'" + value.replace("'", "''") + "'"
     if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
         return "now()"
     if field.null:
         return "NULL"
-    if isinstance(field, models.CharField | models.TextField):
-        return "''"
+    if isinstance(field, models.CharField | models.TextField | models.FileField):
+        return "''"  # a file field stores its name as text
     raise ValueError(
         f"bench data: no value for NOT NULL column {field.model.__name__}.{field.column}"
     )
