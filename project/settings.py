@@ -12,6 +12,7 @@ from pathlib import Path
 
 from project.mail import mail_settings
 from socialcare.crypto import derive_key
+from socialcare.db_settings import SQLITE_OPTIONS
 from socialcare.oauth_settings import SOCIAL_AUTH_PIPELINE as OAUTH_PIPELINE
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -82,11 +83,7 @@ DATABASES = {
         "ENGINE": "django.db.backends.sqlite3",
         "NAME": VAR_DIR / "demo.sqlite3",
         # The web server and the django-q2 worker write at once: wait for the lock, take it early.
-        "OPTIONS": {
-            "timeout": 20,
-            "transaction_mode": "IMMEDIATE",
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-        },
+        "OPTIONS": dict(SQLITE_OPTIONS),
     }
 }
 

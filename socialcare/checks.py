@@ -24,6 +24,7 @@ from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
 
 from socialcare import crypto
 from socialcare.conf import app_settings
+from socialcare.db_settings import SQLITE_OPTIONS
 
 #: The apps socialcare cannot run without (check socialcare.E006), in the order they go before
 #: "socialcare" in INSTALLED_APPS.
@@ -151,12 +152,6 @@ def _check_signin() -> list:
     return messages
 
 
-#: What SQLite needs when a web server and a qcluster worker write at once (docs/integration.md).
-SQLITE_OPTIONS = {
-    "transaction_mode": "IMMEDIATE",
-    "timeout": 20,
-    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-}
 _WAL_PRAGMA = re.compile(r"journal_mode\s*=\s*['\"]?wal\b", re.IGNORECASE)
 
 

@@ -12,7 +12,6 @@ from django.utils.html import format_html
 from socialcare.admin.viewer import viewer_for
 from socialcare.models import Case, CaseEvent, Post, SocialIdentity, TeamMembership
 from socialcare.services.access import Viewer, case_filter, visible_identities
-from socialcare.services.redaction import learn_case_events
 
 
 class ReadOnlyInlineMixin:
@@ -142,9 +141,7 @@ class CaseEventInline(ReadOnlyInlineMixin, admin.TabularInline):
         if not viewer.sees_all and obj.case_id not in self.learned:
             # The whole timeline at once, on its first line: a fixed number of queries.
             self.learned.add(obj.case_id)
-            learn_case_events(
-                viewer, CaseEvent.objects.filter(case=obj.case_id).only("kind", "data")
-            )
+            viewer.learn_events(CaseEvent.objects.filter(case=obj.case_id).only("kind", "data"))
         return viewer.event_summary(obj, obj.summary())
 
 

@@ -21,7 +21,6 @@ from socialcare.admin.large_lists import BoundedPaginator, TwoStepChangeList
 from socialcare.admin.viewer import ViewerAdminMixin, viewer_of
 from socialcare.models import CaseEvent
 from socialcare.services.access import OTHER_TEAM_CASE, Viewer, case_filter, visible_posts
-from socialcare.services.redaction import learn_case_events
 from socialcare.services.replies import approve_reply, reject_reply, retry_post
 
 
@@ -121,12 +120,12 @@ class CaseEventAdmin(ViewerAdminMixin, ViewOnlyAdmin):
         return TwoStepChangeList
 
     def prepare_rows(self, viewer: Viewer, rows: list[Any]) -> list[Any]:
-        return super().prepare_rows(viewer, learn_case_events(viewer, rows))
+        return super().prepare_rows(viewer, viewer.learn_events(rows))
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
         event = super().get_object(request, object_id, from_field)
         if event is not None:
-            learn_case_events(_viewer(event), [event])
+            _viewer(event).learn_events([event])
         return event
 
     @admin.display(description="summary")

@@ -12,6 +12,7 @@ from rest_framework import serializers
 from socialcare.api.case_filters import MAX_ID
 from socialcare.api.case_serializers import (
     ChannelSummarySerializer,
+    PageListSerializer,
     StrictSerializer,
     UserSummarySerializer,
     VisibleCaseField,
@@ -27,6 +28,7 @@ from socialcare.models import (
     PlaybookStep,
     Severity,
 )
+from socialcare.services.access import Viewer
 from socialcare.services.warm_up import warm_up
 
 #: Linked cases an incident shows (those the caller may see); ``cases/?incident=`` has them all.
@@ -247,6 +249,12 @@ class IncidentSerializer(serializers.ModelSerializer):
             "cases",
         ]
         read_only_fields = fields
+        list_serializer_class = PageListSerializer
+
+    @staticmethod
+    def prepare_page(viewer: Viewer, incidents: list[Incident]) -> None:
+        """Titles and evidence of a page of incidents, in two queries."""
+        viewer.prepare_incidents(incidents)
 
     def get_title(self, incident: Incident) -> str:
         return context_viewer(self.context).incident_title(incident)

@@ -9,7 +9,7 @@ from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from socialcare.api.case_serializers import EventListSerializer, context_viewer
+from socialcare.api.case_serializers import CaseEventSerializer, PageListSerializer, context_viewer
 from socialcare.conf import app_settings
 from socialcare.models import (
     EVENT_TYPES,
@@ -251,7 +251,9 @@ class HistoryEventSerializer(serializers.ModelSerializer):
         model = CaseEvent
         fields = ["id", "at", "kind", "summary", "actor", "post"]
         read_only_fields = fields
-        list_serializer_class = EventListSerializer
+        list_serializer_class = PageListSerializer
+
+    prepare_page = staticmethod(CaseEventSerializer.prepare_page)
 
     def get_summary(self, event: CaseEvent) -> str:
         return context_viewer(self.context).event_summary(event, event.summary())

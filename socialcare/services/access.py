@@ -137,7 +137,7 @@ def identity_filter(user: Any, prefix: str = "") -> Q:
         Post.objects.filter(author=identity, case__isnull=False)
     )
     on_a_visible_case = Exists(visible_cases(user).filter(identity=identity)) | Exists(
-        Post.objects.filter(author=identity, case__isnull=False).filter(case_filter(user, "case__"))
+        visible_posts(user, Post.objects.filter(author=identity))
     )
     return ~on_a_case | on_a_visible_case
 
@@ -234,6 +234,7 @@ class Viewer:
         if isinstance(value, dict):
             return {k: self.data(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
+            self.learn(v for v in value if self._is_reference(v))  # one query for the list
             items = [v for v in value if not (self._is_reference(v) and self.hides_any(v))]
             return [self.data(v) for v in items]
         return value
@@ -243,12 +244,12 @@ class Viewer:
 
     # A case's timeline --------------------------------------------------------------------
 
-    def learn_events(self, events: Iterable[CaseEvent]) -> None:
+    def learn_events(self, events: Iterable[CaseEvent]) -> list[CaseEvent]:
         """Prepare for rendering ``events`` (of cases this reader may see): one query for the
-        other cases they name, one for the incidents they link to."""
+        other cases they name, one for the incidents they link to. Returns them."""
         events = list(events)
         if self.sees_all:
-            return
+            return events
         for event in events:  # their own cases are visible: that is why they are shown
             own = getattr(event, "case_reference", None)
             if own:
@@ -259,6 +260,7 @@ class Viewer:
             for e in events
             if e.kind == CaseEvent.Kind.INCIDENT_LINKED
         )
+        return events
 
     def event_summary(self, event: CaseEvent, summary: str) -> str:
         """An event's one-line summary as this reader may read it."""

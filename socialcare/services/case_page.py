@@ -27,7 +27,6 @@ from socialcare.models import (
 )
 from socialcare.services.access import Viewer, visible_cases, visible_identities
 from socialcare.services.cases import allowed_transitions
-from socialcare.services.redaction import learn_case_events
 from socialcare.services.sla_state import sla_state
 from socialcare.services.templates import render_reply_template, text_limit
 
@@ -197,7 +196,7 @@ def build_timeline(
         .order_by("-at", "-pk")[: limit + 1]
     )
     if viewer is not None:
-        learn_case_events(viewer, events[:limit])
+        viewer.learn_events(events[:limit])
     for event in events[:limit]:
         summary = event.summary()
         event.shown_summary = viewer.event_summary(event, summary) if viewer else summary

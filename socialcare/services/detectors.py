@@ -175,6 +175,8 @@ def _evidence(detector: Detector, now: dt.datetime, count: int, before: int) -> 
 
 def check_counts(detector: Detector, now: dt.datetime) -> dict | None:
     """Evidence when a counted detector's threshold is crossed now, else None."""
+    if not warmed_up(detector, now):
+        return None  # no sums to read: it cannot fire yet
     return _evidence(detector, now, *window_sums(detector, now))
 
 
@@ -361,7 +363,8 @@ def observe_posts(posts: Sequence[Post], now: dt.datetime | None = None) -> list
     # are then taken out again and added back one by one below.
     windows: dict[int, _Window] = {}
     for detector in detectors:
-        if detector.pk in scoped:
+        # A detector still warming up cannot fire in this pass: its sums are not read.
+        if detector.pk in scoped and warmed_up(detector, now):
             window = windows[detector.pk] = _Window(detector, now)
             for post in scoped[detector.pk]:
                 window.add(minutes[post.pk], _negative(detector, post), -1)
@@ -375,9 +378,11 @@ def observe_posts(posts: Sequence[Post], now: dt.datetime | None = None) -> list
             if not in_scope(detector, post):
                 continue
             if detector.kind in COUNTED:
-                window = windows[detector.pk]
-                window.add(minutes[post.pk], _negative(detector, post))
-                evidence = _evidence(detector, now, window.count, window.before)
+                window = windows.get(detector.pk)
+                evidence = None
+                if window is not None:
+                    window.add(minutes[post.pk], _negative(detector, post))
+                    evidence = _evidence(detector, now, window.count, window.before)
             else:
                 evidence = check_post(detector, post)
             if evidence and _claim(detector, now):

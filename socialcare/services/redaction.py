@@ -16,7 +16,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils.text import smart_split, unescape_string_literal
 
-from socialcare.models import CaseEvent, Incident
+from socialcare.models import Incident
 from socialcare.services.access import Viewer
 
 
@@ -42,24 +42,6 @@ def shown_incident(viewer: Viewer, incident: Incident) -> Incident:
     shown = copy.copy(incident)
     shown.title = title
     return shown
-
-
-def learn_case_events(viewer: Viewer, events: Iterable[CaseEvent]) -> list[CaseEvent]:
-    """Prepare ``viewer`` for rendering the summaries of ``events`` (a case's timeline): the
-    references they name and the incidents they link to, in a fixed number of queries."""
-    events = list(events)
-    if viewer.sees_all:
-        return events
-    incident_titles(
-        viewer,
-        [
-            (e.data or {}).get("incident")
-            for e in events
-            if e.kind == CaseEvent.Kind.INCIDENT_LINKED
-        ],
-    )
-    viewer.learn_events(events)
-    return events
 
 
 def search_words(term: str) -> list[str]:

@@ -15,6 +15,8 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -277,3 +279,29 @@ def test_incident_search_does_not_match_a_hidden_cases_words(teams: Teams) -> No
     assert len(agent.get(f"{API}/incidents/?search=Escalated").json()["results"]) == 1
     supervisor = _client(teams.supervisor)
     assert len(supervisor.get(f"{API}/incidents/?search=HIDDEN-SUBJECT").json()["results"]) == 1
+
+
+def test_a_page_of_cases_and_incidents_asks_who_may_see_what_once(
+    teams: Teams, channel: Any, identity: SocialIdentity
+) -> None:
+    """An agent's case list and incident list read the incidents their rows name once per
+    page, not once per row: six incidents cost what two do."""
+    agent = _client(teams.agent)
+
+    def linked_cases(n: int) -> None:
+        for i in range(n):
+            case = case_services.open_case(channel=channel, identity=identity, subject=f"C{i}")
+            incident = incident_services.open_incident_from_case(case, actor=teams.supervisor)
+            incident_services.link_cases(incident, [teams.mine], actor=teams.supervisor, move=True)
+
+    def queries(url: str) -> int:
+        agent.get(url)  # warm: permissions cached on the user
+        with CaptureQueriesContext(connection) as ctx:
+            assert agent.get(url).status_code == 200
+        return len(ctx)
+
+    linked_cases(2)
+    few = {url: queries(url) for url in (f"{API}/cases/", f"{API}/incidents/")}
+    linked_cases(4)
+    for url, count in few.items():
+        assert queries(url) == count, url
