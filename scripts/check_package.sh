@@ -4,7 +4,9 @@
 # of docs/integration.md (the one copy of the integration snippet; scripts/lib/integration_snippet.py
 # appends them to settings.py and urls.py), run that page's commands in its order, require
 # `check --fail-level WARNING` to be clean, then serve the project with its worker (qcluster) and
-# use the admin over real HTTP as a logged-in superuser.
+# use the admin over real HTTP as a logged-in superuser. The project is a host CRM with its own
+# customer model before the first migrate: tests/hosts/uuidpk (a UUID primary key, a required
+# name, an X handle it stores), its adapter named by SOCIALCARE["CUSTOMER_ADAPTER"].
 #
 #   bash scripts/check_package.sh
 #
@@ -141,6 +143,19 @@ mkdir -p "$SITE"
 "${SNIPPET[@]}" apply "$SITE/pkgsite" >"$TMP/snippet.log" 2>&1 \
     || { cat "$TMP/snippet.log" >&2; die "could not apply the integration snippet of docs/integration.md"; }
 while IFS= read -r line; do note "$line"; done <"$TMP/snippet.log"
+# The host CRM's own app and customer model (integration.md, "Your own customer model"), copied
+# under its own dotted path; set before the first migrate, as that page says.
+mkdir -p "$SITE/tests/hosts"
+cp -r "$TMP/src/tests/hosts/uuidpk" "$SITE/tests/hosts/uuidpk"
+touch "$SITE/tests/__init__.py" "$SITE/tests/hosts/__init__.py"
+cat >>"$SITE/pkgsite/settings.py" <<'PY'
+
+# The host CRM (scripts/check_package.sh): its own customer model and customer adapter.
+INSTALLED_APPS += ["tests.hosts.uuidpk"]
+SOCIALCARE_CUSTOMER_MODEL = "hosts_uuidpk.Person"
+SOCIALCARE["CUSTOMER_ADAPTER"] = "tests.hosts.uuidpk.adapters.PersonAdapter"
+PY
+note "host CRM app tests.hosts.uuidpk: SOCIALCARE_CUSTOMER_MODEL = hosts_uuidpk.Person"
 COMMANDS="$("${SNIPPET[@]}" commands 2>&1)" \
     || { echo "$COMMANDS" >&2; die "could not read the commands of docs/integration.md"; }
 for needed in migrate createsuperuser runserver qcluster; do
@@ -228,7 +243,8 @@ note "serving http://127.0.0.1:$PORT/ (pid $SERVER_PID), worker pid $WORKER_PID"
 
 step "log in to /admin/ over HTTP and open socialcare's pages"
 if ! (cd "$TMP" && "$VPY" "$ROOT/scripts/admin_smoke.py" "http://127.0.0.1:$PORT" admin \
-    "$PASSWORD" /admin/ /admin/socialcare/case/); then
+    "$PASSWORD" --need-rows=/admin/socialcare/case/ --need-rows=/admin/hosts_uuidpk/person/ \
+    /admin/ /admin/socialcare/case/ /admin/hosts_uuidpk/person/); then
     echo "--- last lines of the server log ---" >&2
     tail -n 40 "$TMP/server.log" >&2
     die "the admin of the installed package does not work (see above)"

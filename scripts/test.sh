@@ -13,7 +13,13 @@
 # Environment (see docs/development.md):
 #   SOCIALCARE_TEST_DB=postgres + PG*   use that PostgreSQL server instead of a private throwaway one
 #   SOCIALCARE_SKIP_POSTGRES=1          skip the PostgreSQL runs (loudly)
-#   SOCIALCARE_TEST_SETTINGS="..."      settings modules to run (default: both)
+#   SOCIALCARE_TEST_SETTINGS="..."      settings modules to run on SQLite (default: both)
+#   SOCIALCARE_PG_SETTINGS="..."        settings modules to run on PostgreSQL (default: tests.settings)
+#   SOCIALCARE_HOST_SETTINGS="..."      host CRM shapes whose suite (tests/hosts) runs on SQLite
+#                                       (default: the three in tests/hosts; "" for none)
+#   SOCIALCARE_PG_HOST_SETTINGS="..."   host shapes also run on PostgreSQL (default: splitname, uuidpk)
+#   SOCIALCARE_HEAVY_SETTINGS="..."     settings whose runs include the tests marked heavy
+#                                       (default: tests.settings; the others add -m "not heavy")
 #   SOCIALCARE_TEST_WORKERS=N           pytest-xdist workers (default: 2 for a full run, 0 with args)
 #   SOCIALCARE_TEST_SUMMARY_FILE=path   also write the closing "tests: N passed, N failed" line there
 #   SOCIALCARE_JUNIT_DIR=dir            keep every run's JUnit XML there (.ci/run totals all stages)
@@ -34,6 +40,9 @@ cd "$ROOT"
 VENV="$ROOT/.venv"
 PY="$VENV/bin/python"
 SETTINGS_MODULES="${SOCIALCARE_TEST_SETTINGS:-tests.settings tests.settings_swapped}"
+PG_SETTINGS_MODULES="${SOCIALCARE_PG_SETTINGS:-tests.settings}"
+HEAVY_SETTINGS="${SOCIALCARE_HEAVY_SETTINGS:-tests.settings}"
+HOSTS_DIR=tests/hosts
 BROWSER_ONLY=0
 if [[ "${1:-}" == --browser-only ]]; then
     BROWSER_ONLY=1
@@ -88,6 +97,9 @@ loud() {
 source "$ROOT/scripts/lib/venv.sh"
 # shellcheck source=lib/postgres.sh
 source "$ROOT/scripts/lib/postgres.sh"
+HOST_SETTINGS_MODULES="${SOCIALCARE_HOST_SETTINGS-$HOST_SHAPES}"
+# On PostgreSQL: the split-name host and the UUID primary key (its columns change type there).
+PG_HOST_SETTINGS_MODULES="${SOCIALCARE_PG_HOST_SETTINGS-tests.hosts.settings_splitname tests.hosts.settings_uuidpk}"
 # The throwaway cluster's settings for the suites (scripts/lib/postgres.sh).
 PG_SERVER_OPTS="$PG_TEST_OPTS"
 
@@ -170,15 +182,26 @@ suite_args() {
     [[ $named -eq 0 || $others -eq 1 ]]
 }
 
+heavy_args() {
+    # -m "not heavy" for settings outside $HEAVY_SETTINGS, unless the caller chose markers.
+    local arg
+    for arg in "${PYTEST_ARGS[@]}"; do
+        [[ "$arg" == -m || "$arg" == -m* ]] && return 0
+    done
+    [[ " $HEAVY_SETTINGS " == *" $1 "* ]] || printf '%s\n' -m "not heavy"
+}
+
 RUN_INDEX=0
 run_pytest() {
-    local settings="$1" db="$2" status=0 xdist=() args=()
+    local settings="$1" db="$2" status=0 xdist=() args=() heavy=()
     if ! mapfile -t args < <(suite_args) || ! suite_args >/dev/null; then
         note "skipped: the extra arguments name only browser or scale-out tests (their own stages)"
         return 0
     fi
     RUN_INDEX=$((RUN_INDEX + 1))
     mapfile -t xdist < <(xdist_args)
+    mapfile -t heavy < <(heavy_args "$settings")
+    args=("${heavy[@]}" "${args[@]}")
     note "pytest --ds=$settings${xdist[*]:+ ${xdist[*]}}${args[*]:+ ${args[*]}}"
     # The browser tests and the scale-out test run once each, in their own stages (run_browser,
     # run_scaleout).
@@ -196,6 +219,44 @@ run_pytest() {
             ;;
         *) die "pytest failed ($settings on $db, exit $status)" ;;
     esac
+}
+
+# ---------------------------------------------------------------------------------------------
+# the host CRM shapes: tests/hosts once per shape (each its own customer model, adapter and admin)
+
+hosts_args() {
+    # Full run: the directory. With extra arguments, only when they name tests/hosts.
+    local arg named=0
+    if [[ ${#PYTEST_ARGS[@]} -eq 0 ]]; then
+        printf '%s\n' "$HOSTS_DIR"
+        return 0
+    fi
+    for arg in "${PYTEST_ARGS[@]}"; do
+        [[ "$arg" == "$HOSTS_DIR" || "$arg" == "$HOSTS_DIR"/* ]] && named=1
+    done
+    [[ $named -eq 1 ]] && printf '%s\n' "${PYTEST_ARGS[@]}"
+    return 0
+}
+
+run_hosts() {
+    local db="$1" modules="$2" settings status args=()
+    mapfile -t args < <(hosts_args)
+    if [[ ${#args[@]} -eq 0 ]]; then
+        note "skipped: the extra arguments name no host test (add $HOSTS_DIR to run them)"
+        return 0
+    fi
+    for settings in $modules; do
+        status=0
+        RUN_INDEX=$((RUN_INDEX + 1))
+        note "pytest --ds=$settings ${args[*]} ($db)"
+        SOCIALCARE_TEST_DB="$db" "$PY" -m pytest --ds="$settings" -p no:xdist \
+            --junitxml="$JUNIT_DIR/junit-main-$RUN_INDEX.xml" "${args[@]}" || status=$?
+        case $status in
+            0) ;;
+            5) [[ ${#PYTEST_ARGS[@]} -gt 0 ]] || die "pytest collected no host tests ($settings)" ;;
+            *) die "the host suite failed ($settings on $db, exit $status)" ;;
+        esac
+    done
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -416,12 +477,17 @@ header "Lint: ruff check + ruff format --check"
 "$PY" -m ruff format --check . || die "ruff format would change files (fix: .venv/bin/ruff format .)"
 
 header "Django: makemigrations --check and check"
-django_checks "$SETTINGS_MODULES" "$PY"
+django_checks "$SETTINGS_MODULES $HOST_SETTINGS_MODULES" "$PY"
 
 for settings in $SETTINGS_MODULES; do
     header "pytest: $settings on SQLite"
     run_pytest "$settings" sqlite
 done
+
+if [[ -n "${HOST_SETTINGS_MODULES// /}" ]]; then
+    header "Host CRM shapes on SQLite: $HOSTS_DIR with each host's customer model and adapter"
+    run_hosts sqlite "$HOST_SETTINGS_MODULES"
+fi
 
 if [[ $browser_skipped -eq 1 ]]; then
     header "Browser tests: SKIPPED"
@@ -454,10 +520,14 @@ else
 fi
 
 if [[ $pg_skipped -eq 0 ]]; then
-    for settings in $SETTINGS_MODULES; do
+    for settings in $PG_SETTINGS_MODULES; do
         header "pytest: $settings on PostgreSQL"
         run_pytest "$settings" postgres
     done
+    if [[ -n "${PG_HOST_SETTINGS_MODULES// /}" ]]; then
+        header "Host CRM shapes on PostgreSQL: $PG_HOST_SETTINGS_MODULES"
+        run_hosts postgres "$PG_HOST_SETTINGS_MODULES"
+    fi
 fi
 
 scaleout_skip=0

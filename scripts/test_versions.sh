@@ -7,13 +7,15 @@
 #   bash scripts/test_versions.sh django 6.0    newest dependencies, Django 6.0.x, Python >= 3.12
 #   bash scripts/test_versions.sh django 6.1    the same with Django 6.1.x
 #   bash scripts/test_versions.sh django 6.1 --postgres  also pytest tests.settings on a private
-#                                               PostgreSQL cluster (scripts/lib/postgres.sh)
+#                                               PostgreSQL cluster (scripts/lib/postgres.sh); the
+#                                               tests marked heavy then run there only, not on SQLite
 #   bash scripts/test_versions.sh django 6.1 -k merge    extra arguments go to pytest
 #
 # Each stage has its own virtualenv under .venvs/ (reused while pyproject.toml is unchanged),
 # prints the versions it tests, runs `manage.py check` and `makemigrations --check` with them,
 # then pytest on SQLite (tests.settings and tests.settings_swapped; SOCIALCARE_TEST_SETTINGS
-# chooses). Django 6 needs Python >= 3.12: the first of $SOCIALCARE_NEWER_PYTHON, python3.14 …
+# chooses) and tests/hosts once per host CRM shape (SOCIALCARE_HOST_SETTINGS chooses; "" for
+# none; skipped when the arguments name test paths). Django 6 needs Python >= 3.12: the first of $SOCIALCARE_NEWER_PYTHON, python3.14 …
 # python3.12 on the PATH, pyenv's versions; on a machine with none (Debian 12) a Debian 13 root
 # with Debian's Python 3.13 is built with debootstrap (root only, cached in $SOCIALCARE_ROOTFS,
 # default /var/cache/socialcare/debian13-root), the wheels are downloaded by this machine's pip
@@ -69,6 +71,7 @@ source "$ROOT/scripts/lib/newer_python.sh"
 source "$ROOT/scripts/lib/venv.sh"
 # shellcheck source=lib/postgres.sh
 source "$ROOT/scripts/lib/postgres.sh"
+HOST_SETTINGS_MODULES="${SOCIALCARE_HOST_SETTINGS-$HOST_SHAPES}"
 PY=python3  # postgres.sh finds a free port with it
 PG_SERVER_OPTS="$PG_TEST_OPTS"
 
@@ -199,22 +202,25 @@ fi
 note "environment ready in $((SECONDS - START_TIME))s"
 
 printf '\n\033[1m==> %s: Django checks\033[0m\n' "$LABEL"
-django_checks "$SETTINGS_MODULES" in_env "$RUN_PY"
+django_checks "$SETTINGS_MODULES $HOST_SETTINGS_MODULES" in_env "$RUN_PY"
 
-# run_suite SETTINGS DB: pytest on that database, its JUnit XML kept for the totals.
+# run_suite SETTINGS DB [PYTEST ARGS...]: pytest on that database (the extra arguments, or
+# "$@" after SETTINGS DB), its JUnit XML kept for the totals.
 index=0
 run_suite() {
-    local settings="$1" db="$2" junit junit_path status=0 began=$SECONDS xdist=()
+    local settings="$1" db="$2" junit junit_path status=0 began=$SECONDS xdist=() args=()
+    shift 2
+    args=("$@" "${PYTEST_ARGS[@]}")
     index=$((index + 1))
     printf '\n\033[1m==> %s: pytest %s on %s\033[0m\n' "$LABEL" "$settings" "$db"
-    [[ "$WORKERS" != 0 ]] && xdist=(-n "$WORKERS")
+    [[ "$WORKERS" != 0 && " ${args[*]} " != *" -p no:xdist "* ]] && xdist=(-n "$WORKERS")
     junit="junit-$LABEL-$index.xml"
     junit_path="$WORK_DIR/own/$junit"
     [[ -n "$ROOTFS" ]] && junit_path="/tmp/$junit"
     mkdir -p "$WORK_DIR/own"
     in_env env SOCIALCARE_TEST_DB="$db" "$RUN_PY" -m pytest --ds="$settings" \
         --ignore=tests/browser --ignore=tests/scaleout --junitxml="$junit_path" "${xdist[@]}" \
-        "${PYTEST_ARGS[@]}" || status=$?
+        "${args[@]}" || status=$?
     [[ -n "$ROOTFS" ]] && mv "$ROOTFS/tmp/$junit" "$WORK_DIR/own/$junit" 2>/dev/null
     if [[ "$JUNIT_DIR" != "$WORK_DIR" ]]; then
         cp "$WORK_DIR/own/$junit" "$JUNIT_DIR/$junit" 2>/dev/null || true
@@ -227,9 +233,21 @@ run_suite() {
     esac
 }
 
+# With PostgreSQL the heavy tests (minutes each: pyproject's markers) run there, once.
+sqlite_args=()
+[[ $WITH_PG -eq 1 ]] && sqlite_args=(-m "not heavy")
 for settings in $SETTINGS_MODULES; do
-    run_suite "$settings" sqlite
+    run_suite "$settings" sqlite "${sqlite_args[@]}"
 done
+names_paths=0
+for arg in "${PYTEST_ARGS[@]}"; do
+    [[ -e "${arg%%::*}" ]] && names_paths=1
+done
+if [[ $names_paths -eq 0 ]]; then
+    for settings in $HOST_SETTINGS_MODULES; do
+        run_suite "$settings" sqlite -p no:xdist tests/hosts
+    done
+fi
 if [[ $WITH_PG -eq 1 ]]; then
     printf '\n\033[1m==> %s: PostgreSQL\033[0m\n' "$LABEL"
     start_private_pg || die "could not install or start a private PostgreSQL cluster (see above)"

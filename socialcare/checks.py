@@ -20,7 +20,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 from django.core.checks import Error, Tags, Warning, register
-from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured
 
 from socialcare import crypto
 from socialcare.conf import app_settings
@@ -248,26 +248,48 @@ def _check_encryption() -> list:
     return messages
 
 
+#: Values of the settings that take one of a few words.
+CHOICE_SETTINGS = {
+    "CUSTOMER_DELETE": ("keep_cases", "refuse"),
+    "CUSTOMERS_FOR_CASES": ("create", "match", "manual"),
+}
+
+
 def _check_customer_model() -> list:
+    from socialcare.adapter import CustomerAdapter, get_customer_adapter
     from socialcare.models import customer_model_name, get_customer_model
 
     try:
         model = get_customer_model()
+        adapter = get_customer_adapter()
     except ImproperlyConfigured as exc:
         return [Error(str(exc), id="socialcare.E004")]
     messages = []
-    for setting in ("CUSTOMER_NAME_FIELD", "CUSTOMER_EMAIL_FIELD"):
-        field_name = getattr(app_settings, setting)
-        try:
-            model._meta.get_field(field_name)
-        except FieldDoesNotExist:
+    for setting, (what, method) in {
+        "CUSTOMER_NAME_FIELD": ("name", "get_name"),
+        "CUSTOMER_EMAIL_FIELD": ("email", "get_email"),
+    }.items():
+        attribute = getattr(adapter, f"{what}_attribute")()
+        if getattr(type(adapter), method) is not getattr(CustomerAdapter, method):
+            continue  # the adapter reads it its own way
+        if not hasattr(model, attribute):
             messages.append(
                 Error(
-                    f"The customer model {customer_model_name()} has no field {field_name!r} "
-                    f"(SOCIALCARE['{setting}']).",
-                    hint=f"Set SOCIALCARE['{setting}'] to the name of the customer's "
-                    f"{'name' if 'NAME' in setting else 'email'} field.",
+                    f"The customer model {customer_model_name()} has no field, property or "
+                    f"method {attribute!r} (SOCIALCARE['{setting}']).",
+                    hint=f"Set SOCIALCARE['{setting}'] to what holds the customer's {what}, or "
+                    f"override {method}() in a customer adapter (docs/integration.md).",
                     id="socialcare.E004",
+                )
+            )
+    for setting, allowed in CHOICE_SETTINGS.items():
+        value = getattr(app_settings, setting)
+        if value not in allowed:
+            messages.append(
+                Error(
+                    f"SOCIALCARE['{setting}'] is {value!r}.",
+                    hint=f"Use one of {', '.join(map(repr, allowed))} (docs/settings.md).",
+                    id="socialcare.E007",
                 )
             )
     return messages

@@ -40,9 +40,16 @@ DEFAULTS: dict[str, Any] = {
     "ENCRYPTION_KEYS": [],
     # Prefix of case references: SC-000123.
     "CASE_REFERENCE_PREFIX": "SC-",
-    # How customer fields are named on the (possibly swapped) customer model.
+    # The customer adapter (docs/integration.md): dotted path of a socialcare.adapter.CustomerAdapter
+    # subclass, socialcare's one point of contact with the (possibly swapped) customer model.
+    "CUSTOMER_ADAPTER": "socialcare.adapter.CustomerAdapter",
+    # What the default adapter reads and writes as a customer's name and e-mail: a field, a
+    # property or a method of the customer model (an adapter may say otherwise).
     "CUSTOMER_NAME_FIELD": "name",
     "CUSTOMER_EMAIL_FIELD": "email",
+    # When an identity with no customer opens a case: "create" matches it to an existing customer
+    # through the adapter, or creates one; "match" only matches; "manual" leaves it to an agent.
+    "CUSTOMERS_FOR_CASES": "create",
     # First-response target when no SLA policy matches.
     "DEFAULT_FIRST_RESPONSE": timedelta(minutes=60),
     # A resolved case that gets a new inbound post within this window reopens; later, a new case.

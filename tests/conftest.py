@@ -14,6 +14,7 @@ from django.test import override_settings
 from socialcare.conf import app_settings
 from socialcare.models import Channel, SocialIdentity, Team, TeamMembership, get_customer_model
 from socialcare.services import cases as case_services
+from socialcare.services.roles import assign_role, install_roles
 
 pytest_plugins = ["tests.robustness"]
 
@@ -36,6 +37,24 @@ def ops_admin(settings: Any) -> str:
     address = "ops@example.com"
     settings.ADMINS = [address] if django.VERSION >= (6, 0) else [("Ops", address)]
     return address
+
+
+@pytest.fixture
+def roles() -> None:
+    """socialcare's roles (the groups and their permissions) installed."""
+    install_roles()
+
+
+@pytest.fixture
+def sign_in(roles: None) -> Callable[[Any, Any, str], Any]:
+    """``sign_in(client, user, role)``: the user put in that role, logged in on ``client``."""
+
+    def sign(client: Any, user: Any, role: str) -> Any:
+        assign_role(user, role)
+        client.force_login(type(user).objects.get(pk=user.pk))
+        return client
+
+    return sign
 
 
 @pytest.fixture

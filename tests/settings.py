@@ -81,6 +81,10 @@ SOCIALCARE = {
     # the production rules with these off).
     "OUTBOUND_WEBHOOK_ALLOW_HTTP": True,
     "OUTBOUND_WEBHOOK_ALLOW_PRIVATE": True,
+    # Most tests link identities to customers themselves (as agents did before socialcare found
+    # customers for cases). The default, "create", is tested by tests/test_case_customers.py and
+    # by the integration suite of every host shape (tests/hosts), which run with it.
+    "CUSTOMERS_FOR_CASES": "manual",
 }
 
 # OAuth sign-in: the platform backends, pointed at a local provider by the tests that use them

@@ -28,7 +28,7 @@ from socialcare.pipeline import refuse_staff
 from socialcare.services import cases as case_services
 from socialcare.services.incidents import open_incident
 from socialcare.services.replies import send_reply
-from socialcare.services.roles import assign_role, install_roles
+from socialcare.services.roles import assign_role
 from tests.custom_admin_site import staff_site
 from tests.oauth_provider import Account, dance
 from tests.oauth_provider import oauth_provider as oauth_provider
@@ -90,23 +90,12 @@ def console_transport(socialcare_settings: Any) -> Any:
 
 
 @pytest.fixture
-def roles() -> None:
-    install_roles()
-
-
-def signed_in(client: Any, user: Any, role: str) -> Any:
-    assign_role(user, role)
-    client.force_login(type(user).objects.get(pk=user.pk))
-    return client
+def agent_client(client: Any, agent: Any, sign_in: Any) -> Any:
+    return sign_in(client, agent, "agent")
 
 
 @pytest.fixture
-def agent_client(client: Any, agent: Any, roles: None) -> Any:
-    return signed_in(client, agent, "agent")
-
-
-@pytest.fixture
-def supervisor(make_user: Any, team: Team, roles: None) -> Any:
+def supervisor(make_user: Any, team: Team, sign_in: Any) -> Any:
     user = make_user("sam", first_name="Sam", last_name="Supervisor")
     assign_role(user, "supervisor")
     return user
@@ -214,9 +203,15 @@ def test_agent_sees_the_customer_and_their_cases(
 
 
 def test_supervisor_escalates_approves_and_acts_in_bulk(
-    client: Any, supervisor: Any, case: Case, incident: Incident, held: Post, identity: Any
+    client: Any,
+    supervisor: Any,
+    case: Case,
+    incident: Incident,
+    held: Post,
+    identity: Any,
+    sign_in: Any,
 ) -> None:
-    signed_in(client, supervisor, "supervisor")
+    sign_in(client, supervisor, "supervisor")
     page_url = staff("socialcare_case_change", case.pk)
     approved = client.post(f"/staff/socialcare/case/{case.pk}/approve/{held.pk}/")
     assert_back_on_staff(approved, page_url)
@@ -239,9 +234,9 @@ def test_supervisor_escalates_approves_and_acts_in_bulk(
 
 
 def test_channel_connects_through_oauth_and_comes_back_to_the_staff_site(
-    client: Any, make_user: Any, channel: Any, roles: None, oauth_provider: Any
+    client: Any, make_user: Any, channel: Any, sign_in: Any, oauth_provider: Any
 ) -> None:
-    signed_in(client, make_user("ada-admin"), "admin")
+    sign_in(client, make_user("ada-admin"), "admin")
     page = staff("socialcare_channel_change", channel.pk)
     assert f"/staff/socialcare/channel/{channel.pk}/connect/" in page_links(client.get(page))
     oauth_provider.account = Account("brand-1", "acme")

@@ -218,6 +218,7 @@ def run_operation(operation: Any, headers: dict[str, str], statuses: Counter) ->
 
 
 @pytest.mark.django_db
+@pytest.mark.heavy
 def test_api_answers_every_generated_request_within_its_schema(
     api_headers: dict[str, str],
 ) -> None:

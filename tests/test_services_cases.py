@@ -569,6 +569,17 @@ def test_set_customer_records_the_change(case, customer, make_customer):
     assert len(events(case, K.CUSTOMER_CHANGED)) == 1
 
 
+def test_a_case_is_never_attributed_to_a_merged_customer(case, customer, make_customer):
+    from socialcare.services.customers import merge_customers
+
+    old, kept = make_customer("Grace (old)"), make_customer("Grace Hopper")
+    merge_customers(old, kept)
+    with pytest.raises(SocialCareError, match="was merged into Grace Hopper; attribute the case"):
+        svc.set_customer(case, old)
+    assert Case.objects.get(pk=case.pk).customer == customer
+    assert not events(case, K.CUSTOMER_CHANGED)
+
+
 def test_update_case_applies_each_change_through_its_service(case, agent):
     case = svc.update_case(
         case, actor=agent, subject="New subject", priority="high", tags=["vip"], assignee=agent

@@ -45,6 +45,9 @@ print_versions() {
         | grep -i -E "django|crypto|social" | sed 's/^/    /' || true
 }
 
+# The host CRM shapes of tests/hosts: a settings module each (its customer model and adapter).
+HOST_SHAPES="tests.hosts.settings_splitname tests.hosts.settings_uuidpk tests.hosts.settings_owntools"
+
 # django_checks "SETTINGS MODULES" PYTHON...: `makemigrations --check --dry-run` and `check` for
 # the demo project (manage.py) and each settings module, on SQLite; fails through the caller's
 # `die`, saying which. PYTHON... as for print_versions.

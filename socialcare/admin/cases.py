@@ -24,6 +24,7 @@ from django.utils.formats import date_format, number_format
 from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
 
+from socialcare.adapter import get_customer_adapter
 from socialcare.admin.case_view import CaseWorkspaceMixin
 from socialcare.admin.deletion import TeamRuleDeletionMixin
 from socialcare.admin.inbox_actions import INBOX_ACTIONS
@@ -209,8 +210,7 @@ class CaseAdmin(TeamRuleDeletionMixin, CaseWorkspaceMixin, admin.ModelAdmin):
             "subject",
             "identity__handle",
             "identity__display_name",
-            f"customer__{app_settings.CUSTOMER_NAME_FIELD}",
-            f"customer__{app_settings.CUSTOMER_EMAIL_FIELD}",
+            *(f"customer__{path}" for path in get_customer_adapter().get_search_fields()),
             "posts__text",
         ]
 
@@ -230,8 +230,7 @@ class CaseAdmin(TeamRuleDeletionMixin, CaseWorkspaceMixin, admin.ModelAdmin):
         prefix = re.escape(app_settings.CASE_REFERENCE_PREFIX)
         if re.fullmatch(rf"{prefix}\d+", term, flags=re.IGNORECASE):
             return queryset.filter(Q(reference=term) | Q(reference=term.upper())), False
-        name = app_settings.CUSTOMER_NAME_FIELD
-        email = app_settings.CUSTOMER_EMAIL_FIELD
+        adapter = get_customer_adapter()
         words = 0
         for bit in smart_split(term):
             if bit.startswith(('"', "'")) and bit[0] == bit[-1] and len(bit) > 1:
@@ -253,8 +252,7 @@ class CaseAdmin(TeamRuleDeletionMixin, CaseWorkspaceMixin, admin.ModelAdmin):
                     | Q(subject__icontains=bit)
                     | Q(identity__handle__icontains=handle)
                     | Q(identity__display_name__icontains=bit)
-                    | Q(**{f"customer__{name}__icontains": bit})
-                    | Q(**{f"customer__{email}__icontains": bit})
+                    | adapter.search_filter(bit, "customer__")
                     | Q(**{f"{alias}__isnull": False})
                 )
             else:
@@ -268,8 +266,6 @@ class CaseAdmin(TeamRuleDeletionMixin, CaseWorkspaceMixin, admin.ModelAdmin):
         """The ids of the cases where ``bit`` is in the reference (whole), subject, handle,
         display name, customer name or email, or the text of a post: one set per field, each
         answered by an index on PostgreSQL, in one UNION ALL (a case may come more than once)."""
-        name = app_settings.CUSTOMER_NAME_FIELD
-        email = app_settings.CUSTOMER_EMAIL_FIELD
         identities = (
             SocialIdentity.objects.filter(
                 Q(handle__icontains=handle) | Q(display_name__icontains=bit)
@@ -279,9 +275,7 @@ class CaseAdmin(TeamRuleDeletionMixin, CaseWorkspaceMixin, admin.ModelAdmin):
         )
         customer = get_customer_model()
         key = customer._meta.pk.attname
-        customers = customer._default_manager.filter(
-            Q(**{f"{name}__icontains": bit}) | Q(**{f"{email}__icontains": bit})
-        )
+        customers = customer._default_manager.filter(get_customer_adapter().search_filter(bit))
         cases = Case.objects.order_by()
         found = cases.filter(Q(reference__iexact=bit) | Q(subject__icontains=bit)).values("id")
         # The final order_by(): Django 6.1 orders a union by the first model's default ordering,

@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
+from socialcare.adapter import get_customer_adapter
 from socialcare.api import case_docs as docs
 from socialcare.api import verification
 from socialcare.api.base import GenericViewSet, ReadOnlyViewSet
@@ -58,7 +59,6 @@ from socialcare.api.verification import (
     VerificationSerializer,
     verification_queryset,
 )
-from socialcare.conf import app_settings
 from socialcare.models import (
     Case,
     CaseEvent,
@@ -248,13 +248,14 @@ def _customer_columns() -> list[str]:
     (``str()`` falls back to them) and the configured name and email fields; a swapped model
     is read whole (its display name may come from any of its fields, or a property)."""
     model = get_customer_model()
+    adapter = get_customer_adapter()
     fields = {field.name for field in model._meta.concrete_fields}
     wanted = {
         "id",
         "name",
         "email",
-        app_settings.CUSTOMER_NAME_FIELD,
-        app_settings.CUSTOMER_EMAIL_FIELD,
+        adapter.name_attribute(),
+        adapter.email_attribute(),
     }
     if model is not Customer or not wanted <= fields:
         wanted = fields

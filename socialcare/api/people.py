@@ -19,6 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
+from socialcare.adapter import get_customer_adapter
 from socialcare.api import people_docs as docs
 from socialcare.api.base import ApiMixin
 from socialcare.api.pagination import SyncCursorPagination
@@ -42,7 +43,6 @@ from socialcare.api.people_serializers import (
     WebhookSubscriptionSerializer,
 )
 from socialcare.api.permissions import KeyScope, ModelPermissions, StaffOnly
-from socialcare.conf import app_settings
 from socialcare.models import (
     Case,
     CaseEvent,
@@ -144,11 +144,7 @@ class CustomerViewSet(
 
     @property
     def search_fields(self) -> list[str]:
-        return [
-            app_settings.CUSTOMER_NAME_FIELD,
-            app_settings.CUSTOMER_EMAIL_FIELD,
-            "social_identities__handle",
-        ]
+        return [*get_customer_adapter().get_search_fields(), "social_identities__handle"]
 
     @property
     def filterset_class(self) -> type:

@@ -9,7 +9,8 @@ from django.db import models
 from django.db.models import Exists, OuterRef, QuerySet
 from django_filters import rest_framework as filters
 
-from socialcare.api.filtering import DateTimeFilter, IdFilter
+from socialcare.api.case_filters import CustomerFilter
+from socialcare.api.filtering import DateTimeFilter
 from socialcare.conf import platform_choices
 from socialcare.models import Case, SLAPolicy, SocialIdentity, WebhookSubscription
 from socialcare.models.choices import Priority, Visibility
@@ -26,7 +27,8 @@ class IdentityFilter(filters.FilterSet):
     handle = filters.CharFilter(
         method="filter_handle", help_text="Exact handle, any case, '@' optional."
     )
-    customer = IdFilter(field_name="customer_id", help_text="Id of the linked customer.")
+    # The customer model's own key (a host's model may use UUIDs), not an integer id.
+    customer = CustomerFilter(field_name="customer_id", help_text="Id of the linked customer.")
     linked = filters.BooleanFilter(
         method="filter_linked", help_text="true: linked to a customer; false: not yet."
     )

@@ -8,9 +8,10 @@ from django.core.validators import URLValidator
 from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
 
+from socialcare.adapter import get_customer_adapter
 from socialcare.api.case_serializers import CaseEventSerializer, PageListSerializer, context_viewer
-from socialcare.conf import app_settings
 from socialcare.models import (
     EVENT_TYPES,
     Case,
@@ -26,6 +27,7 @@ from socialcare.models import (
 )
 from socialcare.models.case import UNMERGED_CUSTOMERS
 from socialcare.models.fields import has_field
+from socialcare.services import customers as customer_services
 from socialcare.services import outbound, url_safety
 from socialcare.services.events import user_label
 
@@ -165,14 +167,42 @@ class _CustomerMeta:
 
     @property
     def fields(self) -> list[str]:
-        return ["id", *self.read_only_fields, "identities", "open_cases"]
+        return ["id", "name", "email", *self.read_only_fields, "identities", "open_cases"]
+
+
+class _CustomerText(serializers.CharField):
+    """A customer's ``name`` or ``email``, read and written through the customer adapter
+    (``SOCIALCARE["CUSTOMER_ADAPTER"]``), whatever the model calls or computes them."""
+
+    def __init__(self, what: str, **kwargs: Any) -> None:
+        self.what = what
+        super().__init__(source="*", required=False, allow_blank=True, **kwargs)
+
+    def to_representation(self, customer: Any) -> str:
+        adapter = get_customer_adapter()
+        return adapter.get_name(customer) if self.what == "name" else adapter.get_email(customer)
+
+    def run_validation(self, data: Any = empty) -> Any:
+        # A blank value skips to_internal_value (DRF), and with source="*" it would be dropped:
+        # "" clears the e-mail, or is refused by the model for a required name.
+        value = super().run_validation(data)
+        return value if isinstance(value, dict) else {self.what: value}
+
+    def to_internal_value(self, data: Any) -> dict[str, str]:
+        value = super().to_internal_value(data)
+        if self.what == "email" and value:
+            value = serializers.EmailField().run_validation(value)
+        return {self.what: value}
 
 
 class CustomerSerializer(serializers.ModelSerializer):
-    """A customer with their social identities. ``name`` and ``email`` are called so in the API
-    whatever the (possibly swapped) customer model names them (``CUSTOMER_NAME_FIELD``,
-    ``CUSTOMER_EMAIL_FIELD``); they are the only writable fields."""
+    """A customer with their social identities. ``name`` and ``email`` are read and written
+    through the customer adapter (docs/integration.md); they are the only writable fields. A
+    write is validated with the model's own ``full_clean()``: a field the host's model requires
+    is named in the 400 answer."""
 
+    name = _CustomerText("name", max_length=1000, help_text="The customer's name.")
+    email = _CustomerText("email", max_length=254, help_text="The customer's e-mail address.")
     identities = IdentityBriefSerializer(source="social_identities", many=True, read_only=True)
     open_cases = serializers.IntegerField(
         source="socialcare_open_cases", read_only=True, help_text="Cases not yet resolved."
@@ -182,20 +212,14 @@ class CustomerSerializer(serializers.ModelSerializer):
 
     def get_fields(self) -> dict[str, serializers.Field]:
         fields = super().get_fields()
-        model = self.Meta.model
-        ordered = {"id": fields.pop("id")}
-        for api_name, setting in (
-            ("name", "CUSTOMER_NAME_FIELD"),
-            ("email", "CUSTOMER_EMAIL_FIELD"),
-        ):
-            field_name = getattr(app_settings, setting)
-            field_class, kwargs = self.build_standard_field(
-                field_name, model._meta.get_field(field_name)
-            )
-            if api_name != field_name:
-                kwargs["source"] = field_name
-            ordered[api_name] = field_class(**kwargs)
+        ordered = {key: fields.pop(key) for key in ("id", "name", "email")}
         return {**ordered, **fields}
+
+    def create(self, validated_data: dict[str, Any]) -> Any:
+        return customer_services.save_customer(None, **validated_data)
+
+    def update(self, instance: Any, validated_data: dict[str, Any]) -> Any:
+        return customer_services.save_customer(instance, **validated_data)
 
 
 class MergeRequestSerializer(CustomerChoiceMixin, serializers.Serializer):

@@ -8,7 +8,7 @@ history reads like real work.
 
 It is deterministic (seeded) and idempotent: when the brand's channel "Acme on X" exists, it does
 nothing. It knows nothing of a host CRM: customers go through ``get_customer_model()`` and the
-``CUSTOMER_NAME_FIELD``/``CUSTOMER_EMAIL_FIELD`` settings, so a swapped customer model works too.
+customer adapter (``SOCIALCARE["CUSTOMER_ADAPTER"]``), so a swapped customer model works too.
 ``set_up_demo_staff(password)`` then puts the demo's agents in their support roles.
 
 Modules: ``data`` (brand accounts, teams, SLA policies, reply templates, customers), ``stories``

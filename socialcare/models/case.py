@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from socialcare.exceptions import CustomerDeleteRefused
 from socialcare.models.choices import Priority, Visibility
+from socialcare.models.customer import customer_display_name
 
 #: The customers not merged into another (with no ``CustomerMerge`` row as the merged customer):
 #: the choices socialcare's forms and API offer. Not ``limit_choices_to`` of ``Case.customer``:
@@ -49,7 +50,15 @@ def customer_on_delete(collector: Any, field: Any, sub_objs: Any, using: str) ->
 def customer_delete_refused(cases: list[Any], customers: Iterable[Any]) -> CustomerDeleteRefused:
     """The refusal of deleting ``customers``, naming their ``cases``."""
     by_pk = {c.pk: c for c in customers}
-    names = sorted({str(by_pk.get(c.customer_id, c.customer_id)) for c in cases})
+    # Named as everywhere in socialcare (the customer adapter), not by the host's __str__.
+    names = sorted(
+        {
+            customer_display_name(by_pk[c.customer_id])
+            if c.customer_id in by_pk
+            else str(c.customer_id)
+            for c in cases
+        }
+    )
     refs = sorted(c.reference or f"#{c.pk}" for c in cases)
     more = f" and {len(refs) - REFUSAL_NAMES} more" if len(refs) > REFUSAL_NAMES else ""
     return CustomerDeleteRefused(
@@ -340,7 +349,7 @@ class CustomerMerge(models.Model):
     @property
     def target_label(self) -> str:
         if self.target_id is not None:
-            return str(self.target)
+            return customer_display_name(self.target)
         return f"customer {self.target_ref} (deleted)"
 
 

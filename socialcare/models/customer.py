@@ -60,18 +60,18 @@ def customer_model_name() -> str:
 
 
 def customer_display_name(customer: models.Model | None) -> str:
-    """The customer's name through ``CUSTOMER_NAME_FIELD``, falling back to ``str()``."""
-    from socialcare.conf import app_settings
+    """The customer's name as the customer adapter gives it ("" for no customer)."""
+    from socialcare.adapter import get_customer_adapter
 
     if customer is None:
         return ""
-    value = getattr(customer, app_settings.CUSTOMER_NAME_FIELD, "") or ""
-    return str(value) or str(customer)
+    return get_customer_adapter().display_name(customer)
 
 
 def customer_email(customer: models.Model | None) -> str:
-    from socialcare.conf import app_settings
+    """The customer's e-mail address as the customer adapter gives it ("" when none)."""
+    from socialcare.adapter import get_customer_adapter
 
     if customer is None:
         return ""
-    return str(getattr(customer, app_settings.CUSTOMER_EMAIL_FIELD, "") or "")
+    return get_customer_adapter().get_email(customer)

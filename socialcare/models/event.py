@@ -7,6 +7,13 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+#: ``found`` of a "customer changed" event written when a case opened: how the customer was
+#: found for its identity (services/case_customers.py).
+FOUND_CUSTOMER = {
+    "created": "a new customer record for this identity",
+    "matched": "the identity matched an existing customer",
+}
+
 
 class CaseEventQuerySet(models.QuerySet):
     def timeline(self) -> CaseEventQuerySet:
@@ -83,6 +90,8 @@ class CaseEvent(models.Model):
         match self.kind:
             case self.Kind.STATUS_CHANGED | self.Kind.PRIORITY_CHANGED:
                 return f"{self.get_kind_display()}: {d.get('from')} → {d.get('to')}"
+            case self.Kind.CUSTOMER_CHANGED if d.get("found") in FOUND_CUSTOMER:
+                return f"Customer: {d.get('to') or '—'} ({FOUND_CUSTOMER[d['found']]})"
             case self.Kind.ASSIGNEE_CHANGED | self.Kind.TEAM_CHANGED | self.Kind.CUSTOMER_CHANGED:
                 return f"{self.get_kind_display()}: {d.get('from') or '—'} → {d.get('to') or '—'}"
             case self.Kind.NOTE:

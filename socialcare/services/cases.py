@@ -26,6 +26,8 @@ from socialcare.models import (
 )
 from socialcare.models.choices import PRIORITY_RANK
 from socialcare.services import sla
+from socialcare.services.case_customers import NOTHING, customer_for_identity, note_on_case
+from socialcare.services.customer_merge import refuse_merged
 from socialcare.services.events import record_event, user_label
 
 Status = Case.Status
@@ -119,6 +121,7 @@ def _open_case(
     opened_at: dt.datetime,
     last_inbound_at: dt.datetime | None,
 ) -> Case:
+    found = NOTHING if customer is not None else customer_for_identity(identity)
     case = Case(
         channel=channel,
         identity=identity,
@@ -146,6 +149,7 @@ def _open_case(
         if case.first_response_due_at
         else None,
     )
+    note_on_case(case, found)
     transaction.on_commit(lambda: signals.case_opened.send(Case, case=case, actor=actor))
     return case
 
@@ -417,6 +421,7 @@ def set_customer(case: Case, customer: Any, *, actor: Any = None) -> Case:
     previous = locked.customer
     if (previous.pk if previous else None) == (customer.pk if customer else None):
         return _sync(case)
+    refuse_merged(customer, "attribute the case")
     locked.customer = customer
     locked.save(update_fields=["customer", "updated_at"])
     record_event(

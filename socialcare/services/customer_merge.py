@@ -16,7 +16,8 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, models, transaction
 
 from socialcare.conf import app_settings
-from socialcare.models import CustomerMerge
+from socialcare.exceptions import SocialCareError
+from socialcare.models import CustomerMerge, customer_display_name
 from socialcare.models.fields import has_field
 
 #: Fields of the built-in customer model the merge itself writes (never "filled").
@@ -42,6 +43,23 @@ def kept_record(customer: Any) -> Any:
     return customer
 
 
+def _name(customer: Any) -> str:
+    return customer_display_name(customer)
+
+
+def refuse_merged(customer: Any, what: str) -> None:
+    """``SocialCareError`` (code ``customer_merged``) when ``customer`` was merged into another
+    record: ``what`` (e.g. "link the identity") goes to the record it lives on instead."""
+    merged = merge_record(customer)
+    if merged is None:
+        return
+    live = kept_record(customer)
+    where = f"; {what} to {_name(live)}" if live is not None else ""
+    raise SocialCareError(
+        f"{_name(customer)} was merged into {merged.target_label}{where}.", code="customer_merged"
+    )
+
+
 def _merged_text(merge: CustomerMerge) -> str:
     return f"was merged into {merge.target_label} on {merge.merged_at:%Y-%m-%d}"
 
@@ -54,24 +72,28 @@ def merge_refusal(source: Any, target: Any) -> str | None:
     """
     if source.pk == target.pk:
         return "A customer cannot be merged into itself."
+    source_name, target_name = _name(source), _name(target)
     done = merge_record(source)
     if done is not None:
-        return f"{source} {_merged_text(done)}; it cannot be merged again."
+        return f"{source_name} {_merged_text(done)}; it cannot be merged again."
     done = merge_record(target)
     if done is not None:
         if done.target_id == source.pk:
             return (
-                f"{target} {_merged_text(done)}: merging {source} back into it would undo "
+                f"{target_name} {_merged_text(done)}: merging {source_name} back into it would undo "
                 "that merge and move everything onto the stale record. Merges are not undone."
             )
         live = kept_record(target)
         if live is not None and live.pk == source.pk:
             return (
-                f"{target} {_merged_text(done)} and lives on as {source}: merging {source} "
+                f"{target_name} {_merged_text(done)} and lives on as {source_name}: merging "
+                f"{source_name} "
                 "into it would make a cycle."
             )
-        instead = f" Merge into {live} instead." if live is not None else ""
-        return f"{target} {_merged_text(done)}; a merged record cannot be merged into.{instead}"
+        instead = f" Merge into {_name(live)} instead." if live is not None else ""
+        return (
+            f"{target_name} {_merged_text(done)}; a merged record cannot be merged into.{instead}"
+        )
     if has_field(type(source), "merged_into"):
         # Records merged before merges were marked by a CustomerMerge row.
         for customer in (source, target):
@@ -130,7 +152,7 @@ class SnapshotEncoder(DjangoJSONEncoder):
 def fill_blank_fields(source: Any, target: Any) -> list[str]:
     """Copy ``source``'s text fields onto ``target`` where ``target``'s are blank (name, email,
     phone, ...): editable, not unique, without choices. Returns the names; nothing is saved."""
-    names = [app_settings.CUSTOMER_NAME_FIELD, app_settings.CUSTOMER_EMAIL_FIELD]
+    names = []
     for field in target._meta.concrete_fields:
         if (
             isinstance(field, models.CharField | models.TextField)

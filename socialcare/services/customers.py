@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db import models, transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from socialcare import signals
+from socialcare.adapter import get_customer_adapter
 from socialcare.exceptions import MergeError, SocialCareError
 from socialcare.models import (
     Case,
@@ -20,10 +22,8 @@ from socialcare.models import (
 from socialcare.models.fields import has_field
 from socialcare.services.customer_merge import (
     fill_blank_fields,
-    kept_record,
-    merge_record,
     merge_refusal,
-    move_customer_relations,
+    refuse_merged,
     snapshot,
 )
 from socialcare.services.events import record_event
@@ -59,13 +59,7 @@ def link_identity(identity: SocialIdentity, customer: Any, *, actor: Any = None)
     """
     if customer is None or customer.pk is None:
         raise SocialCareError("Pick a saved customer to link the identity to.")
-    merged = merge_record(customer)
-    if merged is not None:
-        live = kept_record(customer)
-        where = f"; link it to {live}" if live is not None else ""
-        raise SocialCareError(
-            f"{customer} was merged into {merged.target_label}{where}.", code="customer_merged"
-        )
+    refuse_merged(customer, "link it")
     locked = SocialIdentity.objects.select_for_update().get(pk=identity.pk)
     previous = locked.customer
     if previous is not None and previous.pk == customer.pk:
@@ -137,7 +131,7 @@ def merge_customers(source: Any, target: Any, *, actor: Any = None) -> CustomerM
     cases_moved = _record_customer_change(
         Case.objects.filter(customer=src), dst, actor, reason="customers merged"
     )
-    relations = move_customer_relations(src, dst)
+    relations = get_customer_adapter().merge_relations(src, dst)
     changed = fill_blank_fields(src, dst)
     if has_field(Customer, "notes") and getattr(src, "notes", ""):
         dst.notes = "\n\n".join(
@@ -168,3 +162,28 @@ def merge_customers(source: Any, target: Any, *, actor: Any = None) -> CustomerM
     source.refresh_from_db()
     target.refresh_from_db()
     return merge
+
+
+def save_customer(
+    customer: Any = None, *, name: str | None = None, email: str | None = None
+) -> Any:
+    """Create (``customer`` None) or change a customer from the API: the name and e-mail are
+    written through the customer adapter, the record is validated with the model's own
+    ``full_clean()`` and saved. A ``ValidationError`` names each field the model refused (the
+    host's required fields included); nothing is saved then."""
+    adapter = get_customer_adapter()
+    if customer is None:
+        customer = adapter.model()
+    if name is not None:
+        adapter.set_name(customer, name)
+    if email is not None:
+        adapter.set_email(customer, email)
+    adapter.validate(customer)
+    try:
+        with transaction.atomic():
+            adapter.save_customer(customer)
+    except IntegrityError as exc:
+        raise ValidationError(
+            {"non_field_errors": [f"The customer could not be saved: {exc}".strip()]}
+        ) from exc
+    return customer

@@ -22,10 +22,9 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.dispatch import Signal
 
-from socialcare.conf import app_settings
+from socialcare.adapter import get_customer_adapter
 from socialcare.exceptions import SocialCareError
 from socialcare.models import (
-    AbstractCustomer,
     Case,
     CaseEvent,
     CustomerMerge,
@@ -277,19 +276,7 @@ def _scrub_admin_log(people: list[Any], identity_ids: list[int], label: str) -> 
 
 def _anonymise_customer(person: Any, label: str) -> bool:
     Customer = type(person)
-    values: dict[str, Any] = {}
-    name_field = app_settings.CUSTOMER_NAME_FIELD
-    email_field = app_settings.CUSTOMER_EMAIL_FIELD
-    if has_field(Customer, name_field):
-        values[name_field] = f"{ERASED_DISPLAY_NAME} {label}"[
-            : Customer._meta.get_field(name_field).max_length or None
-        ]
-    if has_field(Customer, email_field):
-        values[email_field] = ""
-    # socialcare's own customer model: its other personal fields too. A host's swapped model
-    # erases its own fields in a ``customer_erased`` receiver.
-    if isinstance(person, AbstractCustomer):
-        values.update(phone="", notes="")
+    values = get_customer_adapter().erased_values(person, f"{ERASED_DISPLAY_NAME} {label}")
     if all(getattr(person, k) == v for k, v in values.items()):
         return False
     Customer._default_manager.filter(pk=person.pk).update(**values)

@@ -84,7 +84,7 @@ from socialcare.models import (
 from socialcare.services.apikeys import SCOPES, create_api_key
 from tests.access.canary import CUSTOMER_RECORD, Crawl, World, build_world
 
-pytestmark = [pytest.mark.django_db, pytest.mark.crawl]
+pytestmark = [pytest.mark.django_db, pytest.mark.crawl, pytest.mark.heavy]
 
 API = "/socialcare/api/v1"
 SCHEMA_URL = "/socialcare/api/schema/?format=json"

@@ -219,6 +219,7 @@ def test_a_mixed_batch_keeps_every_valid_post(client, x_channel, robustness):
     assert Post.objects.filter(external_id__in=[t["id_str"] for t in good]).count() == len(good)
 
 
+@pytest.mark.heavy
 def test_a_10k_post_batch_is_ingested_completely_in_bounded_time_and_memory(
     client, x_channel, robustness
 ):
