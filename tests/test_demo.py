@@ -272,3 +272,13 @@ def test_command_refuses_a_bad_address_before_doing_anything() -> None:
     with pytest.raises(CommandError, match="not a port"):
         call_command("socialcare_demo", "--addrport", "localhost:http", stdout=StringIO())
     assert not Channel.objects.exists()
+
+
+def test_the_brand_accounts_share_one_webhook_url_per_app(demo: dict[str, Any]) -> None:
+    from socialcare.models import Channel, PlatformApp
+
+    apps = {app.key: app for app in PlatformApp.objects.all()}
+    assert set(apps) == {"demo-x", "demo-meta"}
+    served = {c.platform: c.app.key for c in Channel.objects.filter(app__isnull=False)}
+    assert served == {"x": "demo-x", "facebook": "demo-meta", "instagram": "demo-meta"}
+    assert apps["demo-meta"].get_secret("verify_token") == "demo-meta-verify-token"

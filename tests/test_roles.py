@@ -36,11 +36,11 @@ AGENT_DOC = {
     "view_case", "change_case", "view_post", "add_post", "view_caseevent", "view_socialidentity",
     "view_channel", "view_team", "view_teammembership", "view_replytemplate", "view_tag",
     "view_slapolicy", "view_identityverification", "view_incident", "view_incidentevent", "view_incidentstep",
-    "change_incidentstep", "view_playbook", "view_playbookstep",
+    "change_incidentstep", "view_playbook", "view_playbookstep", "hide_post",
 }  # fmt: skip
 #: docs/roles.md, what a supervisor has on top (plus change on the customer model).
 SUPERVISOR_DOC = {
-    "view_all_cases", "add_case", "merge_case", "approve_reply", "change_post",
+    "view_all_cases", "add_case", "merge_case", "approve_reply", "change_post", "moderate_post",
     "view_supportdashboard", "view_slaalert", "add_incident", "change_incident",
     "add_playbook", "change_playbook", "delete_playbook",
     "add_playbookstep", "change_playbookstep", "delete_playbookstep",

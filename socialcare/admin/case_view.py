@@ -24,6 +24,7 @@ from socialcare.admin.case_forms import (
     CaseForm,
     CaseHistoryFieldsMixin,
 )
+from socialcare.admin.moderation import CaseModerationMixin
 from socialcare.admin.viewer import ViewerAdminMixin, viewer_for
 from socialcare.models import Case, Playbook, Post, ReplyTemplate, Visibility
 from socialcare.services import cases as case_services
@@ -48,7 +49,9 @@ HELD_MESSAGE = (
 )
 
 
-class CaseWorkspaceMixin(CaseHistoryFieldsMixin, ViewerAdminMixin, admin.ModelAdmin):
+class CaseWorkspaceMixin(
+    CaseModerationMixin, CaseHistoryFieldsMixin, ViewerAdminMixin, admin.ModelAdmin
+):
     """The change view of ``CaseAdmin`` (the inbox lives in ``socialcare.admin.cases``)."""
 
     form = CaseForm
@@ -157,6 +160,7 @@ class CaseWorkspaceMixin(CaseHistoryFieldsMixin, ViewerAdminMixin, admin.ModelAd
             and not case.identity.is_owner_verified
             and bool(provider_for(case.identity.platform)),
             "sc_reply_limit": page.limits.get(draft.get("visibility") or Visibility.PUBLIC),
+            "sc_moderation": self.moderation_context(request, page) if can_act else {},
         }
 
     # Actions -----------------------------------------------------------------------------------
@@ -182,6 +186,7 @@ class CaseWorkspaceMixin(CaseHistoryFieldsMixin, ViewerAdminMixin, admin.ModelAd
             action("reject", self._reject, "<int:post_id>/"),
             action("open-incident", self._open_incident),
             action("verify-link", self._verify_link),
+            *self.moderation_urls(action),
         ]
         return urls + super().get_urls()
 

@@ -31,7 +31,8 @@ def _https_urls(field: models.Field, **kwargs: Any) -> forms.Field | None:
     return field.formfield(**kwargs)
 
 
-def _secret_input(label: str) -> forms.CharField:
+def secret_input(label: str) -> forms.CharField:
+    """A write-only secret field: never rendered back, never autofilled."""
     return forms.CharField(
         label=label,
         required=False,
@@ -61,6 +62,7 @@ class _ChannelFormBase(forms.ModelForm):
             "base_url",
             "can_reply_public",
             "can_message_private",
+            "human_agent_tag",
             "default_team",
             "sla_policy",
             "is_active",
@@ -93,7 +95,7 @@ class _ChannelFormBase(forms.ModelForm):
 ChannelForm = type(
     "ChannelForm",
     (_ChannelFormBase,),
-    {f"secret_{name}": _secret_input(label) for name, label in SECRET_NAMES.items()},
+    {f"secret_{name}": secret_input(label) for name, label in SECRET_NAMES.items()},
 )
 
 
@@ -127,19 +129,12 @@ class ChannelAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
         main = ["name", "platform", "account_id", "handle", "base_url", "is_active"]
         if obj is None or is_polled(obj):  # a webhook channel has no polling to switch off
             main.append("polling_enabled")
+        replies = ["can_reply_public", "can_message_private", "default_team", "sla_policy"]
+        if obj is None or obj.platform in ("facebook", "instagram"):  # Meta's permission only
+            replies.insert(2, "human_agent_tag")
         return [
             (None, {"fields": main}),
-            (
-                "Replies",
-                {
-                    "fields": [
-                        "can_reply_public",
-                        "can_message_private",
-                        "default_team",
-                        "sla_policy",
-                    ]
-                },
-            ),
+            ("Replies", {"fields": replies}),
             (
                 "Secrets (encrypted at rest)",
                 {

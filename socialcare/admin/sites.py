@@ -17,6 +17,7 @@ from django.db.models import Model
 from django.http import HttpRequest
 
 from socialcare.admin.apikeys import ApiKeyAdmin
+from socialcare.admin.apps_admin import PlatformAppAdmin
 from socialcare.admin.cases import CaseAdmin
 from socialcare.admin.channels import ChannelAdmin, WebhookDeliveryAdmin
 from socialcare.admin.config import (
@@ -53,6 +54,7 @@ from socialcare.models import (
     Incident,
     IncidentStep,
     OutboundDelivery,
+    PlatformApp,
     Playbook,
     Post,
     PrivacyRequest,
@@ -79,6 +81,7 @@ def model_admins() -> list[tuple[type[Model], type[ModelAdmin]]]:
         (SocialIdentity, SocialIdentityAdmin),
         (CustomerMerge, CustomerMergeAdmin),
         (Channel, ChannelAdmin),
+        (PlatformApp, PlatformAppAdmin),
         (WebhookDelivery, WebhookDeliveryAdmin),
         (Team, TeamAdmin),
         (BusinessCalendar, BusinessCalendarAdmin),

@@ -35,6 +35,7 @@ from socialcare.models import (
 from socialcare.services.access import Viewer, visible_cases, visible_posts
 from socialcare.services.events import user_label
 from socialcare.services.outbound_payloads import channel_data
+from socialcare.services.reply_window import reply_window
 from socialcare.services.sla_state import SLA_STATES, sla_state
 
 # The one error shape -----------------------------------------------------------------------
@@ -297,6 +298,41 @@ class IncidentRefSerializer(serializers.Serializer):
     title = serializers.CharField(read_only=True)
 
 
+class ReplyWindowSerializer(serializers.Serializer):
+    """Whether a private message may reach the customer now, and on what terms (Meta's 24-hour
+    window, 7 days with the HUMAN_AGENT tag; no window on other platforms). docs/replies.md."""
+
+    open = serializers.BooleanField(read_only=True, help_text="A private message may go now.")
+    kind = choice_field(
+        "ReplyWindowKind",
+        [
+            ("none", "The platform has no window"),
+            ("standard", "Meta's 24-hour window"),
+            ("human_agent", "Meta's 7-day Human Agent window"),
+            ("closed", "Closed"),
+        ],
+        read_only=True,
+    )
+    until = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="When the current window closes."
+    )
+    since = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="The customer's last private message, which opened the window.",
+    )
+    messaging_type = serializers.CharField(
+        read_only=True, help_text="Meta's messaging_type for a message sent now (RESPONSE, ...)."
+    )
+    tag = serializers.CharField(read_only=True, help_text="Meta's message tag (HUMAN_AGENT).")
+    reason = serializers.CharField(read_only=True, help_text="Why it is closed, or which rule.")
+    alternatives = serializers.ListField(
+        child=serializers.ChoiceField(choices=["public reply", "email"]),
+        read_only=True,
+        help_text="What is left when it is closed.",
+    )
+
+
 # Cases --------------------------------------------------------------------------------------
 
 
@@ -333,6 +369,10 @@ class CaseSerializer(serializers.ModelSerializer):
     inbound_count = serializers.IntegerField(read_only=True)
     outbound_count = serializers.IntegerField(read_only=True)
     note_count = serializers.IntegerField(read_only=True)
+    reply_window = serializers.SerializerMethodField(
+        help_text="Whether a private message may reach the customer now. Null in lists (it "
+        "costs a query per case): read it on the case."
+    )
 
     class Meta:
         model = Case
@@ -366,6 +406,7 @@ class CaseSerializer(serializers.ModelSerializer):
             "inbound_count",
             "outbound_count",
             "note_count",
+            "reply_window",
             "created_at",
             "updated_at",
         ]
@@ -397,6 +438,18 @@ class CaseSerializer(serializers.ModelSerializer):
         if title is None:
             title = case.incident.title
         return {"id": case.incident_id, "title": title}
+
+    @extend_schema_field(ReplyWindowSerializer(allow_null=True))
+    def get_reply_window(self, case: Case) -> dict[str, Any] | None:
+        if isinstance(self.parent, serializers.ListSerializer):
+            return None
+        window = reply_window(case, now=self.context.get("now")).as_dict()
+        zone = _zone()
+        return {
+            **window,
+            "until": _when(window["until"], zone),
+            "since": _when(window["since"], zone),
+        }
 
     def get_merged_into_reference(self, case: Case) -> str | None:
         reference = _text(getattr(case, "merged_into_reference", None))
@@ -437,6 +490,7 @@ class CaseSerializer(serializers.ModelSerializer):
             "inbound_count": _count(getattr(case, "inbound_count", None)),
             "outbound_count": _count(getattr(case, "outbound_count", None)),
             "note_count": _count(getattr(case, "note_count", None)),
+            "reply_window": self.get_reply_window(case),
             "created_at": _when(case.created_at, zone),
             "updated_at": _when(case.updated_at, zone),
         }

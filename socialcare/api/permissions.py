@@ -36,6 +36,7 @@ class StaffOnly(permissions.BasePermission):
 ROUTE_SCOPES: dict[str, tuple[str, str]] = {
     "case": ("cases:read", "cases:write"),
     "post": ("posts:read", "posts:read"),
+    "post-moderation": ("posts:read", "posts:moderate"),
     "customer": ("customers:read", "customers:write"),
     "identity": ("customers:read", "customers:write"),
     "team": ("teams:read", "teams:read"),
@@ -64,6 +65,10 @@ ACTION_SCOPES: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = 
     # Linking cases to an incident changes those cases (and runs the done steps on them).
     ("incident", "cases"): (("incidents:read",), ("incidents:write", "cases:write")),
     ("incident", "open_from_case"): (("incidents:read",), ("incidents:write", "cases:write")),
+    # Hiding or deleting a comment acts on the platform and writes the case's history.
+    ("post-moderation", "hide"): (("posts:read",), ("cases:write", "posts:moderate")),
+    ("post-moderation", "unhide"): (("posts:read",), ("cases:write", "posts:moderate")),
+    ("post-moderation", "delete_on_platform"): (("posts:read",), ("cases:write", "posts:moderate")),
 }
 
 #: Actions checked by their route's scopes, because they act on the route's own resource. Every

@@ -6,12 +6,13 @@ from __future__ import annotations
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from socialcare.api import apikeys, cases, crisis, people, privacy
+from socialcare.api import apikeys, cases, crisis, moderation, people, platform_apps, privacy
 from socialcare.api.schema import RedocView, SchemaView, SwaggerView
 
 router = DefaultRouter(trailing_slash=True)
 router.include_root_view = False
 cases.register(router)
+moderation.register(router)
 people.register(router)
 crisis.register(router)
 privacy.register(router)
@@ -19,6 +20,8 @@ apikeys.register(router)
 
 urlpatterns = [
     path("v1/", include(router.urls)),
+    # Staff sessions only, not API keys: see socialcare.api.platform_apps.
+    path("v1/", include(platform_apps.urlpatterns)),
     path(
         "v1/customers/<str:pk>/export/",
         privacy.CustomerExportView.as_view(),

@@ -33,6 +33,7 @@ from socialcare.demo.data import (
     Identity,
     S,
 )
+from socialcare.demo.platform_apps import add_platform_apps
 from socialcare.demo.stories import STORIES, Story
 from socialcare.models import (
     BusinessCalendar,
@@ -116,6 +117,7 @@ class _Builder:
         calendar = self._calendar()
         self._teams(calendar)
         self._channels()
+        add_platform_apps(self.channels)
         self._sla_policies(calendar)
         self._templates()
         self._customers()

@@ -32,6 +32,7 @@ from socialcare.models.outbound import (
     OutboundEvent,
     WebhookSubscription,
 )
+from socialcare.models.platform_app import APP_SECRET_NAMES, PlatformApp
 from socialcare.models.post import Post
 from socialcare.models.privacy import PrivacyRequest
 from socialcare.models.replay import DeliveryFingerprint
@@ -41,6 +42,7 @@ from socialcare.models.template import ReplyTemplate
 from socialcare.models.verification import IdentityVerification
 
 __all__ = [
+    "APP_SECRET_NAMES",
     "EVENT_TYPES",
     "SECRET_NAMES",
     "AbstractCustomer",
@@ -61,6 +63,7 @@ __all__ = [
     "IncidentStep",
     "OutboundDelivery",
     "OutboundEvent",
+    "PlatformApp",
     "Playbook",
     "PlaybookStep",
     "Post",

@@ -37,8 +37,30 @@ class Channel(models.Model):
         ),
     )
     secrets = EncryptedJSONField(_("secrets"))
+    app = models.ForeignKey(
+        "socialcare.PlatformApp",
+        verbose_name=_("platform app"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="channels",
+        help_text=_(
+            "The X or Meta app whose one webhook URL delivers this account's events. Empty: "
+            "events reach it through its own URL, or through any app's URL that names it."
+        ),
+    )
     can_reply_public = models.BooleanField(_("can reply publicly"), default=True)
     can_message_private = models.BooleanField(_("can send private messages"), default=True)
+    human_agent_tag = models.BooleanField(
+        _("Human Agent permission (Meta)"),
+        default=False,
+        help_text=_(
+            "Facebook and Instagram: on when the Meta app has the Human Agent permission. Agents "
+            "may then answer a private message up to 7 days after the customer's last one (tag "
+            "HUMAN_AGENT) instead of 24 hours. Turn it on only once Meta granted it: without it, "
+            "Meta refuses such messages."
+        ),
+    )
     default_team = models.ForeignKey(
         "socialcare.Team",
         verbose_name=_("default team"),

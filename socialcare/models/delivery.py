@@ -16,6 +16,9 @@ class WebhookDeliveryQuerySet(models.QuerySet):
     def failed(self) -> WebhookDeliveryQuerySet:
         return self.filter(status=WebhookDelivery.Status.FAILED)
 
+    def unrouted(self) -> WebhookDeliveryQuerySet:
+        return self.filter(status=WebhookDelivery.Status.UNROUTED)
+
 
 class WebhookDelivery(models.Model):
     class Status(models.TextChoices):
@@ -23,6 +26,9 @@ class WebhookDelivery(models.Model):
         PROCESSING = "processing", _("Processing")
         PROCESSED = "processed", _("Processed")
         FAILED = "failed", _("Failed")
+        #: Delivered to an app's URL for an account no active channel has: kept, with the
+        #: reason, until its channel exists (``services.account_routing.route_waiting``).
+        UNROUTED = "unrouted", _("Waiting for its channel")
 
     class Source(models.TextChoices):
         WEBHOOK = "webhook", _("Webhook")
@@ -33,6 +39,33 @@ class WebhookDelivery(models.Model):
         verbose_name=_("channel"),
         on_delete=models.PROTECT,
         related_name="deliveries",
+        # Empty only for a delivery to an app's URL not yet routed to its account's channel.
+        null=True,
+        blank=True,
+    )
+    app = models.ForeignKey(
+        "socialcare.PlatformApp",
+        verbose_name=_("platform app"),
+        on_delete=models.SET_NULL,
+        related_name="deliveries",
+        null=True,
+        blank=True,
+        help_text=_("Set when it came to the app's webhook URL."),
+    )
+    account_id = models.CharField(
+        _("account id"),
+        max_length=255,
+        blank=True,
+        help_text=_("The brand account it is for, as routed from an app's URL."),
+    )
+    routed_from = models.ForeignKey(
+        "self",
+        verbose_name=_("split from"),
+        on_delete=models.SET_NULL,
+        related_name="routed",
+        null=True,
+        blank=True,
+        help_text=_("The app delivery naming several accounts that this part was split from."),
     )
     platform = PlatformField(_("platform"))
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.WEBHOOK)

@@ -15,6 +15,23 @@ FOUND_CUSTOMER = {
 }
 
 
+#: How a moderation event names what was done (``data["action"]``).
+MODERATION_DONE = {"hide": "hidden", "unhide": "unhidden", "delete": "deleted"}
+
+
+def moderation_summary(data: dict) -> str:
+    """ "Comment hidden on Facebook by Alice: abusive" or, when it did not happen, "Reply not
+    hidden on X (Alice): <why>" (services/moderation.py writes the data)."""
+    what = str(data.get("what") or "Comment")
+    done = MODERATION_DONE.get(str(data.get("action")), str(data.get("action") or "moderated"))
+    where = str(data.get("platform_label") or data.get("platform") or "the platform")
+    by = str(data.get("by") or "the system")
+    if data.get("outcome") == "done":
+        reason = str(data.get("reason") or "")
+        return f"{what} {done} on {where} by {by}" + (f": {reason}" if reason else "")
+    return f"{what} not {done} on {where} ({by}): {data.get('error') or 'no reason given'}"
+
+
 class CaseEventQuerySet(models.QuerySet):
     def timeline(self) -> CaseEventQuerySet:
         return self.select_related("actor", "post").order_by("at", "pk")
@@ -46,6 +63,7 @@ class CaseEvent(models.Model):
         VERIFICATION_SENT = "verification_sent", _("Verification link created")
         IDENTITY_VERIFIED = "identity_verified", _("Identity verified")
         VERIFICATION_FAILED = "verification_failed", _("Identity verification failed")
+        MODERATED = "moderated", _("Moderated")
 
     case = models.ForeignKey(
         "socialcare.Case", on_delete=models.CASCADE, related_name="events", verbose_name=_("case")
@@ -102,5 +120,7 @@ class CaseEvent(models.Model):
                 return f"Merged {d.get('from', '')} into this case"
             case self.Kind.TAGS_CHANGED:
                 return f"Tags: {', '.join(d.get('to', [])) or '—'}"
+            case self.Kind.MODERATED:
+                return moderation_summary(d)
             case _:
                 return d.get("text") or self.get_kind_display()

@@ -38,6 +38,11 @@ class Post(models.Model):
         DIRECT_MESSAGE = "direct_message", _("Direct message")
         EMAIL = "email", _("Email")
 
+    class Moderation(models.TextChoices):
+        NONE = "", _("Not moderated")
+        HIDDEN = "hidden", _("Hidden on the platform")
+        DELETED = "deleted", _("Deleted on the platform by the brand")
+
     class SendStatus(models.TextChoices):
         AWAITING_APPROVAL = "awaiting_approval", _("Awaiting approval")
         QUEUED = "queued", _("Queued")
@@ -125,6 +130,21 @@ class Post(models.Model):
     )
     send_error = models.TextField(_("send error"), blank=True)
     send_attempts = models.PositiveIntegerField(_("send attempts"), default=0)
+    # Inbound only: what the brand did to the customer's comment on the platform
+    # (services/moderation.py). The post itself is always kept.
+    moderation = models.CharField(
+        _("moderation"), max_length=10, choices=Moderation.choices, blank=True, default=""
+    )
+    moderated_at = models.DateTimeField(_("moderated"), null=True, blank=True)
+    moderated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("moderated by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="socialcare_moderated_posts",
+        help_text=_("Empty: by the system (a playbook step)."),
+    )
 
     objects = PostQuerySet.as_manager()
 
@@ -132,6 +152,10 @@ class Post(models.Model):
         ordering = ["posted_at", "pk"]
         verbose_name = _("post")
         verbose_name_plural = _("posts")
+        permissions = [
+            ("hide_post", "Can hide and unhide customers' comments on the platform"),
+            ("moderate_post", "Can hide, unhide and delete customers' comments on the platform"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["platform", "external_id"], name="socialcare_post_unique_platform_id"

@@ -166,6 +166,10 @@ class OutboundMessage:
     #: The parent post's stored raw payload, for platforms that need more than its id (Bluesky
     #: replies name the parent's and the thread root's CIDs).
     parent_raw: Mapping[str, Any] = field(default_factory=dict)
+    #: Meta private messages: the Send API's ``messaging_type`` (empty: ``RESPONSE``) and
+    #: message ``tag`` (``HUMAN_AGENT`` past the 24-hour window), from ``services.reply_window``.
+    messaging_type: str = ""
+    tag: str = ""
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,11 @@ such a post's author has an empty ``external_id`` (unknown), never a made-up one
 
 Outbound (channel secret ``access_token``, a Page access token, sent as a Bearer token):
 ``POST /<comment id>/comments`` (Facebook), ``POST /<comment id>/replies`` (Instagram) with a
-``message`` form field, and ``POST /me/messages`` for private messages.
+``message`` form field, and ``POST /me/messages`` for private messages, with the
+``messaging_type`` (``RESPONSE`` within 24 hours of the customer's last message,
+``MESSAGE_TAG`` with ``tag: HUMAN_AGENT`` up to 7 days) that ``services.reply_window`` chose.
+Meta's "outside of allowed window" refusal (code 10, subcode 2018278; 2534022 on Instagram)
+is a final ``SendError`` that says so.
 """
 
 from __future__ import annotations
@@ -108,6 +112,9 @@ REMOVE_VERBS = frozenset({"remove", "delete"})
 THROTTLING_CODES = frozenset({4, 17, 32, 613, *range(80001, 80015)})
 #: Graph API error codes documented as temporary ("unknown error", "service unavailable").
 TRANSIENT_CODES = frozenset({1, 2})
+#: Send API subcodes of code 10 for a message outside the allowed messaging window (Messenger,
+#: Instagram).
+WINDOW_SUBCODES = frozenset({2018278, 2534022})
 
 
 def _time(value: Any, what: str) -> dt.datetime:
@@ -226,11 +233,13 @@ class MetaAdapter:
             recipient = message.recipient or _dm_customer(message.conversation_id)
             if not recipient:
                 raise SendError("A private message needs a recipient id.")
-            payload = {
+            payload: dict[str, Any] = {
                 "recipient": {"id": recipient},
-                "messaging_type": "RESPONSE",
+                "messaging_type": message.messaging_type or "RESPONSE",
                 "message": {"text": message.text},
             }
+            if message.tag:
+                payload["tag"] = message.tag
             answer = _post(client, f"{base}/me/messages", auth, json_body=payload)
             message_id = _id(answer.get("message_id"), "message_id", required=False)
             if not message_id:
@@ -485,6 +494,11 @@ def _graph_error(response: httpx.Response) -> None:
             raise TransientSendError(
                 f"Temporary Meta error (code {code}): {text}",
                 retry_after=retry_after_seconds(response, 30),
+            )
+        if code == 10 and error.get("error_subcode") in WINDOW_SUBCODES:
+            raise SendError(
+                f"Meta refused the message ({response.status_code}): the customer's messaging "
+                f"window is closed (code 10, subcode {error.get('error_subcode')}): {text}"
             )
 
 

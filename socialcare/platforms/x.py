@@ -17,6 +17,11 @@ is not a request for help.
 Outbound, replies go through API v2 with an OAuth 2.0 user-context token (channel secret
 ``access_token``): ``POST /2/tweets`` for public replies and
 ``POST /2/dm_conversations/with/<participant id>/messages`` for direct messages.
+
+Two rules of X decide before sending whether a public reply can go (docs/replies.md):
+``summons`` (since 23 Feb 2026, self-serve plans may reply only to a post that @mentions the
+brand or quotes one of its posts) and ``weighted_length`` (280 weighted characters). A reply X
+refuses under the first rule fails with ``REPLY_RULE`` in its error.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ import base64
 import datetime as dt
 import html
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import httpx
@@ -76,6 +82,15 @@ DEFAULT_BASE_URL = "https://api.x.com"
 SIGNATURE_HEADER = "x-twitter-webhooks-signature"
 WEB_URL = "https://x.com"
 
+#: The most a post may weigh, in weighted characters (twitter-text v3 configuration).
+MAX_WEIGHTED_LENGTH = 280
+#: What X's refusal of a reply under its reply rule says, and how we explain it.
+REPLY_RULE_DETAIL = "not been mentioned or otherwise engaged by the author"
+REPLY_RULE = (
+    "X accepts a reply only to a post that @mentions the brand's account or quotes one of its "
+    "posts (X API rule for self-serve plans since 23 Feb 2026)"
+)
+
 _MONTHS = {
     name: number
     for number, name in enumerate(
@@ -93,6 +108,57 @@ def _count(value: Any) -> int | None:
 
 def _flag(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
+
+
+def weighted_length(text: str) -> int:
+    """``text``'s length as X counts it against ``MAX_WEIGHTED_LENGTH`` (twitter-text v3, the
+    ``twitter-text-parser`` port): NFC-normalized; Latin, general punctuation and most
+    alphabetic scripts weigh 1, CJK and every other code point 2, an emoji 2 however many code
+    points it joins, and every URL 23 (the t.co link that replaces it)."""
+    from twitter_text import parse_tweet
+
+    return parse_tweet(text).weightedLength
+
+
+def summons(
+    raw: Mapping[str, Any], text: str, brand_id: str, brand_handle: str = ""
+) -> bool | None:
+    """Whether a customer's post lets the brand reply through the API: it @mentions the brand's
+    account (``brand_id``, or ``brand_handle``) or quotes one of its posts. Told from the stored
+    payload (v1.1 ``entities.user_mentions`` and ``quoted_status``, v2 ``entities.mentions``);
+    without one, from ``@handle`` in the text; None when neither can tell."""
+    handle = brand_handle.lstrip("@").lower()
+    payload = raw if isinstance(raw, Mapping) else {}
+    for user_id, name in _mentioned(payload):
+        if (brand_id and user_id == brand_id) or (handle and name.lower() == handle):
+            return True
+    quoted = payload.get("quoted_status")
+    if isinstance(quoted, Mapping) and isinstance(quoted.get("user"), Mapping):
+        user = quoted["user"]
+        if brand_id and str(user.get("id_str") or user.get("id") or "") == brand_id:
+            return True
+        if handle and str(user.get("screen_name") or "").lower() == handle:
+            return True
+    if any(key in payload for key in ("entities", "text", "full_text", "extended_tweet")):
+        return False
+    if handle and re.search(rf"(?<![\w@])@{re.escape(handle)}(?!\w)", text, re.IGNORECASE):
+        return True
+    return None
+
+
+def _mentioned(payload: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    """(user id, handle) of each account a stored tweet mentions."""
+    extended = payload.get("extended_tweet")
+    for holder in (payload, extended if isinstance(extended, Mapping) else {}):
+        entities = holder.get("entities")
+        if not isinstance(entities, Mapping):
+            continue
+        for key, name_key in (("user_mentions", "screen_name"), ("mentions", "username")):
+            items = entities.get(key)
+            for item in items if isinstance(items, list) else ():
+                if isinstance(item, Mapping):
+                    user_id = item.get("id_str") or item.get("id") or ""
+                    yield str(user_id), str(item.get(name_key) or "")
 
 
 def parse_created_at(value: Any) -> dt.datetime:
@@ -372,6 +438,11 @@ def _post_json(
         raise SendError(f"Bad X API URL {url!r}: {exc}") from exc
     except httpx.TransportError as exc:
         raise TransientSendError(f"Could not reach X: {exc!r}") from exc
+    if response.status_code == 403 and REPLY_RULE_DETAIL in response.text:
+        raise SendError(
+            f"X refused the reply (403): {REPLY_RULE}. Send a direct message instead. "
+            f"X said: {response.text[:300]}"
+        )
     raise_for_send_status(response)
     try:
         answer = response.json()

@@ -23,6 +23,8 @@ SCOPES: dict[str, str] = {
     "cases:write": "Open and change cases, add notes, merge cases.",
     "replies:write": "Send replies to customers (cases/{id}/replies/, with cases:write).",
     "posts:read": "Read posts (posts/).",
+    "posts:moderate": "Hide, unhide and delete customers' comments on the platform "
+    "(posts/{id}/hide/, unhide/, delete-on-platform/; with cases:write).",
     "customers:read": "Read customers and social identities (with cases:read, a customer's "
     "history).",
     "customers:write": "Create, change and merge customers; link and unlink identities.",

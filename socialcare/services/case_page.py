@@ -27,6 +27,7 @@ from socialcare.models import (
 )
 from socialcare.services.access import Viewer, visible_cases, visible_identities
 from socialcare.services.cases import allowed_transitions
+from socialcare.services.reply_window import ReplyWindow, public_reply_refusal, reply_window
 from socialcare.services.sla_state import sla_state
 from socialcare.services.templates import render_reply_template, text_limit
 
@@ -150,6 +151,12 @@ class CasePage:
     merged_into: Case | None = None
     #: The title of its incident as the reader reads it.
     incident_title: str = ""
+    #: Whether a private message may go now (``services.reply_window``), and the composer's line
+    #: about it ("" when the platform has no window).
+    reply_window: ReplyWindow | None = None
+    reply_window_line: str = ""
+    #: Why no public reply can go (X's reply rule), "" when one can.
+    public_refusal: str = ""
 
 
 def load_case(pk: Any) -> Case:
@@ -314,7 +321,11 @@ def build_case_page(
         merged_into = None
     if case.incident_id:
         viewer.prepare_incidents([case.incident])
+    window = reply_window(case)
     return CasePage(
+        reply_window=window,
+        reply_window_line=window.summary() if window.kind != "none" else "",
+        public_refusal=public_reply_refusal(case),
         case=case,
         merged_into=merged_into,
         incident_title=viewer.incident_titles.get(case.incident_id, ""),

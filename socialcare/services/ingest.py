@@ -40,8 +40,8 @@ from socialcare.platforms.base import (
     PostEdit,
 )
 from socialcare.platforms.registry import UnknownPlatform, get_adapter
+from socialcare.services import account_routing, sla
 from socialcare.services import cases as case_services
-from socialcare.services import sla
 from socialcare.services.events import record_event, written_together
 from socialcare.services.identities import (
     IdentityCache,
@@ -327,6 +327,10 @@ def process_delivery(delivery_id: int, *, batch: int | None = None) -> WebhookDe
     delivery, claimed = _claim(delivery_id)
     if not claimed:
         return delivery
+    if delivery.channel_id is None:  # came to an app's URL: first find its account's channel
+        delivery = account_routing.route_claimed(delivery)
+        if delivery.status != WebhookDelivery.Status.PROCESSING:
+            return delivery  # split, unrouted, duplicate or unreadable: nothing more here
     works = [_parse(delivery)]
     if batch > 1 and len(works[0].events) < BATCH_EVENTS:
         works += [_parse(d) for d in _claim_more(delivery, batch - 1)]

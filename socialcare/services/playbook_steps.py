@@ -160,6 +160,49 @@ class TakePrivate(StepKind):
         )
 
 
+class HideMatching(StepKind):
+    """Hide the linked cases' inbound public comments that contain one of ``config["words"]``
+    (a list, or one word or phrase per line), case-insensitive. Each comment is audited on its
+    case and the incident; one its platform cannot hide is recorded as skipped
+    (services/moderation.py)."""
+
+    label = "Hide comments matching these words"
+    case_scoped = True
+    # Not ``reaches_customers``: it sends customers nothing (it changes what the public sees of
+    # the brand's pages, which is why an admin decides whether it runs by itself).
+
+    def __init__(self) -> None:
+        # Rate limits a platform answered, kept from case to case of one run.
+        self.paused: dict[str, float] = {}
+
+    def check(self, incident: Incident, step: IncidentStep) -> str:
+        return "" if match_words(step.config) else 'no words to match (set {"words": [...]})'
+
+    def apply_to_case(self, incident: Incident, step: IncidentStep, case: Case, actor: Any) -> None:
+        from socialcare.services.moderation import hide_matching
+
+        # Failures are recorded per comment, never raised: the comments already hidden on the
+        # platform must keep their marks (raising would roll this case's writes back).
+        hide_matching(
+            case,
+            match_words(step.config),
+            actor=actor,
+            source=f"playbook step '{step.title}' of incident #{incident.pk}",
+            incident=incident,
+            paused=self.paused,
+        )
+
+
+def match_words(config: dict) -> list[str]:
+    """The words of a ``hide_matching`` step: a list, or a text with one per line."""
+    raw = config.get("words") or []
+    if isinstance(raw, str):
+        raw = raw.splitlines()
+    if not isinstance(raw, list):
+        return []
+    return [word.strip() for word in raw if isinstance(word, str) and word.strip()]
+
+
 class Checklist(StepKind):
     label = "Manual checklist item"
 
@@ -171,6 +214,7 @@ BUILTIN_KINDS: dict[str, type[StepKind]] = {
     "require_approval": RequireApproval,
     "holding_reply": HoldingReply,
     "take_private": TakePrivate,
+    "hide_matching": HideMatching,
     "checklist": Checklist,
 }
 

@@ -20,12 +20,21 @@ from socialcare import signals
 from socialcare.conf import app_settings
 from socialcare.exceptions import SocialCareError
 from socialcare.models import Case, CaseEvent, Post, ReplyTemplate, Visibility
+from socialcare.platforms import x as x_platform
 from socialcare.platforms.base import (
     OutboundMessage,
     SendError,
     TransientSendError,
 )
 from socialcare.services.events import record_event
+from socialcare.services.reply_window import (
+    META_PLATFORMS,
+    ReplyWindow,
+    allows_public_reply,
+    public_reply_refusal,
+    reply_target,
+    reply_window,
+)
 from socialcare.services.templates import check_length, render_reply_template
 from socialcare.transports import IDEMPOTENT_PLATFORMS, UnconfirmedSend
 
@@ -33,17 +42,6 @@ logger = logging.getLogger("socialcare.replies")
 
 #: Backoff before retry n (1-based), in seconds, unless the platform asks for longer.
 BACKOFF_BASE_SECONDS = 15
-
-
-def reply_target(case: Case) -> Post | None:
-    """The customer post a public reply answers: the case's latest visible inbound public post."""
-    return (
-        case.posts.inbound()
-        .visible()
-        .filter(visibility=Visibility.PUBLIC)
-        .order_by("-posted_at", "-pk")
-        .first()
-    )
 
 
 @transaction.atomic
@@ -59,6 +57,11 @@ def send_reply(
 ) -> Post:
     """Queue a reply on ``case``: public (threaded to ``in_reply_to`` or the latest customer post)
     or private (a direct message, or an email on email channels). Returns the outbound post.
+
+    Refused before anything is stored when the platform would refuse it: a private message
+    outside the case's reply window (``services.reply_window``: Meta's 24 hours, or 7 days with
+    the Human Agent permission), a public reply on X to a post that does not @mention the brand
+    or quote it, a post on X over 280 weighted characters.
 
     While the case's incident requires approval, a public reply by an agent is stored
     ``awaiting_approval`` instead of queued (see ``approve_reply``); replies by the system and
@@ -84,7 +87,10 @@ def send_reply(
         raise SocialCareError(f"{case.reference} has no channel to reply through.")
     if visibility not in Visibility.values:
         raise SocialCareError(f"Unknown visibility {visibility!r}.")
-    check_length(text, channel.platform, visibility)
+    if channel.platform == "x" and visibility == Visibility.PUBLIC:
+        check_x_length(text)
+    else:
+        check_length(text, channel.platform, visibility)
     parent = None
     if visibility == Visibility.PUBLIC:
         if not channel.can_reply_public:
@@ -92,16 +98,26 @@ def send_reply(
         parent = in_reply_to or reply_target(case)
         if parent is None:
             raise SocialCareError(
-                f"{case.reference} has no public customer post to reply to; send a private message."
+                public_reply_refusal(case)
+                or f"{case.reference} has no public customer post to reply to; send a private "
+                "message."
             )
         if parent.case_id != case.pk:
             raise SocialCareError("That post is not part of this case.")
+        if not allows_public_reply(parent, channel):
+            raise SocialCareError(
+                f"That post does not @mention the brand or quote one of its posts: "
+                f"{x_platform.REPLY_RULE}. Send a direct message instead."
+            )
         kind = Post.Kind.REPLY
     else:
         if not channel.can_message_private:
             raise SocialCareError(f"{channel} cannot send private messages.")
         if channel.platform != "email" and case.identity_id is None:
             raise SocialCareError(f"{case.reference} has no social identity to message.")
+        window = reply_window(case, automated=not getattr(actor, "pk", None))
+        if not window.open:
+            raise SocialCareError(window.refusal)
         parent = in_reply_to
         kind = Post.Kind.EMAIL if channel.platform == "email" else Post.Kind.DIRECT_MESSAGE
     post = Post.objects.create(
@@ -136,6 +152,18 @@ def send_reply(
     else:
         queue_send(post)
     return post
+
+
+def check_x_length(text: str) -> None:
+    """Refuse a post X would refuse for its length: over 280 weighted characters
+    (``platforms.x.weighted_length``: CJK characters and emoji count 2, every link 23)."""
+    weight = x_platform.weighted_length(text)
+    if weight > x_platform.MAX_WEIGHTED_LENGTH:
+        raise SocialCareError(
+            f"{weight} characters is over the {x_platform.MAX_WEIGHTED_LENGTH}-character limit "
+            "for a post on X, counted as X counts them (CJK characters and emoji 2, every link "
+            "23)."
+        )
 
 
 def needs_approval(case: Case, visibility: str, actor: Any) -> bool:
@@ -193,8 +221,9 @@ def queue_send(post: Post, delay: float = 0) -> None:
     transaction.on_commit(lambda: tasks.enqueue_send_post(post.pk, delay=delay))
 
 
-def outbound_message(post: Post) -> OutboundMessage:
-    """What the transport needs to send ``post``."""
+def outbound_message(post: Post, window: ReplyWindow | None = None) -> OutboundMessage:
+    """What the transport needs to send ``post`` (a private message with the Meta messaging
+    type and tag of ``window``)."""
     from socialcare.models import customer_email
 
     case = post.case
@@ -216,6 +245,8 @@ def outbound_message(post: Post) -> OutboundMessage:
         recipient_handle=identity.handle if identity else "",
         idempotency_key=f"socialcare-post-{post.pk}",
         parent_raw=dict(parent.raw) if parent else {},
+        messaging_type=window.messaging_type if window else "",
+        tag=window.tag if window else "",
     )
 
 
@@ -234,8 +265,14 @@ def deliver_post(post_id: int) -> Post | None:
     )
     if not claimed or post is None:
         return post
+    window = None
+    if post.visibility == Visibility.PRIVATE and post.platform in META_PLATFORMS and post.case_id:
+        # It may have closed since the reply was queued.
+        window = reply_window(post.case, automated=post.sent_by_id is None)
+        if not window.open:
+            return _fail(post, window.refusal)
     try:
-        sent = get_transport().send(post.channel, outbound_message(post))
+        sent = get_transport().send(post.channel, outbound_message(post, window))
     except TransientSendError as exc:
         return _retry_or_fail(post, exc)
     except UnconfirmedSend as exc:  # may be out: never re-sent automatically

@@ -63,6 +63,8 @@ AGENT_PERMISSIONS = (
     "socialcare.change_incidentstep",
     "socialcare.view_playbook",
     "socialcare.view_playbookstep",
+    # Hide (and unhide) an abusive comment on the platform; deleting is the supervisor's.
+    "socialcare.hide_post",
 )
 
 SUPERVISOR_PERMISSIONS = (
@@ -72,6 +74,7 @@ SUPERVISOR_PERMISSIONS = (
     "socialcare.merge_case",
     "socialcare.approve_reply",
     "socialcare.change_post",  # retry a failed reply
+    "socialcare.moderate_post",  # hide, unhide and delete customers' comments on the platform
     "socialcare.view_supportdashboard",
     "socialcare.view_slaalert",
     # Open incidents from cases, contain and resolve them.

@@ -1,17 +1,26 @@
-"""How outbound replies leave: ``live`` (the platform's API, or email) or ``console`` (demo/dev).
+"""How outbound replies and moderation leave: ``live`` (the platform's API, or email) or
+``console`` (demo/dev).
 
-``SOCIALCARE["REPLY_TRANSPORT"]`` names the class; a transport has one method,
-``send(channel, message) -> SentPost``, raising the errors of ``socialcare.platforms.base``.
+``SOCIALCARE["REPLY_TRANSPORT"]`` names the class (``Transport``): ``send(channel, message) ->
+SentPost`` publishes a reply, ``moderate(channel, request) -> ModerationResult`` hides, unhides or
+deletes a customer's comment (docs/moderation.md). Both raise the errors of
+``socialcare.platforms.base``; a transport written before moderation existed may lack
+``moderate``, and the moderation service then refuses with a clear message.
 """
 
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 from django.utils.module_loading import import_string
 
 from socialcare.conf import app_settings
-from socialcare.platforms.base import SendError
+from socialcare.platforms.base import OutboundMessage, SendError, SentPost
+from socialcare.platforms.moderation import ModerationRequest, ModerationResult
+
+if TYPE_CHECKING:
+    from socialcare.models import Channel
 
 #: Platforms whose publishing calls honour our idempotency key (Mastodon's ``Idempotency-Key``):
 #: re-sending after an unanswered request returns the first post instead of a second one.
@@ -25,13 +34,22 @@ class UnconfirmedSend(SendError):
     automatically: an agent checks the platform first."""
 
 
+@runtime_checkable
+class Transport(Protocol):
+    def send(self, channel: Channel, message: OutboundMessage) -> SentPost:
+        """Publish ``message`` through ``channel``."""
+
+    def moderate(self, channel: Channel, request: ModerationRequest) -> ModerationResult:
+        """Hide, unhide or delete a customer's comment seen on ``channel``."""
+
+
 @cache
 def _load(path: str) -> object:
     return import_string(path)()
 
 
-def get_transport():  # -> Transport
-    return _load(app_settings.REPLY_TRANSPORT)
+def get_transport() -> Transport:
+    return cast(Transport, _load(app_settings.REPLY_TRANSPORT))
 
 
 def reset() -> None:

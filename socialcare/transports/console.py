@@ -1,4 +1,5 @@
-"""A transport for demos and development: replies are logged and marked sent, nothing leaves."""
+"""A transport for demos and development: replies and moderation are logged and reported done,
+nothing leaves."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from django.utils import timezone
 
 from socialcare.models import Channel
 from socialcare.platforms.base import OutboundMessage, SentPost
+from socialcare.platforms.moderation import ModerationRequest, ModerationResult
 
 logger = logging.getLogger("socialcare.transports.console")
 
@@ -25,3 +27,13 @@ class ConsoleTransport:
             message.text,
         )
         return SentPost(external_id=f"console-{uuid.uuid4().hex}", posted_at=timezone.now())
+
+    def moderate(self, channel: Channel, request: ModerationRequest) -> ModerationResult:
+        logger.info(
+            "[console transport] %s %s on %s: %s",
+            channel.platform,
+            request.action,
+            channel.name,
+            request.external_id,
+        )
+        return ModerationResult(request.action, request.external_id, "console transport: logged")

@@ -1,4 +1,5 @@
-"""Replies through the platform's own API (httpx), or by email for email channels."""
+"""Replies and moderation through the platform's own API (httpx); replies by email for email
+channels."""
 
 from __future__ import annotations
 
@@ -11,6 +12,12 @@ from django.utils import timezone
 from socialcare.conf import app_settings
 from socialcare.models import Channel
 from socialcare.platforms.base import OutboundMessage, SendError, SentPost, TransientSendError
+from socialcare.platforms.moderation import (
+    ModerationRefused,
+    ModerationRequest,
+    ModerationResult,
+    get_moderator,
+)
 from socialcare.platforms.registry import get_adapter
 from socialcare.transports import IDEMPOTENT_PLATFORMS, UnconfirmedSend
 
@@ -59,18 +66,24 @@ class _Tracker:
         return False
 
 
+def _refreshed(channel: Channel) -> Channel:
+    """``channel`` with a fresh access token when its OAuth token has expired."""
+    from socialcare.services import channel_oauth
+
+    try:
+        return channel_oauth.refresh_if_expired(channel)
+    except channel_oauth.ChannelConnectError as exc:
+        error = SendError if exc.code == "no_refresh_token" else TransientSendError
+        raise error(" ".join(exc.messages)) from exc
+
+
 class LiveTransport:
     def send(self, channel: Channel, message: OutboundMessage) -> SentPost:
         if channel.platform == "email":
             return self._email(channel, message)
-        from socialcare.services import channel_oauth
         from socialcare.services.ingest import channel_config
 
-        try:
-            channel = channel_oauth.refresh_if_expired(channel)
-        except channel_oauth.ChannelConnectError as exc:
-            error = SendError if exc.code == "no_refresh_token" else TransientSendError
-            raise error(" ".join(exc.messages)) from exc
+        channel = _refreshed(channel)
         adapter = get_adapter(channel.platform)
         tracker = _Tracker()
         hooks = {"request": [tracker.on_request], "response": [tracker.on_response]}
@@ -90,6 +103,22 @@ class LiveTransport:
                     "the reply may have been published. Check the platform before sending it "
                     "again."
                 ) from exc
+
+    def moderate(self, channel: Channel, request: ModerationRequest) -> ModerationResult:
+        """Hide, unhide or delete a comment through the platform's API. Hiding is idempotent on
+        every platform, so a failure after the request left is simply reported (no
+        ``UnconfirmedSend``): the agent or the step tries again."""
+        from socialcare.services.ingest import channel_config
+
+        moderator = get_moderator(channel.platform)
+        if moderator is None:
+            raise ModerationRefused(f"socialcare cannot moderate posts on {channel.platform}.")
+        channel = _refreshed(channel)
+        with httpx.Client(timeout=app_settings.HTTP_TIMEOUT, follow_redirects=False) as client:
+            try:
+                return moderator.moderate(channel_config(channel), request, client)
+            except httpx.TransportError as exc:
+                raise TransientSendError(f"Could not reach {channel.platform}: {exc}") from exc
 
     def _email(self, channel: Channel, message: OutboundMessage) -> SentPost:
         if not message.recipient:

@@ -35,6 +35,7 @@ from socialcare.models import (
     Case,
     Channel,
     Detector,
+    PlatformApp,
     Playbook,
     PlaybookStep,
     Post,
@@ -168,6 +169,7 @@ def build_world(
     WebhookSubscription.objects.create(
         name="CRM", url="https://crm.example/hook", event_types=["case.created"]
     )
+    PlatformApp.objects.create(name="Acme on X", platform="x")
     create_api_key(carol, "Billing's reports", scopes=["cases:read"])
     hidden_customer = _customer(canary, "customer")
     merged_customer = _customer(canary, "merged-customer")

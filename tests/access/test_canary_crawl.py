@@ -694,6 +694,7 @@ def other_socialcare_urls(world: World) -> dict[str, list[str]]:
             "channel_id": world.channel.pk,
             "token": "not-a-token",  # a real token is the customer's own credential
             "backend": "twitter-oauth2",
+            "app_key": "not-an-app-key",
         }
         wanted = {k: v for k, v in kwargs.items() if k in _kwarg_names(p)}
         url = reverse(f"socialcare:{p.name}", kwargs=wanted)
