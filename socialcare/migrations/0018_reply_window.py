@@ -19,6 +19,7 @@ class Migration(migrations.Migration):
             model_name="channel",
             name="human_agent_tag",
             field=models.BooleanField(
+                db_default=False,
                 default=False,
                 help_text=(
                     "Facebook and Instagram: on when the Meta app has the Human Agent permission. "

@@ -131,6 +131,7 @@ class Migration(migrations.Migration):
             name="account_id",
             field=models.CharField(
                 blank=True,
+                db_default="",
                 help_text="The brand account it is for, as routed from an app's URL.",
                 max_length=255,
                 verbose_name="account id",

@@ -26,6 +26,7 @@ class Migration(migrations.Migration):
                     ("hidden", "Hidden on the platform"),
                     ("deleted", "Deleted on the platform by the brand"),
                 ],
+                db_default="",
                 default="",
                 max_length=10,
                 verbose_name="moderation",

@@ -54,6 +54,7 @@ class Channel(models.Model):
     human_agent_tag = models.BooleanField(
         _("Human Agent permission (Meta)"),
         default=False,
+        db_default=False,
         help_text=_(
             "Facebook and Instagram: on when the Meta app has the Human Agent permission. Agents "
             "may then answer a private message up to 7 days after the customer's last one (tag "

@@ -56,6 +56,9 @@ class WebhookDelivery(models.Model):
         _("account id"),
         max_length=255,
         blank=True,
+        # Also in the database: rows written by SQL that predates the column (bulk loads, a
+        # process of the previous release during a deploy) get "" too.
+        db_default="",
         help_text=_("The brand account it is for, as routed from an app's URL."),
     )
     routed_from = models.ForeignKey(

@@ -132,8 +132,14 @@ class Post(models.Model):
     send_attempts = models.PositiveIntegerField(_("send attempts"), default=0)
     # Inbound only: what the brand did to the customer's comment on the platform
     # (services/moderation.py). The post itself is always kept.
+    # db_default: rows a process of the previous release inserts during a deploy get "" too.
     moderation = models.CharField(
-        _("moderation"), max_length=10, choices=Moderation.choices, blank=True, default=""
+        _("moderation"),
+        max_length=10,
+        choices=Moderation.choices,
+        blank=True,
+        default="",
+        db_default="",
     )
     moderated_at = models.DateTimeField(_("moderated"), null=True, blank=True)
     moderated_by = models.ForeignKey(
