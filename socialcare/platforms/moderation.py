@@ -32,7 +32,7 @@ from socialcare.platforms.base import (
     TransientSendError,
     raise_for_send_status,
 )
-from socialcare.platforms.meta import _graph_error
+from socialcare.platforms.meta import graph_error
 
 HIDE = "hide"
 UNHIDE = "unhide"
@@ -172,11 +172,11 @@ class MetaModerator:
 
 
 def _raise_for_graph(response: httpx.Response) -> None:
-    """Throttling and temporary errors as the adapter maps them (``_graph_error``), other
+    """Throttling and temporary errors as the adapter maps them (``graph_error``), other
     4xx answers as ``ModerationRefused`` with Graph's own message and code."""
     if response.status_code < 400:
         return
-    _graph_error(response)
+    graph_error(response)
     if response.status_code in (408, 429) or response.status_code >= 500:
         raise_for_send_status(response)
     error: Mapping[str, Any] = {}
