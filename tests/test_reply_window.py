@@ -15,7 +15,8 @@ from socialcare.exceptions import SocialCareError
 from socialcare.models import Case, Post
 from socialcare.platforms.base import OutboundMessage, SendError
 from socialcare.platforms.meta import MetaAdapter
-from socialcare.platforms.x import XAdapter, summons, weighted_length
+from socialcare.platforms.x import XAdapter, summons
+from socialcare.platforms.x_text import weighted_length
 from socialcare.services.deliveries import accept_delivery
 from socialcare.services.ingest import channel_config, process_delivery
 from socialcare.services.replies import deliver_post, send_reply

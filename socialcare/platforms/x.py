@@ -20,7 +20,7 @@ Outbound, replies go through API v2 with an OAuth 2.0 user-context token (channe
 
 Two rules of X decide before sending whether a public reply can go (docs/replies.md):
 ``summons`` (since 23 Feb 2026, self-serve plans may reply only to a post that @mentions the
-brand or quotes one of its posts) and ``weighted_length`` (280 weighted characters). A reply X
+brand or quotes one of its posts) and ``x_text.weighted_length`` (280 weighted characters). A reply X
 refuses under the first rule fails with ``REPLY_RULE`` in its error.
 """
 
@@ -82,8 +82,6 @@ DEFAULT_BASE_URL = "https://api.x.com"
 SIGNATURE_HEADER = "x-twitter-webhooks-signature"
 WEB_URL = "https://x.com"
 
-#: The most a post may weigh, in weighted characters (twitter-text v3 configuration).
-MAX_WEIGHTED_LENGTH = 280
 #: What X's refusal of a reply under its reply rule says, and how we explain it.
 REPLY_RULE_DETAIL = "not been mentioned or otherwise engaged by the author"
 REPLY_RULE = (
@@ -108,16 +106,6 @@ def _count(value: Any) -> int | None:
 
 def _flag(value: Any) -> bool | None:
     return value if isinstance(value, bool) else None
-
-
-def weighted_length(text: str) -> int:
-    """``text``'s length as X counts it against ``MAX_WEIGHTED_LENGTH`` (twitter-text v3, the
-    ``twitter-text-parser`` port): NFC-normalized; Latin, general punctuation and most
-    alphabetic scripts weigh 1, CJK and every other code point 2, an emoji 2 however many code
-    points it joins, and every URL 23 (the t.co link that replaces it)."""
-    from twitter_text import parse_tweet
-
-    return parse_tweet(text).weightedLength
 
 
 def summons(

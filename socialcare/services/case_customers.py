@@ -13,8 +13,8 @@ from django.db import DatabaseError, transaction
 from socialcare import signals
 from socialcare.adapter import AmbiguousCustomer, CustomerNotCreated, get_customer_adapter
 from socialcare.conf import app_settings
-from socialcare.models import Case, CaseEvent, SocialIdentity, customer_display_name
-from socialcare.services.events import record_event
+from socialcare.models import Case, CaseEvent, SocialIdentity
+from socialcare.services.events import record_customer_change, record_event
 
 logger = logging.getLogger(__name__)
 
@@ -78,13 +78,4 @@ def note_on_case(case: Case, found: CustomerFound) -> None:
     if found.problem:
         record_event(case, CaseEvent.Kind.NOTE, at=case.created_at, text=found.problem)
     elif found.how in ("matched", "created"):
-        record_event(
-            case,
-            CaseEvent.Kind.CUSTOMER_CHANGED,
-            at=case.created_at,
-            to=customer_display_name(found.customer),
-            to_id=str(found.customer.pk),
-            from_id=None,
-            found=found.how,
-            **{"from": ""},
-        )
+        record_customer_change(case, None, found.customer, at=case.created_at, found=found.how)

@@ -28,7 +28,7 @@ from socialcare.models.choices import PRIORITY_RANK
 from socialcare.services import sla
 from socialcare.services.case_customers import NOTHING, customer_for_identity, note_on_case
 from socialcare.services.customer_merge import refuse_merged
-from socialcare.services.events import record_event, user_label
+from socialcare.services.events import record_customer_change, record_event, user_label
 
 Status = Case.Status
 
@@ -415,7 +415,6 @@ def merge_cases(source: Case, target: Case, *, actor: Any = None) -> Case:
 @transaction.atomic
 def set_customer(case: Case, customer: Any, *, actor: Any = None) -> Case:
     """Attribute the case to another customer (or none), with a "customer changed" event."""
-    from socialcare.models import customer_display_name
 
     locked = _lock(case)
     previous = locked.customer
@@ -424,15 +423,7 @@ def set_customer(case: Case, customer: Any, *, actor: Any = None) -> Case:
     refuse_merged(customer, "attribute the case")
     locked.customer = customer
     locked.save(update_fields=["customer", "updated_at"])
-    record_event(
-        locked,
-        CaseEvent.Kind.CUSTOMER_CHANGED,
-        actor=actor,
-        to=customer_display_name(customer),
-        to_id=str(customer.pk) if customer else None,
-        from_id=str(previous.pk) if previous else None,
-        **{"from": customer_display_name(previous)},
-    )
+    record_customer_change(locked, previous, customer, actor=actor)
     _announce(
         locked,
         actor,

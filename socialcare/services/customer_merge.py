@@ -43,10 +43,6 @@ def kept_record(customer: Any) -> Any:
     return customer
 
 
-def _name(customer: Any) -> str:
-    return customer_display_name(customer)
-
-
 def refuse_merged(customer: Any, what: str) -> None:
     """``SocialCareError`` (code ``customer_merged``) when ``customer`` was merged into another
     record: ``what`` (e.g. "link the identity") goes to the record it lives on instead."""
@@ -54,9 +50,10 @@ def refuse_merged(customer: Any, what: str) -> None:
     if merged is None:
         return
     live = kept_record(customer)
-    where = f"; {what} to {_name(live)}" if live is not None else ""
+    where = f"; {what} to {customer_display_name(live)}" if live is not None else ""
     raise SocialCareError(
-        f"{_name(customer)} was merged into {merged.target_label}{where}.", code="customer_merged"
+        f"{customer_display_name(customer)} was merged into {merged.target_label}{where}.",
+        code="customer_merged",
     )
 
 
@@ -72,7 +69,7 @@ def merge_refusal(source: Any, target: Any) -> str | None:
     """
     if source.pk == target.pk:
         return "A customer cannot be merged into itself."
-    source_name, target_name = _name(source), _name(target)
+    source_name, target_name = customer_display_name(source), customer_display_name(target)
     done = merge_record(source)
     if done is not None:
         return f"{source_name} {_merged_text(done)}; it cannot be merged again."
@@ -90,7 +87,7 @@ def merge_refusal(source: Any, target: Any) -> str | None:
                 f"{source_name} "
                 "into it would make a cycle."
             )
-        instead = f" Merge into {_name(live)} instead." if live is not None else ""
+        instead = f" Merge into {customer_display_name(live)} instead." if live is not None else ""
         return (
             f"{target_name} {_merged_text(done)}; a merged record cannot be merged into.{instead}"
         )
@@ -152,23 +149,19 @@ class SnapshotEncoder(DjangoJSONEncoder):
 def fill_blank_fields(source: Any, target: Any) -> list[str]:
     """Copy ``source``'s text fields onto ``target`` where ``target``'s are blank (name, email,
     phone, ...): editable, not unique, without choices. Returns the names; nothing is saved."""
-    names = []
-    for field in target._meta.concrete_fields:
-        if (
-            isinstance(field, models.CharField | models.TextField)
-            and field.editable
-            and not (field.primary_key or field.unique or field.choices)
-            and field.name not in MERGE_FIELDS
-        ):
-            names.append(field.name)
-    filled = []
-    for name in dict.fromkeys(names):
-        if getattr(target, name, None) in (None, "") and getattr(source, name, None) not in (
-            None,
-            "",
-        ):
-            setattr(target, name, getattr(source, name))
-            filled.append(name)
+    blank = (None, "")
+    filled = [
+        field.name
+        for field in target._meta.concrete_fields
+        if isinstance(field, models.CharField | models.TextField)
+        and field.editable
+        and not (field.primary_key or field.unique or field.choices)
+        and field.name not in MERGE_FIELDS
+        and getattr(target, field.name, None) in blank
+        and getattr(source, field.name, None) not in blank
+    ]
+    for name in filled:
+        setattr(target, name, getattr(source, name))
     return filled
 
 

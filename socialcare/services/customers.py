@@ -26,24 +26,14 @@ from socialcare.services.customer_merge import (
     refuse_merged,
     snapshot,
 )
-from socialcare.services.events import record_event
+from socialcare.services.events import record_customer_change, record_event
 
 
-def _record_customer_change(cases: Any, customer: Any, actor: Any, **data: Any) -> int:
+def _move_cases(cases: Any, customer: Any, actor: Any, **data: Any) -> int:
     """Move ``cases`` to ``customer`` and note it on each case's timeline."""
     cases = list(cases.select_related("customer"))
     for case in cases:
-        before = case.customer
-        record_event(
-            case,
-            CaseEvent.Kind.CUSTOMER_CHANGED,
-            actor=actor,
-            to=customer_display_name(customer),
-            to_id=str(customer.pk),
-            from_id=str(before.pk) if before else None,
-            **{"from": customer_display_name(before)},
-            **data,
-        )
+        record_customer_change(case, case.customer, customer, actor=actor, **data)
     Case.objects.filter(pk__in=[c.pk for c in cases]).update(
         customer=customer, updated_at=timezone.now()
     )
@@ -72,7 +62,7 @@ def link_identity(identity: SocialIdentity, customer: Any, *, actor: Any = None)
         if previous is not None
         else models.Q(customer__isnull=True)
     )
-    _record_customer_change(cases, customer, actor, identity=str(locked))
+    _move_cases(cases, customer, actor, identity=str(locked))
     transaction.on_commit(
         lambda: signals.identity_linked.send(
             SocialIdentity, identity=locked, customer=customer, previous=previous, actor=actor
@@ -128,7 +118,7 @@ def merge_customers(source: Any, target: Any, *, actor: Any = None) -> CustomerM
 
     source_snapshot = snapshot(src)
     identities_moved = SocialIdentity.objects.filter(customer=src).update(customer=dst)
-    cases_moved = _record_customer_change(
+    cases_moved = _move_cases(
         Case.objects.filter(customer=src), dst, actor, reason="customers merged"
     )
     relations = get_customer_adapter().merge_relations(src, dst)

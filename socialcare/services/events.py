@@ -43,6 +43,26 @@ def record_event(
     return event
 
 
+def record_customer_change(
+    case: Case, before: Any, after: Any, *, actor: Any = None, at: Any = None, **data: Any
+) -> CaseEvent:
+    """Note on ``case``'s timeline that its customer changed from ``before`` to ``after`` (either
+    may be None), by their names as the customer adapter shows them and their keys."""
+    from socialcare.models import customer_display_name
+
+    return record_event(
+        case,
+        CaseEvent.Kind.CUSTOMER_CHANGED,
+        actor=actor,
+        at=at,
+        to=customer_display_name(after),
+        to_id=str(after.pk) if after is not None else None,
+        from_id=str(before.pk) if before is not None else None,
+        **{"from": customer_display_name(before)},
+        **data,
+    )
+
+
 @contextmanager
 def written_together() -> Iterator[None]:
     """Store the events recorded inside the block in one INSERT when it ends (in the order

@@ -21,6 +21,7 @@ from socialcare.conf import app_settings
 from socialcare.exceptions import SocialCareError
 from socialcare.models import Case, CaseEvent, Post, ReplyTemplate, Visibility
 from socialcare.platforms import x as x_platform
+from socialcare.platforms import x_text
 from socialcare.platforms.base import (
     OutboundMessage,
     SendError,
@@ -156,11 +157,11 @@ def send_reply(
 
 def check_x_length(text: str) -> None:
     """Refuse a post X would refuse for its length: over 280 weighted characters
-    (``platforms.x.weighted_length``: CJK characters and emoji count 2, every link 23)."""
-    weight = x_platform.weighted_length(text)
-    if weight > x_platform.MAX_WEIGHTED_LENGTH:
+    (``platforms.x_text.weighted_length``: CJK characters and emoji count 2, every link 23)."""
+    weight = x_text.weighted_length(text)
+    if weight > x_text.MAX_WEIGHTED_LENGTH:
         raise SocialCareError(
-            f"{weight} characters is over the {x_platform.MAX_WEIGHTED_LENGTH}-character limit "
+            f"{weight} characters is over the {x_text.MAX_WEIGHTED_LENGTH}-character limit "
             "for a post on X, counted as X counts them (CJK characters and emoji 2, every link "
             "23)."
         )

@@ -20,8 +20,7 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
-from twitter_text import parse_tweet
-
+from socialcare.platforms.x_text import weighted_length
 from tests.platform_server import Answer, PlatformServer, Recorded
 
 REPLY_NOT_ALLOWED = (
@@ -83,7 +82,7 @@ class XApiFake:
             return problem(
                 400, "Invalid Request", "One or more parameters to your request was invalid."
             )
-        if parse_tweet(text).weightedLength > 280:
+        if weighted_length(text) > 280:
             return problem(400, "Bad Request", TOO_LONG)
         reply = body.get("reply")
         if reply is not None:
