@@ -10,17 +10,21 @@ backend named in OAUTH_BACKENDS / STAFF_SIGNIN_BACKENDS is not in AUTHENTICATION
 SOCIAL_AUTH_PIPELINE lacks socialcare's steps.
 Deployment only (``check --deploy``): W010 no login rate limiting · W011 outbound webhooks may go
 to http or private addresses.
+Meta's Graph API version (``META_GRAPH_VERSION``, when Facebook or Instagram is in PLATFORMS): W013
+it ends within 60 days, or is newer than socialcare's table · E008 it has ended, or is unknown.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from cryptography.fernet import Fernet
 from django.core.checks import Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
 
 from socialcare import crypto
 from socialcare.conf import app_settings
@@ -74,6 +78,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
     messages += _check_customer_model()
     messages += _check_signin()
     messages += _check_sqlite()
+    messages += _check_graph_version()
     return messages
 
 
@@ -293,6 +298,77 @@ def _check_customer_model() -> list:
                 )
             )
     return messages
+
+
+#: Days before the configured Graph API version's end date from which W013 warns.
+GRAPH_WARNING_DAYS = 60
+
+
+def _today() -> date:
+    return timezone.now().date()
+
+
+def _check_graph_version() -> list:
+    if not {"facebook", "instagram"} & set(app_settings.PLATFORMS):
+        return []
+    return graph_version_messages(app_settings.META_GRAPH_VERSION, _today())
+
+
+def graph_version_messages(version: Any, today: date) -> list:
+    """What checks W013 / E008 say of Graph API ``version`` on ``today``, from the end dates
+    Meta documents (``platforms.meta.graph.GRAPH_VERSIONS``)."""
+    from socialcare.platforms.meta.graph import GRAPH_VERSIONS, version_number
+
+    setting = "SOCIALCARE['META_GRAPH_VERSION']"
+    known = sorted(GRAPH_VERSIONS, key=lambda v: version_number(v) or (0, 0), reverse=True)
+    newest = known[0]
+    number = version_number(version)
+    upgrade = (
+        f"Set {setting} to {newest!r} once your app works with it (Meta's changelog: "
+        "https://developers.facebook.com/docs/graph-api/changelog; docs/settings.md)."
+    )
+    if version not in GRAPH_VERSIONS:
+        if number is not None and number > (version_number(newest) or (0, 0)):
+            return [
+                Warning(
+                    f"{setting} is {version!r}, newer than every Graph API version socialcare "
+                    f"knows (newest: {newest}): it cannot tell when Meta ends it.",
+                    hint="Check its date in Meta's changelog and upgrade socialcare, or use "
+                    f"{newest!r}.",
+                    id="socialcare.W013",
+                )
+            ]
+        return [
+            Error(
+                f"{setting} is {version!r}, which is not a Graph API version socialcare knows.",
+                hint=f"Use one of {', '.join(known)} (older versions have ended); the default "
+                f"is {newest!r}.",
+                id="socialcare.E008",
+            )
+        ]
+    end = GRAPH_VERSIONS[version]
+    if end is None:
+        return []
+    if today >= end:
+        return [
+            Error(
+                f"Graph API {version} ({setting}) was available until {end.isoformat()}: "
+                "Meta no longer offers it to Facebook and Instagram calls.",
+                hint=upgrade,
+                id="socialcare.E008",
+            )
+        ]
+    left = (end - today).days
+    if left <= GRAPH_WARNING_DAYS:
+        return [
+            Warning(
+                f"Graph API {version} ({setting}) is available until {end.isoformat()}: "
+                f"{left} day(s) left.",
+                hint=upgrade,
+                id="socialcare.W013",
+            )
+        ]
+    return []
 
 
 #: Apps that rate-limit sign-in; one of them installed is enough for W010.

@@ -81,6 +81,10 @@ DEFAULTS: dict[str, Any] = {
     # Polling: timeout of one HTTP call, and pages fetched per channel per run.
     "HTTP_TIMEOUT": 10.0,
     "POLL_MAX_PAGES": 5,
+    # The Graph API version of every Facebook and Instagram call ("v27.0"): the newest Meta
+    # documents (platforms.meta.graph.GRAPH_VERSIONS has each version's end date; checks
+    # socialcare.W013/E008 warn 60 days before it and err after it).
+    "META_GRAPH_VERSION": "v27.0",
     # Outbound webhooks: failures in a row after which a subscription is disabled.
     "OUTBOUND_MAX_FAILURES": 10,
     # The SLA scan warns this long before a target is due.

@@ -83,6 +83,30 @@ def on_reply_sent(sender: Any, *, post: Any, case: Any = None, **kwargs: Any) ->
     )
 
 
+def on_post_moderated(
+    sender: Any,
+    *,
+    post: Any,
+    case: Any = None,
+    action: str,
+    actor: Any = None,
+    reason: str = "",
+    source: str = "",
+    **kwargs: Any,
+) -> None:
+    _emit(
+        "post.moderated",
+        lambda: {
+            "post": payloads.post_data(post),
+            "case": payloads.case_data(case) if case else None,
+            "action": action,
+            "reason": reason,
+            "source": source or None,
+            "actor": payloads.user_data(actor),
+        },
+    )
+
+
 def on_customers_merged(
     sender: Any, *, source: Any, target: Any, merge: Any, actor: Any = None, **kwargs: Any
 ) -> None:
@@ -136,6 +160,7 @@ RECEIVERS = [
     (signals.case_updated, on_case_updated),
     (signals.post_received, on_post_received),
     (signals.reply_sent, on_reply_sent),
+    (signals.post_moderated, on_post_moderated),
     (signals.customers_merged, on_customers_merged),
     (signals.incident_opened, on_incident_opened),
     (signals.incident_updated, on_incident_updated),

@@ -29,7 +29,7 @@ from socialcare.conf import app_settings
 from socialcare.exceptions import SocialCareError
 from socialcare.models import Channel
 from socialcare.oauth_settings import SOCIAL_AUTH_PIPELINE
-from socialcare.services import channel_oauth
+from socialcare.services import channel_oauth, page_tokens
 from socialcare.services import verification as verification_services
 
 logger = logging.getLogger("socialcare.signin")
@@ -107,6 +107,10 @@ def connect_channel(
     ):
         messages.error(request, "Sign in to admin as the person who started the connection.")
         return HttpResponseRedirect(target)
+    if page_tokens.uses_page_tokens(channel, backend):  # a Page's token, not the person's
+        from socialcare.admin.page_picker import begin
+
+        return begin(request, flow, channel, backend, uid, response)
     try:
         channel_oauth.connect(
             channel,

@@ -38,6 +38,11 @@ case_updated = Signal()
 #: A reply reached the customer (the platform accepted it). Arguments: post, case.
 reply_sent = Signal()
 
+#: The platform hid, showed again or deleted a customer's comment at the brand's request (a
+#: refused or failed attempt sends nothing). Arguments: post, case, action ("hide", "unhide",
+#: "delete"), actor (None: the system), reason, source (a playbook step, or "").
+post_moderated = Signal()
+
 #: An SLA target of a case is due soon or was breached (sent once per due time).
 #: Arguments: alert (SLAAlert), case.
 sla_alert = Signal()

@@ -23,6 +23,12 @@ def send_post(post_id: int) -> None:
     deliver_post(post_id)
 
 
+def fetch_mention(post_id: int, attempt: int = 1) -> None:
+    from socialcare.services.mention_details import fetch_details
+
+    fetch_details(post_id, attempt=attempt)
+
+
 def poll_channels() -> None:
     from socialcare.services.polling import poll_due_channels
 
@@ -102,6 +108,21 @@ def scheduled_sends() -> set[int]:
         except (ValueError, SyntaxError, IndexError, TypeError):
             continue
     return waiting
+
+
+def enqueue_fetch_mention(post_id: int, attempt: int = 1, delay: float = 0) -> None:
+    """Fetch an Instagram mention's text and author; ``delay``: a retry after backoff."""
+    if delay <= 0:
+        async_task("socialcare.tasks.fetch_mention", post_id, attempt, group="socialcare.ingest")
+        return
+    Schedule.objects.create(
+        name=f"socialcare: fetch mention {post_id}, attempt {attempt} ({timezone.now():%H:%M:%S})",
+        func="socialcare.tasks.fetch_mention",
+        args=repr((post_id, attempt)),
+        schedule_type=Schedule.ONCE,
+        repeats=1,
+        next_run=timezone.now() + dt.timedelta(seconds=delay),
+    )
 
 
 def enqueue_outbound(subscription_id: int) -> None:

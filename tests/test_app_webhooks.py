@@ -7,16 +7,23 @@ challenge, durable storage first, then routing by the account each event names (
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
+from drf_spectacular.drainage import GENERATOR_STATS
 
-from socialcare.models import Case, Channel, PlatformApp, Post, WebhookDelivery
+from socialcare.api.channels import ChannelSerializer
+from socialcare.demo import load_demo_data
+from socialcare.demo.platform_apps import OUTLET_PAGE
+from socialcare.models import SECRET_NAMES, Case, Channel, PlatformApp, Post, WebhookDelivery
 from socialcare.services import account_routing
+from socialcare.services.apikeys import create_api_key
 from socialcare.services.ingest import process_delivery
 from tests.ingest_helpers import (
     META_SECRET,
@@ -456,8 +463,188 @@ def test_api_manages_apps_with_write_only_secrets(admin_user, client, x_app, x_b
 
 
 def test_api_keys_cannot_reach_app_secrets(admin_user, client, x_app) -> None:
-    from socialcare.services.apikeys import create_api_key
-
     _, plain = create_api_key(admin_user, "integration")
     refused = client.get("/socialcare/api/v1/platform-apps/", HTTP_AUTHORIZATION=f"Api-Key {plain}")
     assert refused.status_code == 403
+
+
+# Channels on an app: the API, the schema, the demo ----------------------------------------------
+CHANNELS_API = "/socialcare/api/v1/channels/"
+UNKNOWN = "4444444444444444444"  # the account of x_aaa_unknown_account.json
+
+
+def test_api_adds_a_channel_on_an_app_and_ingests_what_waited_for_its_account(
+    admin_user, client, x_app, django_capture_on_commit_callbacks
+) -> None:
+    waiting = deliver(client, x_app, "x", body("x_aaa_unknown_account.json"))
+    assert waiting.status == Status.UNROUTED
+    client.force_login(admin_user)
+
+    with django_capture_on_commit_callbacks(execute=True):  # the commit, then the worker
+        created = client.post(
+            CHANNELS_API,
+            {
+                "name": "Acme Travel on X",
+                "platform": "x",
+                "account_id": UNKNOWN,
+                "handle": "acmetravel",
+                "app": x_app.key,  # by its URL key
+                "access_token": "travel-user-token-1234",
+            },
+            content_type="application/json",
+        )
+    assert created.status_code == 201, created.content
+    row = created.json()
+    assert row["app"] == x_app.pk
+    assert row["stored_secrets"] == {"access_token": "••••1234"}
+    assert "travel-user-token-1234" not in created.content.decode()
+    travel = Channel.objects.get(pk=row["id"])
+    assert travel.get_secret("access_token") == "travel-user-token-1234"
+
+    waiting.refresh_from_db()
+    assert (waiting.status, waiting.channel) == (Status.PROCESSED, travel)
+    post = post_of("2080772000000000003")
+    assert post.channel == travel == post.case.channel
+    assert client.get(CHANNELS_API, {"app": x_app.pk}).json()["results"][0]["id"] == travel.pk
+    assert [c["id"] for c in client.get(CHANNELS_API, {"has_app": "false"}).json()["results"]] == []
+    assert client.get(CHANNELS_API, {"app": "acme-x"}).status_code == 400  # a filter takes ids
+
+
+def test_api_applies_the_admins_rule_to_a_channels_app(
+    admin_user, client, make_user, x_app, meta_app, x_brands, django_capture_on_commit_callbacks
+) -> None:
+    client.force_login(admin_user)
+    brand = x_brands[BRAND_A]
+    url = f"{CHANNELS_API}{brand.pk}/"
+
+    def patch(data: dict[str, Any]) -> Any:
+        return client.patch(url, data, content_type="application/json")
+
+    wrong = patch({"app": meta_app.pk})
+    assert wrong.status_code == 400
+    [message] = wrong.json()["errors"]["app"]
+    assert (
+        "is an app of Meta" in message
+        and "cannot deliver the events of X (Twitter) accounts" in message
+    )
+    unknown = patch({"app": "no-such-app"})
+    assert unknown.json()["errors"]["app"] == ["No platform app has the id or key 'no-such-app'."]
+    assert patch({"app": True}).status_code == 400
+    assert patch({"app": None}).json()["app"] is None
+    assert patch({"app": x_app.pk}).json()["app"] == x_app.pk
+    brand.refresh_from_db()
+    assert brand.app == x_app
+
+    twice = client.post(
+        CHANNELS_API,
+        {"name": "Again", "platform": "x", "account_id": BRAND_A},
+        content_type="application/json",
+    )
+    assert twice.status_code == 400 and twice.json()["code"] == "invalid"  # not a 500
+    no_app_here = client.post(
+        CHANNELS_API,
+        {"name": "Toots", "platform": "mastodon", "account_id": "1", "app": x_app.pk},
+        content_type="application/json",
+    )
+    assert no_app_here.json()["errors"]["app"] == [
+        "Mastodon channels have no platform app: leave it empty."
+    ]
+
+    # An inactive channel takes what waits for its account once it is made active, not before.
+    delivery = deliver(client, x_app, "x", body("x_aaa_unknown_account.json"))
+    asleep = channel("x", UNKNOWN, x_app, is_active=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        renamed = client.patch(
+            f"{CHANNELS_API}{asleep.pk}/", {"name": "Travel"}, content_type="application/json"
+        )
+    assert renamed.status_code == 200
+    delivery.refresh_from_db()
+    assert delivery.status == Status.UNROUTED
+    with django_capture_on_commit_callbacks(execute=True):
+        client.patch(
+            f"{CHANNELS_API}{asleep.pk}/", {"is_active": True}, content_type="application/json"
+        )
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.channel) == (Status.PROCESSED, asleep)
+
+    # Reading needs view_channel, changing change_channel; API keys never reach channels.
+    viewer = make_user("vic")
+    viewer.user_permissions.add(Permission.objects.get(codename="view_channel"))
+    client.force_login(viewer)
+    assert client.get(url).json()["app"] == x_app.pk
+    assert patch({"app": None}).status_code == 403
+    _, plain = create_api_key(admin_user, "integration")
+    assert client.get(CHANNELS_API, HTTP_AUTHORIZATION=f"Api-Key {plain}").status_code == 403
+
+
+def test_the_schema_documents_the_channel_api_and_its_app_field(admin_user, client) -> None:
+    GENERATOR_STATS.reset()
+    client.force_login(admin_user)
+    schema = client.get("/socialcare/api/schema/", {"format": "json"}).json()
+    paths = schema["paths"]
+    operations = [
+        (paths[f"/socialcare/api/v1/{p}"], m)
+        for p, m in [
+            ("channels/", "get"),
+            ("channels/", "post"),
+            ("channels/{id}/", "get"),
+            ("channels/{id}/", "patch"),
+            ("channels/{id}/", "put"),
+        ]
+    ]
+    for path, method in operations:
+        operation = path[method]
+        assert operation["summary"]
+        assert {"401", "403", "429"} <= set(operation["responses"])
+        success = next(r for c, r in operation["responses"].items() if c.startswith("2"))
+        assert success["content"]["application/json"]["examples"]
+    assert "delete" not in paths["/socialcare/api/v1/channels/{id}/"]
+    components = schema["components"]["schemas"]
+    assert components["Channel"]["properties"]["app"]["type"] == "integer"
+    written = components["ChannelRequest"]["properties"]["app"]
+    assert [kind["type"] for kind in written["oneOf"]] == ["integer", "string"]
+    assert "access_token" in components["ChannelRequest"]["properties"]
+    assert "access_token" not in components["Channel"]["properties"]  # write-only
+    ours = [w for w in GENERATOR_STATS._warn_cache if "Channel" in w]
+    assert not ours and not GENERATOR_STATS._error_cache
+
+
+def test_the_channel_api_takes_every_secret_slot() -> None:
+    fields = ChannelSerializer().fields
+    assert all(fields[name].write_only for name in SECRET_NAMES)
+
+
+def test_the_demo_keeps_a_page_no_channel_has_waiting_until_its_channel_is_added(
+    admin_user, client, django_capture_on_commit_callbacks
+) -> None:
+    now = dt.datetime(2026, 3, 11, 14, 30, tzinfo=dt.UTC)
+    load_demo_data(now=now)
+    served = {c.platform: c.app.key for c in Channel.objects.filter(app__isnull=False)}
+    assert served == {"x": "demo-x", "facebook": "demo-meta", "instagram": "demo-meta"}
+    (waiting,) = WebhookDelivery.objects.unrouted()
+    assert (waiting.app.key, waiting.platform, waiting.account_id) == (
+        "demo-meta",
+        "facebook",
+        OUTLET_PAGE,
+    )
+    assert f"No channel has facebook account {OUTLET_PAGE}" in waiting.last_error
+    assert waiting.received_at == now - dt.timedelta(hours=2)
+
+    client.force_login(admin_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        added = client.post(
+            CHANNELS_API,
+            {
+                "name": "Acme Outlet",
+                "platform": "facebook",
+                "account_id": OUTLET_PAGE,
+                "app": "demo-meta",
+            },
+            content_type="application/json",
+        )
+    assert added.status_code == 201, added.content
+    waiting.refresh_from_db()
+    assert waiting.status == Status.PROCESSED and waiting.posts_count == 1
+    comment = Post.objects.select_related("case").get(channel_id=added.json()["id"])
+    assert comment.text == "Does the outlet store still have the Hub in black?"
+    assert comment.case.channel_id == added.json()["id"]

@@ -144,7 +144,7 @@ def test_messenger_thread_with_echo_and_attachment(channels):
     assert answer.attachments and answer.attachments[0]["type"] == "image"
     # One customer, one DM conversation: one case holding all three.
     assert first.case == answer.case == echo.case
-    assert SocialIdentity.objects.filter(external_id="3424692677644577").count() == 1
+    assert SocialIdentity.objects.filter(external_id__endswith=":3424692677644577").count() == 1
 
 
 def test_instagram_comment_in_japanese_and_dm(channels):
@@ -156,7 +156,8 @@ def test_instagram_comment_in_japanese_and_dm(channels):
     assert comment.author.handle == "kenji.tanaka_"
     assert comment.visibility == "public"
     dm = Post.objects.get(platform="instagram", kind="direct_message")
-    assert dm.author.external_id == "6213370838721453"
+    # Instagram comments and Direct messages name people by the same IGSID (meta.ids).
+    assert dm.author.external_id == "igsid:17841405309211844:6213370838721453"
     assert dm.visibility == "private"
     assert "size guide" in dm.text
 

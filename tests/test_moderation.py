@@ -6,6 +6,8 @@ audited on the case and the incident, and permissions and scopes are enforced.""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from typing import Any
 from urllib.parse import unquote
 
@@ -15,6 +17,9 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from socialcare.api.case_serializers import PostSerializer
+from socialcare.api.cases import post_queryset
+from socialcare.demo import load_demo_data
 from socialcare.models import (
     CaseEvent,
     Channel,
@@ -23,6 +28,7 @@ from socialcare.models import (
     Playbook,
     PlaybookStep,
     Post,
+    WebhookSubscription,
 )
 from socialcare.platforms.base import RateLimited
 from socialcare.platforms.moderation import (
@@ -40,6 +46,7 @@ from socialcare.services.incidents import complete_step, open_incident
 from socialcare.services.ingest import channel_config
 from socialcare.services.playbook_steps import get_kind, kind_choices
 from tests.platform_server import Answer, PlatformServer, Recorded, platform_server
+from tests.test_api_fast_render import assert_same
 
 __all__ = ["platform_server"]
 
@@ -585,3 +592,156 @@ def test_moderators_map_platform_answers(
             XModerator().moderate(channel_config(x_channel), ModerationRequest(HIDE, "9"), client)
         with pytest.raises(ModerationRefused, match="does not offer 'delete'"):
             XModerator().moderate(channel_config(x_channel), ModerationRequest(DELETE, "9"), client)
+
+
+# Where moderation shows: the posts API, outbound webhooks, the demo -----------------------------
+def test_the_posts_api_shows_and_filters_what_the_brand_did_on_the_platform(
+    agent: Any, sign_in: Any, client: Any, facebook: Channel, identity: Any, fake: FakePlatform
+) -> None:
+    sign_in(client, agent, "agent")
+    case = case_on(facebook, identity)
+    rude = make_post(facebook, case, "post-1_c-20", "You are all idiots")
+    kind = make_post(facebook, case, "post-1_c-21", "Thanks for the quick fix")
+    fake.graph_comment("post-1_c-20")
+    an_hour_ago = timezone.now() - dt.timedelta(hours=1)
+    Post.objects.filter(pk__in=[rude.pk, kind.pk]).update(
+        posted_at=an_hour_ago, received_at=an_hour_ago
+    )
+    before = timezone.now()
+    api = api_client(agent)
+    assert api.post(f"{API}/posts/{rude.pk}/hide/", {"reason": "abusive"}).status_code == 200
+
+    def listed(**query: Any) -> list[int]:
+        response = api.get(f"{API}/posts/", query)
+        assert response.status_code == 200, response.content
+        return [row["id"] for row in response.json()["results"]]
+
+    shown = api.get(f"{API}/posts/{rude.pk}/").json()
+    assert shown["moderation"] == "hidden"
+    assert shown["moderated_by"] == {"id": agent.pk, "username": "alice", "name": "Alice Agent"}
+    assert dt.datetime.fromisoformat(shown["moderated_at"]) >= before
+    assert json.loads(shown["moderation_answer"]) == {"success": True}  # what the Graph API said
+    untouched = api.get(f"{API}/posts/{kind.pk}/").json()
+    assert (untouched["moderation"], untouched["moderated_at"]) == ("", None)
+    assert (untouched["moderated_by"], untouched["moderation_answer"]) == (None, None)
+
+    assert listed(moderation="hidden") == [rude.pk]
+    assert listed(moderation="none") == [kind.pk]
+    assert listed(moderation=["hidden", "deleted"]) == [rude.pk]
+    assert listed(moderated_after=before.isoformat()) == [rude.pk]
+    assert listed(updated_since=before.isoformat()) == [rude.pk]  # a sync client sees it
+    bad = api.get(f"{API}/posts/", {"moderation": "muted"})
+    assert bad.status_code == 400 and "moderation" in bad.json()["errors"]
+
+    assert api.post(f"{API}/posts/{rude.pk}/unhide/").status_code == 200
+    again = api.get(f"{API}/posts/{rude.pk}/").json()
+    assert again["moderation"] == "" and again["moderated_at"] is not None  # shown again
+    assert listed(moderation="none") == [rude.pk, kind.pk]
+
+
+def test_a_page_of_moderated_posts_costs_the_same_queries_whatever_its_size(
+    agent: Any,
+    supervisor: Any,
+    sign_in: Any,
+    client: Any,
+    facebook: Channel,
+    identity: Any,
+    django_assert_num_queries: Any,
+) -> None:
+    sign_in(client, agent, "agent")
+    case = case_on(facebook, identity)
+    for n in range(55):
+        post = make_post(facebook, case, f"post-2_c-{n}", f"comment {n}")
+        if n % 3:  # by Alice, by Sam, or by a playbook step (no one)
+            who = [None, agent, supervisor][n % 3] if n % 2 else supervisor
+            done = moderation.Outcome(
+                post, HIDE, moderation.DONE, "hidden", answer=f'{{"success":true,"n":{n}}}'
+            )
+            moderation.record_outcome(done, actor=who, reason="abusive")
+    api = api_client(agent)
+    api.get(f"{API}/posts/?page_size=1")  # the key's last use is recorded once a minute
+    # key + user, user and group permissions, the page (who moderated and the answer in it)
+    for size in (5, 50):
+        with django_assert_num_queries(4):
+            rows = api.get(f"{API}/posts/?page_size={size}").json()["results"]
+        assert len(rows) == size
+    answers = {r["id"]: r["moderation_answer"] for r in rows if r["moderation"]}
+    assert answers and all(json.loads(a)["success"] for a in answers.values())
+    assert {r["moderated_by"]["username"] for r in rows if r["moderated_by"]} == {"alice", "sam"}
+
+
+def test_moderated_posts_render_as_the_declared_fields_do(
+    agent: Any, facebook: Channel, identity: Any
+) -> None:
+    case = case_on(facebook, identity)
+    by_agent = make_post(facebook, case, "post-3_c-1", "idiots")
+    by_step = make_post(facebook, case, "post-3_c-2", "scam")
+    make_post(facebook, case, "post-3_c-3", "fine")
+    for post, who in ((by_agent, agent), (by_step, None)):
+        done = moderation.Outcome(post, HIDE, moderation.DONE, "hidden", answer='{"success":true}')
+        moderation.record_outcome(done, actor=who)
+    assert_same(PostSerializer, post_queryset(Post.objects.all()))
+
+
+def test_a_moderation_done_is_sent_to_outbound_webhooks_and_a_refusal_is_not(
+    agent: Any,
+    sign_in: Any,
+    client: Any,
+    facebook: Channel,
+    identity: Any,
+    fake: FakePlatform,
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    sign_in(client, agent, "agent")
+    fake.server.route("POST", "/hooks", 200, {"ok": True})
+    WebhookSubscription.objects.create(
+        name="CRM",
+        url=f"{fake.server.url}/hooks",
+        secrets={"secret": "whsec_test-0123456789abcdef"},
+        event_types=["post.moderated"],
+    )
+    case = case_on(facebook, identity)
+    rude = make_post(facebook, case, "post-4_c-1", "You are all idiots")
+    gone = make_post(facebook, case, "post-4_c-2", "morons")
+    fake.graph_comment("post-4_c-1")
+    fake.graph_comment("post-4_c-2", deleted=True)
+    actor = type(agent).objects.get(pk=agent.pk)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        moderation.hide_post(rude, actor=actor, reason="abusive")
+        with pytest.raises(moderation.ModerationFailed):
+            moderation.hide_post(gone, actor=actor)  # Graph error 100: nothing happened
+
+    [request] = fake.server.requests_to("POST", "/hooks")
+    sent = request.json()
+    assert sent["type"] == "post.moderated"
+    data = sent["data"]
+    assert (data["action"], data["reason"], data["source"]) == ("hide", "abusive", None)
+    assert data["actor"] == {"id": agent.pk, "username": "alice", "name": "Alice Agent"}
+    assert data["case"]["reference"] == case.reference
+    post = data["post"]
+    assert (post["id"], post["moderation"], post["text"]) == (rude.pk, "hidden", rude.text)
+    assert post["moderated_by"]["username"] == "alice" and post["moderated_at"].endswith("Z")
+    assert json.loads(post["moderation_answer"]) == {"success": True}
+
+
+def test_the_demo_has_a_comment_the_brand_hid(admin_user: Any) -> None:
+    now = dt.datetime(2026, 3, 11, 14, 30, tzinfo=dt.UTC)
+    load_demo_data(now=now)
+    (hidden,) = Post.objects.filter(moderation=Post.Moderation.HIDDEN).select_related(
+        "moderated_by", "case"
+    )
+    assert (hidden.platform, hidden.kind) == ("instagram", Post.Kind.COMMENT)
+    assert "AC-52117" in hidden.text  # an order number, in public
+    assert hidden.moderated_by.get_username() == "sofia"
+    assert hidden.received_at < hidden.moderated_at < now
+    [event] = moderation_events(hidden.case)
+    assert event.at == hidden.moderated_at
+    assert event.summary() == (
+        "Comment hidden on Instagram by Sofia Rossi: order number posted in public; asked to "
+        "send it by DM"
+    )
+    rows = api_client(admin_user).get(f"{API}/posts/", {"moderation": "hidden"}).json()
+    assert [(r["id"], r["moderation_answer"]) for r in rows["results"]] == [
+        (hidden.pk, '{"success":true}')
+    ]

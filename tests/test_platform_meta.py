@@ -86,13 +86,20 @@ def feed_change(**value: Any) -> dict[str, Any]:
     return {"field": "feed", "value": value}
 
 
+# Authors are keyed in their id space (PSID per Page, IGSID per Instagram account: meta.ids).
 SUSIE = InboundIdentity(
-    platform="facebook", external_id="3450429531722233", display_name="Susie Avellanosa"
+    platform="facebook",
+    external_id=f"psid:{PAGE}:3450429531722233",
+    display_name="Susie Avellanosa",
 )
 JONAS = InboundIdentity(
-    platform="facebook", external_id="5522113344556677", display_name="Jonas M\u00fcller"
+    platform="facebook",
+    external_id=f"psid:{PAGE}:5522113344556677",
+    display_name="Jonas M\u00fcller",
 )
 CUSTOMER_PSID = "3424692677644577"
+CUSTOMER = f"psid:{PAGE}:{CUSTOMER_PSID}"
+IG_SENDER = f"igsid:{IG_ACCOUNT}:6213370838721453"
 
 
 # The adapter is what the registry serves ---------------------------------------------------------
@@ -185,7 +192,7 @@ def test_captured_messenger_message():
     assert without_raw(dm) == InboundPost(
         platform="facebook",
         external_id="m_ABt4i4wZIOP21KTsxMwTaHlgf8qsN5F1_pYhFwXvsac2EfSPOAzvt8s8WqxZHjsJUT4OHm8W49PFJtBJ3ITjIg",
-        author=InboundIdentity(platform="facebook", external_id=CUSTOMER_PSID),
+        author=InboundIdentity(platform="facebook", external_id=CUSTOMER),
         kind="direct_message",
         visibility="private",
         text="aa",
@@ -212,7 +219,7 @@ def test_echo_is_outbound_and_the_answer_carries_reply_to_and_an_image():
     assert without_raw(answer) == InboundPost(
         platform="facebook",
         external_id="m_cust_0002",
-        author=InboundIdentity(platform="facebook", external_id=CUSTOMER_PSID),
+        author=InboundIdentity(platform="facebook", external_id=CUSTOMER),
         kind="direct_message",
         visibility="private",
         text="Here it is, order 48213",
@@ -232,7 +239,7 @@ def test_instagram_comment_in_japanese():
         external_id="17865799348089039",
         author=InboundIdentity(
             platform="instagram",
-            external_id="1068245441393221",
+            external_id=f"igsid:{IG_ACCOUNT}:1068245441393221",
             handle="kenji.tanaka_",
             profile_url="https://www.instagram.com/kenji.tanaka_/",
         ),
@@ -253,7 +260,7 @@ def test_instagram_direct_message():
         external_id=json.loads(fixture("instagram_message.json"))["entry"][0]["messaging"][0][
             "message"
         ]["mid"],
-        author=InboundIdentity(platform="instagram", external_id="6213370838721453"),
+        author=InboundIdentity(platform="instagram", external_id=IG_SENDER),
         kind="direct_message",
         visibility="private",
         text="Hi, the size guide on your site is wrong for the blue jacket",
@@ -298,7 +305,7 @@ def test_instagram_mention_names_only_ids():
         visibility="public",
         text="",
         posted_at=dt.datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC),
-        url="https://graph.facebook.com/v21.0/17918195224117851",
+        url="https://graph.facebook.com/v27.0/17918195224117851",
         conversation_id="17918195224117851",
     )
     assert comment.external_id == "17894227972186120"
@@ -752,7 +759,7 @@ def test_default_base_url_is_the_graph_api():
 
     with httpx.Client(transport=httpx.MockTransport(handler)) as mock:
         adapter.send(page(), COMMENT_REPLY, mock)
-    assert str(seen[0].url) == f"https://graph.facebook.com/v21.0/{JONAS_REPLY}/comments"
+    assert str(seen[0].url) == f"https://graph.facebook.com/v27.0/{JONAS_REPLY}/comments"
 
 
 def test_429_is_rate_limited_with_retry_after(platform_server, client):

@@ -19,12 +19,14 @@ from socialcare.platforms.x import XAdapter, summons
 from socialcare.platforms.x_text import weighted_length
 from socialcare.services.deliveries import accept_delivery
 from socialcare.services.ingest import channel_config, process_delivery
-from socialcare.services.replies import deliver_post, send_reply
+from socialcare.services.replies import send_reply
 from socialcare.services.reply_window import reply_target, reply_window
 from tests.fakes.meta_graph import MetaGraphFake
 from tests.fakes.x_api import REPLY_NOT_ALLOWED, XApiFake
-from tests.ingest_helpers import channel_for, fixture_bytes, make_channels
+from tests.ingest_helpers import channel_for, fixture_bytes
 from tests.platform_server import platform_server as platform_server
+from tests.served import channels as channels
+from tests.served import queued as queued
 from tests.test_api_cases import API, grant
 from tests.test_api_cases import client_for as client_for
 
@@ -32,27 +34,6 @@ pytestmark = pytest.mark.django_db
 
 PSID = "3424692677644577"  # the sender of meta/messenger_message.json
 BRAND_X = "1114259648326987776"  # the brand account of x/tweet_create_reply.json
-
-
-@pytest.fixture
-def channels(platform_server, team):
-    channels = make_channels()
-    for channel in channels.values():
-        channel.base_url = platform_server.url
-        channel.default_team = team
-        channel.save()
-    return channels
-
-
-@pytest.fixture
-def queued(django_capture_on_commit_callbacks):
-    """Run a queued send as the worker would."""
-
-    def run(post: Post) -> Post:
-        with django_capture_on_commit_callbacks(execute=True):
-            return deliver_post(post.pk)
-
-    return run
 
 
 def ingest(channels, name: str, body: bytes | None = None) -> Case:

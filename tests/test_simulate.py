@@ -22,6 +22,7 @@ from socialcare import tasks
 from socialcare.crisis_playbooks import install_playbooks
 from socialcare.models import Case, Channel, Detector, Incident, Post, Team, WebhookDelivery
 from socialcare.platforms.base import ChannelConfig, InboundPost
+from socialcare.platforms.meta.ids import platform_user_id
 from socialcare.platforms.registry import get_adapter
 from socialcare.services.polling import poll_channel
 from socialcare.simulator import (
@@ -109,7 +110,9 @@ def test_every_generated_post_verifies_and_parses_to_what_the_simulator_says():
             "inbound",
         )
         assert event.text == post.text
-        assert event.author.external_id == post.persona.user_id(target.platform) or (
+        # Meta authors are stored scoped to the Page / Instagram account (meta.ids).
+        author_id = platform_user_id(event.author.external_id)
+        assert author_id == post.persona.user_id(target.platform) or (
             target.platform == "mastodon"
             and event.author.external_id.endswith("/@" + post.persona.handle_on("mastodon"))
         )

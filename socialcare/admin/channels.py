@@ -15,11 +15,12 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
+from socialcare.admin import page_picker
 from socialcare.admin.deletion import TeamRuleDeletionMixin
 from socialcare.admin.viewer import AllCasesOnlyMixin
 from socialcare.exceptions import SocialCareError
-from socialcare.models import SECRET_NAMES, Channel, WebhookDelivery
-from socialcare.services import channel_oauth
+from socialcare.models import SECRET_NAMES, Channel, PlatformApp, WebhookDelivery
+from socialcare.services import channel_oauth, channel_routing
 from socialcare.services.deliveries import retry_delivery
 from socialcare.services.polling import is_polled
 from socialcare.services.verification import provider_for
@@ -58,6 +59,7 @@ class _ChannelFormBase(forms.ModelForm):
             "name",
             "platform",
             "account_id",
+            "app",
             "handle",
             "base_url",
             "can_reply_public",
@@ -77,6 +79,9 @@ class _ChannelFormBase(forms.ModelForm):
             self.fields[f"secret_{name}"].help_text = (
                 f"Stored: {current}. Leave blank to keep." if current else "Not set."
             )
+        if "app" in self.fields:
+            platform = self.instance.platform if self.instance.pk else ""
+            self.fields["app"].queryset = _apps_for(platform)
 
     def save(self, commit: bool = True) -> Channel:
         channel = super().save(commit=False)
@@ -91,12 +96,23 @@ class _ChannelFormBase(forms.ModelForm):
         return channel
 
 
+def _apps_for(platform: str) -> QuerySet:
+    """The apps a channel of ``platform`` may name (every X and Meta app while it has none
+    yet: ``Channel.clean`` then checks the pair)."""
+    kinds = [k for k, served in PlatformApp.CHANNEL_PLATFORMS.items() if platform in served]
+    return PlatformApp.objects.filter(platform__in=kinds) if platform else PlatformApp.objects.all()
+
+
 # One password input per secret slot, declared on the class so the admin knows the fields.
 ChannelForm = type(
     "ChannelForm",
     (_ChannelFormBase,),
     {f"secret_{name}": secret_input(label) for name, label in SECRET_NAMES.items()},
 )
+
+
+#: The channel platforms a platform app delivers (X; Facebook and Instagram).
+_APP_PLATFORMS = frozenset(p for served in PlatformApp.CHANNEL_PLATFORMS.values() for p in served)
 
 
 class ChannelAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
@@ -107,12 +123,14 @@ class ChannelAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
         "platform",
         "handle",
         "account_id",
+        "app",
         "default_team",
         "is_active",
         "polls_automatically",
         "last_polled_at",
     ]
-    list_filter = ["platform", "is_active", "polling_enabled"]
+    list_filter = ["platform", "is_active", "polling_enabled", "app"]
+    list_select_related = ["app", "default_team"]
     search_fields = ["name", "handle", "account_id"]
     autocomplete_fields = ["default_team", "sla_policy"]
     readonly_fields = [
@@ -127,6 +145,8 @@ class ChannelAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list:
         secret_fields = [f"secret_{name}" for name in SECRET_NAMES]
         main = ["name", "platform", "account_id", "handle", "base_url", "is_active"]
+        if obj is None or obj.platform in _APP_PLATFORMS:  # delivered through an X or Meta app
+            main.insert(3, "app")
         if obj is None or is_polled(obj):  # a webhook channel has no polling to switch off
             main.append("polling_enabled")
         replies = ["can_reply_public", "can_message_private", "default_team", "sla_policy"]
@@ -154,6 +174,17 @@ class ChannelAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
                 },
             ),
         ]
+
+    def save_model(self, request: HttpRequest, obj: Channel, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        waiting = channel_routing.channel_saved(obj, form.changed_data, created=not change)
+        if waiting:
+            self.message_user(
+                request,
+                f"{waiting} delivery(ies) that waited for {obj.get_platform_display()} account "
+                f"{obj.account_id} are routed to this channel and queued for processing.",
+                messages.INFO,
+            )
 
     @admin.display(description="poll automatically", boolean=True, ordering="polling_enabled")
     def polls_automatically(self, obj: Channel) -> bool | None:
@@ -191,6 +222,7 @@ class ChannelAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.connect_view),
                 name="socialcare_channel_connect",
             ),
+            *page_picker.urls(self),  # after Facebook Login: choose the channel's Page
             *super().get_urls(),
         ]
 
@@ -248,6 +280,8 @@ class WebhookDeliveryAdmin(AllCasesOnlyMixin, admin.ModelAdmin):
         "pk",
         "platform",
         "channel",
+        "app",
+        "account_id",
         "source",
         "status",
         "attempts",
@@ -255,12 +289,15 @@ class WebhookDeliveryAdmin(AllCasesOnlyMixin, admin.ModelAdmin):
         "received_at",
         "error_summary",
     ]
-    actions = ["retry_selected"]
-    list_filter = ["status", "platform", "source"]
-    list_select_related = ["channel"]
-    search_fields = ["=id", "last_error"]
+    actions = ["retry_selected", "route_selected"]
+    list_filter = ["status", "platform", "source", "app"]
+    list_select_related = ["channel", "app"]
+    search_fields = ["=id", "=account_id", "last_error"]
     fields = [
         "channel",
+        "app",
+        "account_id",
+        "routed_from",
         "platform",
         "source",
         "status",
@@ -297,6 +334,34 @@ class WebhookDeliveryAdmin(AllCasesOnlyMixin, admin.ModelAdmin):
                 self.message_user(request, " ".join(exc.messages), messages.WARNING)
         if retried:
             self.message_user(request, f"{retried} delivery(ies) queued again.", messages.SUCCESS)
+
+    @admin.action(description="Route to their channels now", permissions=["retry"])
+    def route_selected(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """The selected deliveries that wait for a channel go to their account's active channel,
+        queued for processing; the message says why the others still wait."""
+        report = channel_routing.route_selected(queryset.values_list("pk", flat=True))
+        if report.queued:
+            self.message_user(
+                request,
+                f"{len(report.queued)} delivery(ies) routed to their channels and queued for "
+                "processing.",
+                messages.SUCCESS,
+            )
+        if report.duplicates:
+            self.message_user(
+                request,
+                f"{report.duplicates} were redeliveries already ingested on their channel: "
+                "ended as duplicates.",
+                messages.INFO,
+            )
+        if report.still_waiting:
+            self.message_user(request, report.why_waiting(), messages.WARNING)
+        if report.not_waiting:
+            self.message_user(
+                request,
+                f"{report.not_waiting} selected were not waiting for a channel: left alone.",
+                messages.INFO,
+            )
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -12,6 +12,7 @@ from django.http import HttpRequest
 
 from socialcare.admin.base import ViewOnlyAdmin
 from socialcare.admin.deletion import TeamRuleDeletionMixin
+from socialcare.admin.identity_suggestions import IdentitySuggestionsMixin
 from socialcare.admin.inlines import CustomerCaseInline, SocialIdentityInline
 from socialcare.admin.merge import merge_action
 from socialcare.admin.privacy import CustomerPrivacyActionsMixin
@@ -171,7 +172,7 @@ class CustomerAdmin(TeamRuleDeletionMixin, CustomerPrivacyActionsMixin, admin.Mo
         return self.has_change_permission(request)
 
 
-class SocialIdentityAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
+class SocialIdentityAdmin(IdentitySuggestionsMixin, TeamRuleDeletionMixin, admin.ModelAdmin):
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     list_display = [
         "__str__",

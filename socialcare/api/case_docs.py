@@ -43,7 +43,10 @@ MERGE = (
 )
 POST_LIST = (
     "Posts of the cases the caller may see, inbound and outbound. They sync in the order they "
-    "arrived (`received_at`); `updated_since` also finds posts edited, deleted or sent since."
+    "arrived (`received_at`); `updated_since` also finds posts edited, deleted, sent or "
+    "moderated since. `moderation` says what the brand did to a customer's comment on the "
+    "platform (`hidden`, `deleted`, empty: visible), with `moderated_at`, `moderated_by` and the "
+    "platform's `moderation_answer`; filter with `moderation` and `moderated_after`."
 )
 
 CASE_EXAMPLE = OpenApiExample(
@@ -137,6 +140,43 @@ POST_EXAMPLE = OpenApiExample(
         "send_status": "queued",
         "send_error": "",
         "send_attempts": 0,
+        "moderation": "",
+        "moderated_at": None,
+        "moderated_by": None,
+        "moderation_answer": None,
+    },
+)
+HIDDEN_COMMENT_EXAMPLE = OpenApiExample(
+    "A comment the brand hid",
+    response_only=True,
+    value={
+        **POST_EXAMPLE.value,
+        "id": 316,
+        "platform": "facebook",
+        "external_id": "407298303721999_408074750310001",
+        "channel": {"id": 2, "name": "Acme on Facebook", "platform": "facebook", "handle": ""},
+        "direction": "inbound",
+        "kind": "comment",
+        "author": {
+            "id": 12,
+            "platform": "facebook",
+            "handle": "",
+            "display_name": "Sam Troll",
+            "profile_url": "",
+            "followers_count": 0,
+            "platform_verified": False,
+            "owner_verified_at": None,
+        },
+        "text": "You are all crooks",
+        "in_reply_to_external_id": "407298303721999",
+        "parent": None,
+        "conversation_id": "407298303721999",
+        "sent_by": None,
+        "send_status": "",
+        "moderation": "hidden",
+        "moderated_at": "2025-03-04T09:30:00Z",
+        "moderated_by": {"id": 5, "username": "alice", "name": "Alice Agent"},
+        "moderation_answer": '{"success":true}',
     },
 )
 EVENT_EXAMPLE = OpenApiExample(

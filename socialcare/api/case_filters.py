@@ -229,10 +229,22 @@ class PostFilter(GivenFiltersFilterSet):
     posted_before = DateTimeFilter(
         field_name="posted_at", lookup_expr="lt", help_text="Posted before (ISO 8601)."
     )
+    moderation = django_filters.MultipleChoiceFilter(
+        choices=[*((v, label) for v, label in Post.Moderation.choices if v), ("none", "Visible")],
+        method="filter_moderation",
+        help_text="The brand's moderation on the platform: `hidden`, `deleted`, or `none` "
+        "(never moderated, or shown again); repeat for several.",
+    )
+    moderated_after = DateTimeFilter(
+        field_name="moderated_at",
+        lookup_expr="gte",
+        help_text="Hidden, shown again or deleted on the platform at or after (ISO 8601).",
+    )
     updated_since = DateTimeFilter(
         method="filter_updated_since",
         help_text=(
-            "Received, posted (an outbound post: sent), edited or deleted at or after (ISO 8601)."
+            "Received, posted (an outbound post: sent), edited, deleted or moderated at or "
+            "after (ISO 8601)."
         ),
     )
 
@@ -240,12 +252,18 @@ class PostFilter(GivenFiltersFilterSet):
         model = Post
         fields: list[str] = []
 
+    def filter_moderation(self, queryset: QuerySet, name: str, value: list[str]) -> QuerySet:
+        if not value:
+            return queryset
+        return queryset.filter(moderation__in=["" if v == "none" else v for v in value])
+
     def filter_updated_since(self, queryset: QuerySet, name: str, value: Any) -> QuerySet:
         return queryset.filter(
             Q(received_at__gte=value)
             | Q(posted_at__gte=value)
             | Q(edited_at__gte=value)
             | Q(deleted_at__gte=value)
+            | Q(moderated_at__gte=value)
         )
 
 

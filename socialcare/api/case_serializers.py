@@ -598,6 +598,10 @@ class CaseUpdateSerializer(StrictSerializer):
 # Posts and the timeline -----------------------------------------------------------------------
 
 
+#: What the brand did to a customer's comment on the platform ("": nothing, or shown again).
+MODERATION_CHOICES = [(value, label) for value, label in Post.Moderation.choices if value]
+
+
 class PostSerializer(serializers.ModelSerializer):
     url = serializers.CharField(read_only=True, help_text="Empty until the platform has one.")
     kind = choice_field("PostKind", Post.Kind.choices, read_only=True)
@@ -608,6 +612,27 @@ class PostSerializer(serializers.ModelSerializer):
     author = IdentitySummarySerializer(read_only=True, allow_null=True)
     sent_by = UserSummarySerializer(read_only=True, allow_null=True)
     case_reference = serializers.CharField(read_only=True, allow_null=True)
+    moderation = choice_field(
+        "PostModeration",
+        MODERATION_CHOICES,
+        read_only=True,
+        allow_blank=True,
+        help_text="The brand's moderation on the platform: `hidden`, `deleted`, or empty "
+        "(visible: never moderated, or shown again). The post is kept either way.",
+    )
+    moderated_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="When it was last hidden, shown or deleted."
+    )
+    moderated_by = UserSummarySerializer(
+        read_only=True,
+        allow_null=True,
+        help_text="Who did it; null with `moderated_at` set: the system (a playbook step).",
+    )
+    moderation_answer = serializers.CharField(
+        read_only=True,
+        allow_null=True,
+        help_text="The platform's answer to that request, shortened (null: never moderated).",
+    )
 
     class Meta:
         model = Post
@@ -640,6 +665,10 @@ class PostSerializer(serializers.ModelSerializer):
             "send_status",
             "send_error",
             "send_attempts",
+            "moderation",
+            "moderated_at",
+            "moderated_by",
+            "moderation_answer",
         ]
         read_only_fields = fields
 
@@ -675,6 +704,10 @@ class PostSerializer(serializers.ModelSerializer):
             "send_status": post.send_status,
             "send_error": post.send_error,
             "send_attempts": int(post.send_attempts),
+            "moderation": post.moderation,
+            "moderated_at": _when(post.moderated_at, zone),
+            "moderated_by": _user(post.moderated_by) if post.moderated_by_id is not None else None,
+            "moderation_answer": _text(getattr(post, "moderation_answer", None)),
         }
 
 

@@ -74,6 +74,7 @@ from socialcare.services import cases as case_services
 from socialcare.services import replies as reply_services
 from socialcare.services import verification as verification_services
 from socialcare.services.access import merged_case_ids, visible_cases, visible_posts
+from socialcare.services.moderation_state import with_moderation
 
 # Querysets ----------------------------------------------------------------------------------
 
@@ -285,7 +286,7 @@ def case_queryset(queryset: QuerySet) -> QuerySet:
 
 
 def post_queryset(queryset: QuerySet) -> QuerySet:
-    return (
+    return with_moderation(
         queryset.select_related("channel", "author", "sent_by")
         .defer("raw", "channel__secrets")
         .annotate(case_reference=F("case__reference"))
@@ -577,14 +578,15 @@ class PostPagination(SyncCursorPagination):
         summary="List posts",
         description=docs.POST_LIST,
         responses={200: PostSerializer(many=True), **docs.error_responses(400, 401, 403, 429)},
-        examples=[docs.POST_EXAMPLE],
+        examples=[docs.POST_EXAMPLE, docs.HIDDEN_COMMENT_EXAMPLE],
     ),
     retrieve=extend_schema(
         summary="Get a post",
         description="One post of a case the caller may see, with its author, channel and, for "
-        "a reply, who sent it and how sending went.",
+        "a reply, who sent it and how sending went; for a customer's comment, what the brand "
+        "did to it on the platform (`moderation`).",
         responses={200: PostSerializer, **docs.error_responses(401, 403, 404, 429)},
-        examples=[docs.POST_EXAMPLE],
+        examples=[docs.POST_EXAMPLE, docs.HIDDEN_COMMENT_EXAMPLE],
     ),
 )
 class PostViewSet(ReadOnlyViewSet):

@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.routers import BaseRouter
 
 from socialcare.adapter import get_customer_adapter
+from socialcare.api import identity_suggestions as suggestion_api
 from socialcare.api import people_docs as docs
 from socialcare.api.base import ApiMixin
 from socialcare.api.pagination import SyncCursorPagination
@@ -55,6 +56,7 @@ from socialcare.models import (
 )
 from socialcare.services import customers as customer_services
 from socialcare.services.access import visible_cases, visible_identities
+from socialcare.services.identity_suggestions import possibly_same_person
 
 
 class HistoryPagination(SyncCursorPagination):
@@ -215,6 +217,7 @@ class IdentityViewSet(
     action_perms = {
         "link": ["%(app_label)s.change_%(model_name)s"],
         "unlink": ["%(app_label)s.change_%(model_name)s"],
+        "suggestions": ["%(app_label)s.view_%(model_name)s"],
     }
 
     def get_queryset(self) -> QuerySet:
@@ -250,6 +253,12 @@ class IdentityViewSet(
     def unlink(self, request: Request, pk: Any = None) -> Response:
         identity = customer_services.unlink_identity(self.get_object(), actor=request.user)
         return Response(IdentitySerializer(identity).data)
+
+    @suggestion_api.SUGGESTIONS_DOCS
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def suggestions(self, request: Request, pk: Any = None) -> Response:
+        found = possibly_same_person(self.get_object(), user=request.user)
+        return Response(suggestion_api.SuggestionSerializer(found, many=True).data)
 
 
 # Teams, SLA policies ----------------------------------------------------------------------------

@@ -82,6 +82,7 @@ ROUTE_ACTIONS: frozenset[tuple[str, str]] = frozenset(
         ("customer", "merge"),  # one customer into another (their cases follow them)
         ("identity", "link"),  # an identity to a customer
         ("identity", "unlink"),
+        ("identity", "suggestions"),  # other identities, and the reasons (a case reference at most)
         ("incident", "step"),  # tick or skip a step of the incident's playbook
         ("incident", "status"),
         ("api-key", "revoke"),

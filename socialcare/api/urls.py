@@ -6,7 +6,16 @@ from __future__ import annotations
 from django.urls import include, path
 from rest_framework.routers import DefaultRouter
 
-from socialcare.api import apikeys, cases, crisis, moderation, people, platform_apps, privacy
+from socialcare.api import (
+    apikeys,
+    cases,
+    channels,
+    crisis,
+    moderation,
+    people,
+    platform_apps,
+    privacy,
+)
 from socialcare.api.schema import RedocView, SchemaView, SwaggerView
 
 router = DefaultRouter(trailing_slash=True)
@@ -20,8 +29,9 @@ apikeys.register(router)
 
 urlpatterns = [
     path("v1/", include(router.urls)),
-    # Staff sessions only, not API keys: see socialcare.api.platform_apps.
+    # Staff sessions only, not API keys: see socialcare.api.platform_apps and .channels.
     path("v1/", include(platform_apps.urlpatterns)),
+    path("v1/", include(channels.urlpatterns)),
     path(
         "v1/customers/<str:pk>/export/",
         privacy.CustomerExportView.as_view(),

@@ -176,4 +176,7 @@ UNRESOLVED: dict[str, Identity] = {
     "owl": ("instagram", "night_owl_88", "night owl", None, False, ""),
     "pixel": ("mastodon", "pixelpunk@mastodon.social", "pixelpunk", None, False, ""),
     "anon": ("bluesky", "anon-dev.bsky.social", "anon dev", None, False, ""),
+    # Susie (a Facebook commenter, PSID space) writing on Instagram Direct (IGSID space): another
+    # identity, with a "same name" suggestion for the agent to link (docs/ingestion.md).
+    "susie_ig": ("instagram", "susie.avellanosa", "Susie Avellanosa", None, False, ""),
 }

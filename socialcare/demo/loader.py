@@ -33,7 +33,7 @@ from socialcare.demo.data import (
     Identity,
     S,
 )
-from socialcare.demo.platform_apps import add_platform_apps
+from socialcare.demo.platform_apps import add_platform_apps, hide_demo_comment
 from socialcare.demo.stories import STORIES, Story
 from socialcare.models import (
     BusinessCalendar,
@@ -51,7 +51,9 @@ from socialcare.models import (
     Visibility,
     get_customer_model,
 )
+from socialcare.platforms.meta import ids as meta_ids
 from socialcare.services import cases as case_services
+from socialcare.services.channel_routing import channel_saved
 from socialcare.services.customers import link_identity, merge_customers, save_customer
 from socialcare.services.events import record_event
 from socialcare.services.polling import is_polled
@@ -117,12 +119,13 @@ class _Builder:
         calendar = self._calendar()
         self._teams(calendar)
         self._channels()
-        add_platform_apps(self.channels)
+        add_platform_apps(self.channels, self.now)
         self._sla_policies(calendar)
         self._templates()
         self._customers()
         for story in STORIES:
             self.cases.append((story, self._play(story)))
+        hide_demo_comment(self._case("hana", "instagram"), self.agents["sofia"])  # order number
         self._merge_duplicates()
         self._privacy()
         self._touch()
@@ -187,6 +190,7 @@ class _Builder:
             for secret, value in secrets.items():
                 channel.set_secret(secret, value)
             channel.save()
+            channel_saved(channel, created=True)  # routes what waited for its account, if any
             self.channels[platform] = channel
 
     def _sla_policies(self, calendar: BusinessCalendar) -> None:
@@ -221,7 +225,11 @@ class _Builder:
         platform, handle, display_name, followers, verified, external_id = spec
         if followers is None:  # heavy-tailed, like real audiences: most small, a few large
             followers = min(int(25 * self.rng.paretovariate(0.8)), 45_000)
-        external_id = external_id or ids.user_id(self.rng, platform, handle)
+        raw_id = external_id or ids.user_id(self.rng, platform, handle)
+        # A PSID / IGSID is scoped to the demo's Page or Instagram account (meta.ids).
+        space = meta_ids.space_for(platform)
+        account = self.channels[platform].account_id if space else ""
+        external_id = meta_ids.scoped_id(space, account, raw_id) if space else raw_id
         seen = self.now - dt.timedelta(days=self.rng.randint(30, 1500))
         # Some customers signed in with their social account once, proving they own it.
         proved = owned and platform != "email" and self.rng.random() < 0.3
@@ -230,7 +238,7 @@ class _Builder:
             external_id=external_id,
             handle="" if platform == "email" else handle,  # the address is the id
             display_name=display_name,
-            profile_url=ids.profile_url(platform, handle, external_id),
+            profile_url=ids.profile_url(platform, handle, raw_id),
             followers_count=followers,
             platform_verified=verified,
             owner_verified_at=seen + dt.timedelta(days=2) if proved else None,

@@ -270,4 +270,8 @@ STORIES = [
     Story("emilie", "instagram", NEW, HIGH, 0.8,
           "The Cam I got for my parents won't connect to their wifi, the app just says 'error "
           "12'. What does that mean?", tags=("acme-cam",), sentiment=-0.3),
+    # Another id space, possibly the same person: the identity page suggests Susie's customer.
+    Story("?susie_ig", "instagram", NEW, NORMAL, 3,
+          "Hi, it's Susie again (I usually write on your Facebook page). The Hub light is orange "
+          "again since this morning.", private=True, tags=("hub",), sentiment=-0.2),
 ]  # fmt: skip

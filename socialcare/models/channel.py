@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -114,6 +115,28 @@ class Channel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.get_platform_display()})"
+
+    def clean(self) -> None:
+        """The platform app must serve the channel's platform: an X app X accounts, a Meta app
+        Facebook Pages and Instagram accounts; other platforms have none. The admin form and
+        the API both check it here."""
+        super().clean()
+        if self.app_id is None or not self.platform or self.platform in self.app.channel_platforms:
+            return
+        if self.platform not in {p for ps in self.app.CHANNEL_PLATFORMS.values() for p in ps}:
+            message = _("%(platform)s channels have no platform app: leave it empty.") % {
+                "platform": self.get_platform_display()
+            }
+        else:
+            message = _(
+                "“%(app)s” is an app of %(kind)s: it cannot deliver the events of %(platform)s "
+                "accounts. Choose an app of the channel's platform."
+            ) % {
+                "app": self.app.name,
+                "kind": self.app.get_platform_display(),
+                "platform": self.get_platform_display(),
+            }
+        raise ValidationError({"app": message})
 
     def get_secret(self, name: str) -> str:
         return str(self.secrets.get(name) or "")

@@ -19,6 +19,7 @@ EVENT_TYPES: dict[str, str] = {
     "case.sla_breached": _("A case missed a response or resolution target"),
     "post.created": _("A customer post arrived"),
     "reply.sent": _("A reply reached the customer"),
+    "post.moderated": _("A customer's comment was hidden, shown again or deleted on the platform"),
     "identity.merged": _("Customers were merged"),
     "incident.opened": _("A crisis incident was opened"),
     "incident.updated": _("A crisis incident changed"),

@@ -64,6 +64,9 @@ class ChannelConfig:
     base_url: str = ""
     secrets: Mapping[str, str] = field(default_factory=dict)
     cursor: str = ""
+    #: Meta: the Graph API version of SOCIALCARE["META_GRAPH_VERSION"] ("v27.0"); "" elsewhere
+    #: (and in tests that build a config: the Meta adapter's default).
+    graph_version: str = ""
 
     def secret(self, name: str) -> str:
         return str(self.secrets.get(name) or "")
@@ -170,6 +173,9 @@ class OutboundMessage:
     #: message ``tag`` (``HUMAN_AGENT`` past the 24-hour window), from ``services.reply_window``.
     messaging_type: str = ""
     tag: str = ""
+    #: Meta private messages: the comment to answer with a Private Reply (``recipient:
+    #: {"comment_id": ...}``) instead of messaging ``recipient`` (``services.private_replies``).
+    private_reply_to: str = ""
 
 
 @dataclass(frozen=True)
@@ -178,6 +184,9 @@ class SentPost:
     url: str = ""
     local_id: str = ""
     posted_at: dt.datetime | None = None
+    #: Meta private messages: the page-scoped id (PSID / IGSID) Meta answered with; for a
+    #: Private Reply, the id the person's Messenger / Instagram Direct messages will come from.
+    recipient_id: str = ""
 
 
 # The protocol ----------------------------------------------------------------------------------

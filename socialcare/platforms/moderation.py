@@ -150,7 +150,7 @@ class MetaModerator:
     ) -> ModerationResult:
         _check_action(self, request, channel.platform)
         token = _token(channel)
-        base = (channel.base_url or meta.DEFAULT_BASE_URL).rstrip("/")
+        base = meta.graph_base(channel)
         url = f"{base}/{quote(request.external_id, safe='')}"
         headers = {"Authorization": f"Bearer {token}"}
         if request.action == DELETE:

@@ -31,12 +31,14 @@ import datetime as dt
 import html
 import json
 import re
+import time
 from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
 
 import httpx
 
 from socialcare.platforms.base import (
+    MAX_RETRY_AFTER,
     Challenge,
     ChannelConfig,
     Collector,
@@ -47,6 +49,7 @@ from socialcare.platforms.base import (
     ParseError,
     PollPage,
     PostDeletion,
+    RateLimited,
     SendError,
     SentPost,
     TransientSendError,
@@ -57,6 +60,7 @@ from socialcare.platforms.base import (
     hmac_sha256,
     load_json,
     raise_for_send_status,
+    retry_after_seconds,
 )
 from socialcare.platforms.shapes import (
     array as _list,
@@ -408,6 +412,27 @@ class XAdapter:
         return SentPost(external_id=tweet_id, url=f"{WEB_URL}/{handle}/status/{tweet_id}")
 
 
+def rate_limited(response: httpx.Response) -> SendError | RateLimited:
+    """X's 429. A usage cap (problem type ``usage-capped``: the plan's cap, not a window) is a
+    ``SendError``. Otherwise ``RateLimited`` until the latest reset among the limits the answer
+    says are used up (remaining 0): ``x-rate-limit-*`` (documented), ``x-user-limit-24hour-*``
+    and ``x-app-limit-24hour-*`` (sent by X, not documented); else ``x-rate-limit-reset``."""
+    if "usage-capped" in response.text:
+        return SendError(f"X refused: the app's usage cap is exceeded (429). {response.text:.300}")
+    resets: dict[str, float] = {}
+    for prefix in ("x-rate-limit", "x-user-limit-24hour", "x-app-limit-24hour"):
+        try:
+            reset = float(response.headers.get(f"{prefix}-reset") or "")
+        except ValueError:
+            continue
+        if response.headers.get(f"{prefix}-remaining", "").strip() in ("0", ""):
+            resets[prefix] = reset
+    if not resets:
+        return RateLimited("Rate limited by X (429).", retry_after=retry_after_seconds(response))
+    wait = min(max(max(resets.values()) - time.time(), 0.0), MAX_RETRY_AFTER)
+    return RateLimited(f"Rate limited by X (429; {max(resets, key=resets.get)}).", wait)
+
+
 def _dm_customer(conversation_id: str) -> str:
     return conversation_id[3:] if conversation_id.startswith("dm:") else ""
 
@@ -431,6 +456,8 @@ def _post_json(
             f"X refused the reply (403): {REPLY_RULE}. Send a direct message instead. "
             f"X said: {response.text[:300]}"
         )
+    if response.status_code == 429:
+        raise rate_limited(response)
     raise_for_send_status(response)
     try:
         answer = response.json()

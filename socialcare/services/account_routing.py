@@ -19,8 +19,9 @@ parsed:
   (``tweet_create_events``, ``tweet_delete_events``, ``direct_message_events``), the events as
   delivered kept beside them under ``x_activity``;
 * an event for an account no active channel has is **kept**, ``unrouted``, with the reason and
-  a log warning. ``route_waiting`` (admin action, API, and every later delivery routed to that
-  account's channel) hands it to the channel once it exists.
+  a log warning. ``route_waiting`` hands it to the channel once it exists: when that channel
+  is saved (``channel_routing.channel_saved``), from the admin actions and the API, and with
+  every later delivery routed to that account's channel.
 """
 
 from __future__ import annotations
@@ -317,14 +318,20 @@ def _split_into(
 
 
 def route_waiting(
-    *, app: PlatformApp | None = None, channels: Iterable[Channel] | None = None
+    *,
+    app: PlatformApp | None = None,
+    channels: Iterable[Channel] | None = None,
+    deliveries: Iterable[int] | None = None,
 ) -> list[int]:
     """Hand unrouted deliveries to the active channels of their accounts, queued for
-    processing: all that now have one, only ``app``'s, or only those of ``channels``. Returns
-    the ids queued (a redelivery of one already seen ends processed as a duplicate)."""
+    processing: all that now have one, only ``app``'s, only those of ``channels``, or only
+    the ``deliveries`` (ids) among them. Returns the ids queued (a redelivery of one already
+    seen ends processed as a duplicate)."""
     waiting = WebhookDelivery.objects.unrouted()
     if app is not None:
         waiting = waiting.filter(app=app)
+    if deliveries is not None:
+        waiting = waiting.filter(pk__in=list(deliveries))
     if channels is not None:
         wanted = {(c.platform, c.account_id): c for c in channels if c.is_active}
         if not wanted:

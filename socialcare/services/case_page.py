@@ -27,6 +27,7 @@ from socialcare.models import (
 )
 from socialcare.services.access import Viewer, visible_cases, visible_identities
 from socialcare.services.cases import allowed_transitions
+from socialcare.services.private_replies import composer_line
 from socialcare.services.reply_window import ReplyWindow, public_reply_refusal, reply_window
 from socialcare.services.sla_state import sla_state
 from socialcare.services.templates import render_reply_template, text_limit
@@ -155,6 +156,9 @@ class CasePage:
     #: about it ("" when the platform has no window).
     reply_window: ReplyWindow | None = None
     reply_window_line: str = ""
+    #: Facebook / Instagram, the window closed: whether the one private reply to the customer's
+    #: comment may still go, and until when (``services.private_replies``); "" otherwise.
+    private_reply_line: str = ""
     #: Why no public reply can go (X's reply rule), "" when one can.
     public_refusal: str = ""
 
@@ -325,6 +329,7 @@ def build_case_page(
     return CasePage(
         reply_window=window,
         reply_window_line=window.summary() if window.kind != "none" else "",
+        private_reply_line=composer_line(case, window),
         public_refusal=public_reply_refusal(case),
         case=case,
         merged_into=merged_into,

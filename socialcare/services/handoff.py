@@ -10,6 +10,7 @@ from django.db import transaction
 from socialcare.exceptions import SocialCareError
 from socialcare.models import Case, CaseEvent, Post, ReplyTemplate, Visibility
 from socialcare.services.events import record_event
+from socialcare.services.private_replies import hand_off_refusal
 from socialcare.services.replies import reply_target, send_reply
 
 DEFAULT_PUBLIC_NOTE = {
@@ -33,7 +34,12 @@ def hand_off(
 ) -> Case:
     """Move the conversation to a direct message (or email): when the case began in public, a
     short public note says so (typed, from a template, or the default), then the private message
-    (if given) is sent. The case becomes private and records the hand-off."""
+    (if given) is sent. The case becomes private and records the hand-off.
+
+    On Facebook and Instagram a commenter who has not written to the account privately (no open
+    reply window) is reached by the one private reply Meta allows to their latest comment, within
+    7 days of it (``services.private_replies``); when neither can go, the hand-off is refused
+    with the reason and the alternatives before anything is sent, the public note included."""
     if via not in Case.HandOff.values:
         raise SocialCareError(
             f"Take it private via {' or '.join(Case.HandOff.values)}, not {via!r}."
@@ -54,6 +60,10 @@ def hand_off(
 
         if not customer_email(case.customer):
             raise SocialCareError("The customer has no email address on file.")
+    else:
+        refusal = hand_off_refusal(case, automated=not getattr(actor, "pk", None))
+        if refusal:
+            raise SocialCareError(refusal)
     public_post: Post | None = None
     if reply_target(case) is not None:
         if note_template is not None:

@@ -40,7 +40,7 @@ from socialcare.platforms.base import (
     PostEdit,
 )
 from socialcare.platforms.registry import UnknownPlatform, get_adapter
-from socialcare.services import account_routing, sla
+from socialcare.services import account_routing, private_replies, sla
 from socialcare.services import cases as case_services
 from socialcare.services.events import record_event, written_together
 from socialcare.services.identities import (
@@ -77,6 +77,7 @@ def channel_config(channel: Channel) -> ChannelConfig:
         base_url=channel.base_url,
         secrets=dict(channel.secrets),
         cursor=channel.poll_cursor,
+        graph_version=str(app_settings.META_GRAPH_VERSION or ""),
     )
 
 
@@ -595,6 +596,9 @@ def _ingest_new_post(
     else:
         transaction.on_commit(lambda: _watch_for_crisis([post]))
     _adopt_children(channel, post, case)
+    from socialcare.services.mention_details import after_ingest
+
+    after_ingest(post)  # an Instagram mention names only ids: its text and author are fetched
     transaction.on_commit(
         lambda: signals.post_received.send(Post, post=post, case=case, case_created=case_created)
     )
@@ -688,6 +692,8 @@ def _candidate_cases(
 
     if parent is not None and parent.case_id:
         yield mine(parent.case)
+    if item.visibility == "private" and not _known("quiet", (item.platform, item.conversation_id)):
+        yield private_replies.answered_case(item, _usable)  # answers a private reply: its case
     refs = [r for r in (item.external_id, item.local_id) if r]
     child = (
         Post.objects.filter(

@@ -27,6 +27,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from socialcare import signals
 from socialcare.exceptions import SocialCareError
 from socialcare.models import Case, CaseEvent, Incident, Post, Visibility
 from socialcare.platforms.base import RateLimited, SendError, TransientSendError
@@ -333,6 +334,26 @@ def _record(
         **_event_data(outcome, person, reason, source),
     )
     _tell_incident(post.case, event, person, incident)
+    if outcome.done:  # outbound webhook ``post.moderated`` (outbound_signals)
+        action, case = outcome.action, post.case
+        transaction.on_commit(
+            lambda: signals.post_moderated.send(
+                Post,
+                post=post,
+                case=case,
+                action=action,
+                actor=person,
+                reason=reason,
+                source=source,
+            )
+        )
+
+
+def record_outcome(outcome: Outcome, *, actor: Any, reason: str = "", source: str = "") -> None:
+    """Mark and audit what a platform answered outside ``moderate`` as ``moderate`` does (the
+    demo replays a past hide this way)."""
+    with transaction.atomic():
+        _record(outcome, actor=actor, reason=reason, source=source, incident=None)
 
 
 def _event_data(outcome: Outcome, person: Any, reason: str, source: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from socialcare.models import (
     customer_display_name,
 )
 from socialcare.services.events import user_label
+from socialcare.services.moderation_state import ANSWER, with_moderation
 
 #: Case references listed in an incident's payload (``cases_count`` has them all).
 INCIDENT_CASES_SHOWN = 100
@@ -99,7 +100,7 @@ def case_data(case: Case) -> dict[str, Any]:
 
 
 def post_data(post: Post) -> dict[str, Any]:
-    fresh = Post.objects.with_people().select_related("author__customer", "case")
+    fresh = with_moderation(Post.objects.with_people().select_related("author__customer", "case"))
     post = fresh.filter(pk=post.pk).first() or post
     return {
         "id": post.pk,
@@ -124,6 +125,10 @@ def post_data(post: Post) -> dict[str, Any]:
         "received_at": iso(post.received_at),
         "edited_at": iso(post.edited_at),
         "deleted_at": iso(post.deleted_at),
+        "moderation": post.moderation,
+        "moderated_at": iso(post.moderated_at),
+        "moderated_by": user_data(post.moderated_by) if post.moderated_by_id else None,
+        "moderation_answer": getattr(post, ANSWER, None),
     }
 
 

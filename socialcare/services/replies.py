@@ -3,7 +3,9 @@
 A reply is stored (``queued``) and recorded in the timeline at once; the worker sends it through
 the channel's transport. Rate limits and platform errors are retried with exponential backoff
 (honouring Retry-After); a reply the platform refuses, or that runs out of attempts, is marked
-``failed`` with the error on the case. First-response time is the moment a reply is sent.
+``failed`` with the error on the case. X direct messages wait for X's send limits instead, and
+X's 429 for them is not a failed attempt (``services.send_pacing``). First-response time is the
+moment a reply is sent.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import logging
 from typing import Any
 
 from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
 from socialcare import signals
@@ -24,9 +25,11 @@ from socialcare.platforms import x as x_platform
 from socialcare.platforms import x_text
 from socialcare.platforms.base import (
     OutboundMessage,
+    RateLimited,
     SendError,
     TransientSendError,
 )
+from socialcare.services import private_replies, send_pacing
 from socialcare.services.events import record_event
 from socialcare.services.reply_window import (
     META_PLATFORMS,
@@ -61,8 +64,10 @@ def send_reply(
 
     Refused before anything is stored when the platform would refuse it: a private message
     outside the case's reply window (``services.reply_window``: Meta's 24 hours, or 7 days with
-    the Human Agent permission), a public reply on X to a post that does not @mention the brand
-    or quote it, a post on X over 280 weighted characters.
+    the Human Agent permission) — unless, on Facebook and Instagram, it can go as the one private
+    reply to the customer's latest comment (``services.private_replies``) —, a public reply on X
+    to a post that does not @mention the brand or quote it, a post on X over 280 weighted
+    characters.
 
     While the case's incident requires approval, a public reply by an agent is stored
     ``awaiting_approval`` instead of queued (see ``approve_reply``); replies by the system and
@@ -92,7 +97,7 @@ def send_reply(
         check_x_length(text)
     else:
         check_length(text, channel.platform, visibility)
-    parent = None
+    parent = private_reply_to = None
     if visibility == Visibility.PUBLIC:
         if not channel.can_reply_public:
             raise SocialCareError(f"{channel} cannot reply publicly; send a private message.")
@@ -117,9 +122,12 @@ def send_reply(
         if channel.platform != "email" and case.identity_id is None:
             raise SocialCareError(f"{case.reference} has no social identity to message.")
         window = reply_window(case, automated=not getattr(actor, "pk", None))
-        if not window.open:
+        if not window.open and channel.platform in META_PLATFORMS:
+            # A commenter can still get one private reply to their comment (7 days).
+            private_reply_to = private_replies.private_reply_fallback(case, window)
+        elif not window.open:
             raise SocialCareError(window.refusal)
-        parent = in_reply_to
+        parent = private_reply_to or in_reply_to
         kind = Post.Kind.EMAIL if channel.platform == "email" else Post.Kind.DIRECT_MESSAGE
     post = Post.objects.create(
         platform=channel.platform,
@@ -135,6 +143,7 @@ def send_reply(
         case=case,
         sent_by=actor if getattr(actor, "pk", None) else None,
         send_status=Post.SendStatus.QUEUED,
+        **private_replies.queued_fields(private_reply_to),
     )
     held = needs_approval(case, visibility, actor) and not preapproved
     record_event(
@@ -231,6 +240,10 @@ def outbound_message(post: Post, window: ReplyWindow | None = None) -> OutboundM
     identity = case.identity if case else None
     parent = post.parent
     recipient = identity.external_id if identity else ""
+    if case and post.platform in META_PLATFORMS and post.visibility == Visibility.PRIVATE:
+        # The customer's Messenger / Direct conversation: after a private reply, its author is
+        # not the case's identity (the commenter).
+        recipient = private_replies.private_recipient(case) or recipient
     if post.platform == "email":
         recipient = customer_email(case.customer) if case else ""
         recipient = recipient or (
@@ -248,6 +261,7 @@ def outbound_message(post: Post, window: ReplyWindow | None = None) -> OutboundM
         parent_raw=dict(parent.raw) if parent else {},
         messaging_type=window.messaging_type if window else "",
         tag=window.tag if window else "",
+        private_reply_to=private_replies.private_reply_comment_id(post),
     )
 
 
@@ -256,18 +270,22 @@ def deliver_post(post_id: int) -> Post | None:
     never sends twice. Returns the post (sent, re-queued with a delay, or failed)."""
     from socialcare.transports import get_transport
 
-    claimed = Post.objects.filter(pk=post_id, send_status=Post.SendStatus.QUEUED).update(
-        send_status=Post.SendStatus.SENDING, send_attempts=F("send_attempts") + 1
-    )
+    claim = send_pacing.claim(post_id)  # X DMs wait for X's send limits (services/send_pacing)
     post = (
         Post.objects.select_related("channel", "case", "parent", "case__identity", "case__customer")
         .filter(pk=post_id)
         .first()
     )
-    if not claimed or post is None:
+    if claim.wait_until is not None and post is not None:
+        return send_pacing.wait(post, claim)
+    if not claim.claimed or post is None:
         return post
     window = None
-    if post.visibility == Visibility.PRIVATE and post.platform in META_PLATFORMS and post.case_id:
+    if private_replies.is_private_reply(post):  # its own rule (7 days, once), not the window
+        refusal = private_replies.send_time_refusal(post)
+        if refusal:
+            return _fail(post, refusal)
+    elif post.visibility == Visibility.PRIVATE and post.platform in META_PLATFORMS and post.case_id:
         # It may have closed since the reply was queued.
         window = reply_window(post.case, automated=post.sent_by_id is None)
         if not window.open:
@@ -291,6 +309,7 @@ def deliver_post(post_id: int) -> Post | None:
             url=sent.url[:1000],
             local_id=sent.local_id[:100],
             posted_at=sent.posted_at or timezone.now(),
+            **private_replies.sent_fields(post, sent),
         )
         post.refresh_from_db()
         if post.case_id:
@@ -300,6 +319,8 @@ def deliver_post(post_id: int) -> Post | None:
 
 
 def _retry_or_fail(post: Post, exc: TransientSendError) -> Post:
+    if isinstance(exc, RateLimited) and send_pacing.is_paced(post):  # not a failed attempt
+        return send_pacing.wait_for_reset(post, exc)
     if post.send_attempts >= app_settings.SEND_MAX_ATTEMPTS:
         return _fail(post, f"{exc} (gave up after {post.send_attempts} attempts)")
     delay = max(exc.retry_after or 0, BACKOFF_BASE_SECONDS * 2 ** (post.send_attempts - 1))

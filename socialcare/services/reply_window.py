@@ -78,10 +78,10 @@ class ReplyWindow:
     def summary(self, zone: dt.tzinfo | None = None) -> str:
         """One line for the composer: "Private replies open until 14:32 (24 h window)"."""
         if self.kind == "standard":
-            return f"Private replies open until {_clock(self.until, zone)} (24 h window)."
+            return f"Private replies open until {clock_text(self.until, zone)} (24 h window)."
         if self.kind == "human_agent":
             return (
-                f"Human-agent window until {_clock(self.until, zone)}: private replies go with "
+                f"Human-agent window until {clock_text(self.until, zone)}: private replies go with "
                 "Meta's HUMAN_AGENT tag (7 days)."
             )
         if self.kind == "closed":
@@ -115,7 +115,7 @@ def reply_window(
             open=False,
             kind="closed",
             reason=f"{channel} cannot send private messages.",
-            alternatives=_alternatives(case),
+            alternatives=alternatives_for(case),
         )
     if channel.platform not in META_PLATFORMS:
         reason = "Direct messages on X have no reply window." if channel.platform == "x" else ""
@@ -127,7 +127,7 @@ def reply_window(
             kind="closed",
             reason="the customer has not written to this account privately, and Meta lets a "
             "business message only people who wrote to it first.",
-            alternatives=_alternatives(case),
+            alternatives=alternatives_for(case),
         )
     now = now or timezone.now()
     if now < since + STANDARD_WINDOW:
@@ -167,7 +167,7 @@ def reply_window(
             "(24 hours, or 7 days with the Human Agent permission)."
         )
     return ReplyWindow(
-        open=False, kind="closed", since=since, reason=reason, alternatives=_alternatives(case)
+        open=False, kind="closed", since=since, reason=reason, alternatives=alternatives_for(case)
     )
 
 
@@ -185,7 +185,8 @@ def last_private_message_at(case: Case) -> dt.datetime | None:
     )
 
 
-def _alternatives(case: Case) -> tuple[str, ...]:
+def alternatives_for(case: Case) -> tuple[str, ...]:
+    """What the agent can do instead of a private message: a public reply, an e-mail."""
     found = []
     channel = case.channel
     if channel is not None and channel.can_reply_public and reply_target(case) is not None:
@@ -252,7 +253,8 @@ def _ago(delta: dt.timedelta) -> str:
     return f"{hours} hours"
 
 
-def _clock(at: dt.datetime | None, zone: dt.tzinfo | None) -> str:
+def clock_text(at: dt.datetime | None, zone: dt.tzinfo | None) -> str:
+    """``at`` as an agent reads it: "14:32" today, "09 Dec 10:00" another day."""
     if at is None:
         return "—"
     local = timezone.localtime(at, zone)

@@ -20,18 +20,21 @@ account id) and must be this channel's. What is read:
 * ``changes`` with field ``comments`` / ``live_comments`` (Instagram): comments on the account's
   media.
 * ``changes`` with field ``mentions`` (Instagram): the webhook names only ``media_id`` and
-  (for a mention in a comment) ``comment_id``. The post made from it has no text and no known
-  author (an identity with an empty ``external_id``); its ``url`` is the Graph API URL of the
-  media. **The text, author and permalink need a Graph fetch**
-  (``GET /<ig-user-id>?fields=mentioned_comment.comment_id(<id>){text,username,timestamp}`` or
-  ``mentioned_media.media_id(<id>){caption,username,permalink,timestamp}``).
+  (for a mention in a comment) ``comment_id``. The post made from it has no text and no author
+  (none: never a shared empty identity); its ``url`` is the Graph API URL of the media. After
+  ingest, ``services.mention_details`` fetches the text, author (a username: Meta names no id),
+  time and permalink through ``meta.mentions`` (``GET /<ig-user-id>?fields=mentioned_media...``
+  / ``mentioned_comment...``), and an answer goes to ``POST /<ig-user-id>/mentions``, not
+  ``/<id>/replies`` (``meta/mentions.py`` has the fields and shapes).
 * ``messaging`` (Messenger and Instagram Direct): messages, echoes of the brand's own messages
   (``is_echo``: outbound), unsent messages (``is_deleted``: ``PostDeletion``) and message edits
   (``message_edit``: ``PostEdit``). Delivery and read receipts, reactions, postbacks, referrals
   and other non-message events are skipped.
 
 Facebook omits ``from`` on comments by people who have not authorised the app in some setups:
-such a post's author has an empty ``external_id`` (unknown), never a made-up one.
+such a post's author has an empty ``external_id`` (unknown), never a made-up one. Other authors'
+ids are scoped to the entry's account (``ids``: ``psid:<page id>:<psid>``,
+``igsid:<ig account id>:<igsid>``); the brand's own account keeps its global id.
 
 Outbound (channel secret ``access_token``, a Page access token, sent as a Bearer token):
 ``POST /<comment id>/comments`` (Facebook), ``POST /<comment id>/replies`` (Instagram) with a
@@ -70,9 +73,10 @@ from socialcare.platforms.meta.graph import (
     THROTTLING_CODES,
     TRANSIENT_CODES,
     WINDOW_SUBCODES,
+    graph_base,
     graph_error,
 )
-from socialcare.platforms.meta.parse import Entry, load_object
+from socialcare.platforms.meta.parse import Entry, graph_url_of, load_object
 from socialcare.platforms.shapes import array as _list
 from socialcare.platforms.shapes import obj as _obj
 from socialcare.platforms.shapes import opt_array as _opt_list
@@ -86,6 +90,7 @@ __all__ = [
     "TRANSIENT_CODES",
     "WINDOW_SUBCODES",
     "MetaAdapter",
+    "graph_base",
     "graph_error",
 ]
 
@@ -148,7 +153,9 @@ class MetaAdapter:
                 f"entry[{index}] is for account {account!r}, but this channel is account "
                 f"{channel.account_id!r}."
             )
-        context = Entry(platform, account, entry.get("time"), f"entry[{index}]")
+        context = Entry(
+            platform, account, entry.get("time"), f"entry[{index}]", graph_url=graph_url_of(channel)
+        )
         for position, raw_change in enumerate(
             _opt_list(entry.get("changes"), f"entry[{index}].changes")
         ):

@@ -8,18 +8,21 @@ from typing import Any
 from urllib.parse import quote
 
 from socialcare.platforms.base import (
+    ChannelConfig,
     Event,
     InboundIdentity,
     InboundPost,
     ParseError,
     PostDeletion,
     PostEdit,
+    SendError,
     from_epoch_ms,
     from_epoch_s,
     from_iso,
     load_json,
 )
-from socialcare.platforms.meta.graph import DEFAULT_BASE_URL, FACEBOOK_WEB_URL
+from socialcare.platforms.meta.graph import DEFAULT_BASE_URL, FACEBOOK_WEB_URL, graph_base
+from socialcare.platforms.meta.ids import scoped_id, space_for
 from socialcare.platforms.shapes import (
     obj as _obj,
 )
@@ -69,14 +72,33 @@ def load_object(body: bytes) -> dict[str, Any]:
     return _obj(data, "The body")
 
 
+def graph_url_of(channel: ChannelConfig) -> str:
+    """The channel's Graph API base (``graph.graph_base``); a malformed configured version is
+    a ``ParseError`` here, so the delivery fails with the reason instead of an odd URL."""
+    try:
+        return graph_base(channel)
+    except SendError as exc:
+        raise ParseError(str(exc)) from exc
+
+
 class Entry:
     """Reads the changes and messages of one entry (one account, one notification time)."""
 
-    def __init__(self, platform: str, account: str, time: Any, what: str) -> None:
+    def __init__(
+        self, platform: str, account: str, time: Any, what: str, *, graph_url: str = ""
+    ) -> None:
         self.platform = platform
         self.account = account
         self.time = time
         self.what = what
+        self.graph_url = graph_url or DEFAULT_BASE_URL  # the channel's (``graph_url_of``)
+
+    def person(self, user_id: str) -> str:
+        """How an author id of this entry is stored: the brand's own account as it is, anyone
+        else scoped to this Page or Instagram account (``meta.ids``); unknown stays ""."""
+        if not user_id or user_id == self.account:
+            return user_id
+        return scoped_id(space_for(self.platform), self.account, user_id)
 
     def entry_time(self, fallback: Any = None) -> dt.datetime:
         if self.time is not None:
@@ -120,8 +142,8 @@ class Entry:
         author_id = _id(author.get("id"), f"{what} from.id", required=False)
         identity = InboundIdentity(
             platform=self.platform,
-            external_id=author_id,
-            # ``from.id`` is page- or app-scoped: facebook.com/<id> would not open a profile.
+            external_id=self.person(author_id),
+            # ``from.id`` is a PSID (or a Page id): facebook.com/<id> would not open a profile.
             display_name=_text(author.get("name"), f"{what} from.name"),
         )
         if value.get("created_time") is not None:
@@ -182,7 +204,7 @@ class Entry:
             external_id=comment_id,
             author=InboundIdentity(
                 platform=self.platform,
-                external_id=author_id,
+                external_id=self.person(author_id),
                 handle=handle,
                 profile_url=f"https://www.instagram.com/{handle}/" if handle else "",
             ),
@@ -208,7 +230,7 @@ class Entry:
             visibility="public",
             text="",
             posted_at=self.entry_time(),
-            url=f"{DEFAULT_BASE_URL}/{quote(media_id, safe='')}",
+            url=f"{self.graph_url}/{quote(media_id, safe='')}",
             in_reply_to=media_id if comment_id else "",
             conversation_id=media_id,
             raw=value,
@@ -256,7 +278,8 @@ class Entry:
         post = InboundPost(
             platform=self.platform,
             external_id=mid,
-            author=InboundIdentity(platform=self.platform, external_id=sender),
+            # An IGSID / PSID: scoped; the DM conversation keeps the raw id (what Meta names).
+            author=InboundIdentity(platform=self.platform, external_id=self.person(sender)),
             kind="direct_message",
             visibility="private",
             text=_text(message.get("text"), f"{what} message.text"),
