@@ -282,3 +282,56 @@ def test_the_brand_accounts_share_one_webhook_url_per_app(demo: dict[str, Any]) 
     served = {c.platform: c.app.key for c in Channel.objects.filter(app__isnull=False)}
     assert served == {"x": "demo-x", "facebook": "demo-meta", "instagram": "demo-meta"}
     assert apps["demo-meta"].get_secret("verify_token") == "demo-meta-verify-token"
+
+
+def test_a_commenter_taken_private_whose_messenger_answer_joined_the_case(
+    demo: dict[str, Any],
+) -> None:
+    from socialcare.platforms.meta.ids import platform_user_id
+    from socialcare.services.private_replies import private_reply, private_reply_comment_id
+    from socialcare.services.reply_window import reply_window
+
+    [reply] = Post.objects.filter(
+        platform="facebook", direction="outbound", visibility="private", parent__kind="comment"
+    ).select_related("case", "parent", "sent_by")
+    case, comment = reply.case, reply.parent
+    assert comment.case_id == case.pk and comment.visibility == "public"
+    assert private_reply_comment_id(reply) == comment.external_id  # sent as a private reply
+    assert reply.send_status == Post.SendStatus.SENT and reply.sent_by.get_username() == "lukas"
+    [answer] = case.posts.filter(direction="inbound", visibility="private")
+    # Meta answered the private reply with the commenter's PSID; his Messenger answer came from it.
+    psid = platform_user_id(comment.author.external_id)
+    assert answer.conversation_id == reply.conversation_id == f"dm:{psid}"
+    assert comment.posted_at < reply.posted_at < answer.posted_at < NOW
+    assert case.status == Case.Status.OPEN and demo["cases"] == Case.objects.count()
+    # The timeline: the private reply, the note that he answered, then his message.
+    events = list(case.events.order_by("at", "pk"))
+    replied = next(e for e in events if e.kind == CaseEvent.Kind.REPLIED)
+    noted = next(e for e in events if "answered the private reply in Messenger" in e.summary())
+    added = next(e for e in events if e.kind == CaseEvent.Kind.POST_ADDED and e.post == answer)
+    assert replied.post == reply and replied.at < noted.at <= added.at
+    # What the composer and the API then say: the window is open, the private reply used.
+    assert reply_window(case, now=NOW).kind == "standard"
+    chance = private_reply(case, now=NOW)
+    assert not chance.possible and "already sent" in chance.reason
+
+
+def test_an_instagram_mention_whose_text_and_author_were_fetched(demo: dict[str, Any]) -> None:
+    from socialcare.platforms.meta.mentions import DETAILS_KEY
+    from socialcare.services.mention_details import needs_details
+
+    [post] = Post.objects.filter(platform="instagram", kind="mention").select_related(
+        "author", "case"
+    )
+    assert post.raw["media_id"] and post.raw[DETAILS_KEY]["username"] == "smarthome.sara"
+    assert "acme Hub" in post.text and post.url.startswith("https://www.instagram.com/p/")
+    assert post.author.external_id == "username:smarthome.sara"
+    assert post.author.handle == "smarthome.sara"
+    assert post.author.profile_url == "https://www.instagram.com/smarthome.sara/"
+    assert not needs_details(post)  # the worker has nothing left to fetch
+    case = post.case
+    assert case.identity == post.author
+    assert case.subject.startswith("Three months in with the acme Hub")  # not "… unknown author"
+    notes = [e.summary() for e in case.events.filter(kind=CaseEvent.Kind.NOTE)]
+    assert any("Instagram mention fetched: @smarthome.sara wrote" in note for note in notes)
+    assert not CaseEvent.objects.filter(case=case, at__gt=NOW).exists()

@@ -35,6 +35,7 @@ from socialcare.models import (
 from socialcare.services.access import Viewer, visible_cases, visible_posts
 from socialcare.services.events import user_label
 from socialcare.services.outbound_payloads import channel_data
+from socialcare.services.private_replies import private_reply_state
 from socialcare.services.reply_window import reply_window
 from socialcare.services.sla_state import SLA_STATES, sla_state
 
@@ -298,6 +299,32 @@ class IncidentRefSerializer(serializers.Serializer):
     title = serializers.CharField(read_only=True)
 
 
+class PrivateReplySerializer(serializers.Serializer):
+    """The one private message Meta lets the brand send a Facebook or Instagram commenter: a
+    private reply to their comment, within 7 days of it (docs/replies.md, "Private replies")."""
+
+    possible = serializers.BooleanField(
+        read_only=True,
+        help_text="A private reply to `comment` may go now: none was queued or sent to it, and "
+        "it is less than 7 days old.",
+    )
+    until = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="When Meta stops accepting one: 7 days after the comment (past or not).",
+    )
+    comment = serializers.IntegerField(
+        read_only=True,
+        help_text="The post id of the comment it answers: the customer's latest visible public "
+        "comment on the case (`GET /posts/{id}/`).",
+    )
+    reason = serializers.CharField(
+        read_only=True,
+        help_text="Why it cannot go (one was already sent or is queued; the comment is 7 days "
+        "old or more); empty when it can.",
+    )
+
+
 class ReplyWindowSerializer(serializers.Serializer):
     """Whether a private message may reach the customer now, and on what terms (Meta's 24-hour
     window, 7 days with the HUMAN_AGENT tag; no window on other platforms). docs/replies.md."""
@@ -330,6 +357,14 @@ class ReplyWindowSerializer(serializers.Serializer):
         child=serializers.ChoiceField(choices=["public reply", "email"]),
         read_only=True,
         help_text="What is left when it is closed.",
+    )
+    private_reply = PrivateReplySerializer(
+        read_only=True,
+        allow_null=True,
+        help_text="Facebook and Instagram: the one private reply Meta allows to the customer's "
+        "latest comment; a private reply (`visibility: private`) sent while the window is "
+        "closed goes as this. Null when the case has no comment to answer (other platforms, "
+        "direct messages only, visitor posts, mentions).",
     )
 
 
@@ -443,12 +478,17 @@ class CaseSerializer(serializers.ModelSerializer):
     def get_reply_window(self, case: Case) -> dict[str, Any] | None:
         if isinstance(self.parent, serializers.ListSerializer):
             return None
-        window = reply_window(case, now=self.context.get("now")).as_dict()
+        now = self.context.get("now")
+        window = reply_window(case, now=now).as_dict()
+        chance = private_reply_state(case, now=now)
         zone = _zone()
         return {
             **window,
             "until": _when(window["until"], zone),
             "since": _when(window["since"], zone),
+            "private_reply": None
+            if chance is None
+            else {**chance.as_dict(), "until": _when(chance.until, zone)},
         }
 
     def get_merged_into_reference(self, case: Case) -> str | None:

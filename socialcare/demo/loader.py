@@ -33,6 +33,7 @@ from socialcare.demo.data import (
     Identity,
     S,
 )
+from socialcare.demo.meta_stories import play_meta_stories
 from socialcare.demo.platform_apps import add_platform_apps, hide_demo_comment
 from socialcare.demo.stories import STORIES, Story
 from socialcare.models import (
@@ -126,6 +127,7 @@ class _Builder:
         for story in STORIES:
             self.cases.append((story, self._play(story)))
         hide_demo_comment(self._case("hana", "instagram"), self.agents["sofia"])  # order number
+        self.cases += play_meta_stories(self)  # a private reply answered; a fetched mention
         self._merge_duplicates()
         self._privacy()
         self._touch()
@@ -275,16 +277,16 @@ class _Builder:
         first = self._inbound(case, story, story.text, opened - dt.timedelta(seconds=40), opened)
         if agent is None:  # still in the queue; keyword rules tagged it
             if story.tags:
-                self._at(later(opened, 0.01, 0.2), case_services.set_tags, case, story.tags)
+                self.at_time(later(opened, 0.01, 0.2), case_services.set_tags, case, story.tags)
             return case
         clock = later(opened, 0.05, self.rng.uniform(2, 8))
-        self._at(clock, case_services.assign_case, case, agent)
+        self.at_time(clock, case_services.assign_case, case, agent)
         if story.tags:
             clock = later(clock, 0.01, 1)
-            self._at(clock, case_services.set_tags, case, story.tags, actor=agent)
+            self.at_time(clock, case_services.set_tags, case, story.tags, actor=agent)
         if story.note:
             clock = later(clock, 0.02, 3)
-            self._at(clock, case_services.add_note, case, story.note, actor=agent)
+            self.at_time(clock, case_services.add_note, case, story.note, actor=agent)
         if not story.reply:
             return case
         clock = later(clock, 0.1, self.rng.uniform(4, 40))
@@ -408,7 +410,7 @@ class _Builder:
         return external_id, url, local_id
 
     def _status(self, case: Case, to: str, at: dt.datetime, actor: Any, reason: str = "") -> None:
-        self._at(at, case_services.change_status, case, to, actor=actor, reason=reason)
+        self.at_time(at, case_services.change_status, case, to, actor=actor, reason=reason)
         if to == RESOLVED:
             Case.objects.filter(pk=case.pk).update(resolved_at=at)
         elif to == CLOSED:
@@ -422,11 +424,13 @@ class _Builder:
         agent = self.agents["lukas"]
         at = self.now - dt.timedelta(hours=19)
         dup, jonas = self.customers["jonas_dup"], self.customers["jonas"]
-        merge = self._at(at, merge_customers, dup, jonas, actor=agent)
+        merge = self.at_time(at, merge_customers, dup, jonas, actor=agent)
         CustomerMerge.objects.filter(pk=merge.pk).update(merged_at=at)
         at += dt.timedelta(minutes=1)
         email_case = self._case("jonas_dup", "email")
-        self._at(at, case_services.merge_cases, email_case, self._case("jonas", "x"), actor=agent)
+        self.at_time(
+            at, case_services.merge_cases, email_case, self._case("jonas", "x"), actor=agent
+        )
         Case.objects.filter(pk=email_case.pk).update(resolved_at=at, closed_at=at)
 
     def _privacy(self) -> None:
@@ -440,7 +444,7 @@ class _Builder:
             created_at=self.now - dt.timedelta(hours=18)
         )
 
-    def _at(self, at: dt.datetime, service: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    def at_time(self, at: dt.datetime, service: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Call a service as if at ``at``: services stamp events with the real clock, and the demo
         replays the past, so the events the call wrote are moved to ``at``."""
         mark = CaseEvent.objects.aggregate(last=Max("pk"))["last"] or 0

@@ -97,6 +97,15 @@ class PrivateReply:
             )
         return f"Private reply: not possible — {self.reason}"
 
+    def as_dict(self) -> dict[str, Any]:
+        """The API's ``reply_window.private_reply`` object (``ReplyWindow.as_dict``'s sibling)."""
+        return {
+            "possible": self.possible,
+            "until": self.until,
+            "comment": self.comment.pk if self.comment is not None else None,
+            "reason": self.reason,
+        }
+
 
 def private_reply_target(case: Case) -> Post | None:
     """The comment a private reply on ``case`` answers: the customer's latest visible public
@@ -135,6 +144,16 @@ def private_reply_refusal(case: Case, *, now: dt.datetime | None = None) -> str:
     """Why no private reply can go on ``case`` now ("" when one can)."""
     chance = private_reply(case, now=now)
     return "" if chance.possible else chance.refusal
+
+
+def private_reply_state(case: Case, *, now: dt.datetime | None = None) -> PrivateReply | None:
+    """What the case API shows of a private reply on ``case`` at ``now``: None when there is no
+    comment to answer (not a Facebook or Instagram case — no query then —, or no public comment
+    by the customer). Without the alternatives: the reply window lists them."""
+    comment = private_reply_target(case)
+    if comment is None:
+        return None
+    return _judge(comment, now=now, exclude=None, alternatives=())
 
 
 def composer_line(case: Case, window: ReplyWindow) -> str:
