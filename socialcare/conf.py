@@ -81,6 +81,10 @@ DEFAULTS: dict[str, Any] = {
     # Polling: timeout of one HTTP call, and pages fetched per channel per run.
     "HTTP_TIMEOUT": 10.0,
     "POLL_MAX_PAGES": 5,
+    # Mastodon edits (services.mastodon_edits): statuses of open cases re-fetched per poll (at
+    # most 20, one request; 0 turns edit checks off), and how old a post may be to be checked.
+    "MASTODON_EDIT_CHECKS": 20,
+    "MASTODON_EDIT_WINDOW": timedelta(days=7),
     # The Graph API version of every Facebook and Instagram call ("v27.0"): the newest Meta
     # documents (platforms.meta.graph.GRAPH_VERSIONS has each version's end date; checks
     # socialcare.W013/E008 warn 60 days before it and err after it).

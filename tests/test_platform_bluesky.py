@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 from typing import Any
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -28,7 +29,8 @@ from socialcare.platforms.base import (
     SendError,
     TransientSendError,
 )
-from socialcare.platforms.bluesky import CHAT_PROXY, MAX_PAGES, BlueskyAdapter, forget_session
+from socialcare.platforms.bluesky import CHAT_PROXY, BlueskyAdapter, forget_session
+from socialcare.platforms.bluesky.poll import OVERLAP, PAGES_PER_POLL
 from tests.platform_server import Answer, Recorded
 from tests.platform_server import platform_server as platform_server  # fixture: `as` re-exports
 from tests.shared_data import FIXTURES, json_paths
@@ -43,6 +45,7 @@ ZWJ_FAMILY = "\U0001f468\u200d\u2764\ufe0f\u200d\U0001f468"
 
 XRPC = "/xrpc/"
 SESSION = XRPC + "com.atproto.server.createSession"
+REFRESH = XRPC + "com.atproto.server.refreshSession"
 LIST = XRPC + "app.bsky.notification.listNotifications"
 PROFILES = XRPC + "app.bsky.actor.getProfiles"
 CREATE = XRPC + "com.atproto.repo.createRecord"
@@ -325,7 +328,7 @@ def test_first_run_reads_one_page_and_fetches_profiles(platform_server, client):
 
     page = adapter.poll(channel(platform_server.url), client)
 
-    assert page.cursor == "2023-08-07T05:49:41.000Z"
+    assert json.loads(page.cursor)["h"] == "2023-08-07T05:49:41.000Z"  # the newest sortAt seen
     assert page.has_more is False
     body = json.loads(page.body)
     assert set(body) == {"notifications", "profiles"}
@@ -337,7 +340,9 @@ def test_first_run_reads_one_page_and_fetches_profiles(platform_server, client):
     assert session.json() == {"identifier": "acme.support", "password": "app-pass-word"}
     (listed,) = platform_server.requests_to("GET", LIST)  # first run: the latest page only
     assert listed.headers["authorization"] == "Bearer jwt-access"
-    assert listed.query["limit"] == ["50"]
+    assert listed.query["limit"] == ["100"]
+    assert listed.query["priority"] == ["false"]
+    assert listed.query["reasons"] == ["mention", "reply", "quote"]
     assert "cursor" not in listed.query
     (profiles,) = platform_server.requests_to("GET", PROFILES)
     assert profiles.query["actors"] == [BRYAN]
@@ -346,55 +351,85 @@ def test_first_run_reads_one_page_and_fetches_profiles(platform_server, client):
 
 def test_nothing_new_keeps_the_cursor_and_skips_profiles(platform_server, client):
     _serve_session(platform_server)
+    _serve_profiles(platform_server)
     platform_server.route("GET", LIST, 200, json.loads(fixture()))
-    page = adapter.poll(channel(platform_server.url, cursor="2023-08-07T05:49:41.000Z"), client)
-    assert page.cursor == "2023-08-07T05:49:41.000Z"
+    # The cursor of earlier versions (the newest indexedAt seen): the hour below it is read
+    # again, and what it finds goes to ingest, which drops the posts it already has.
+    first = adapter.poll(channel(platform_server.url, cursor="2023-08-07T05:49:41.000Z"), client)
+    assert [n["uri"] for n in json.loads(first.body)["notifications"]] == [MENTION_URI, REPLY_URI]
+    platform_server.requests.clear()
+
+    page = adapter.poll(channel(platform_server.url, cursor=first.cursor), client)
+    assert page.cursor == first.cursor  # polling stores nothing
     assert json.loads(page.body) == {"notifications": [], "profiles": []}
     assert platform_server.requests_to("GET", PROFILES) == []
-    assert len(platform_server.requests_to("GET", LIST)) == 1  # reached the cursor on page 1
+    # The fixture's cursor, then the same answer naming the same cursor: the end of the list.
+    assert len(platform_server.requests_to("GET", LIST)) == 2
     assert adapter.parse(page.body, channel()) == []
 
 
-def test_several_new_pages_are_read_backwards_until_the_cursor(platform_server, client):
+def _ten_minutes_apart(count: int) -> list[dict[str, Any]]:
+    start = dt.datetime(2024, 1, 1, tzinfo=dt.UTC)
+    return [
+        notification(n, indexed_at=(start + dt.timedelta(minutes=10 * n)).isoformat())
+        for n in range(count - 1, -1, -1)
+    ]  # newest first, like the API
+
+
+def test_pages_are_read_backwards_an_hour_past_the_newest_seen(platform_server, client):
     _serve_session(platform_server)
     _serve_profiles(platform_server)
-    items = [notification(n) for n in range(20, -1, -1)]  # newest first, like the API
-    items[3]["reason"] = "like"  # n=17: moves the cursor, not kept
+    items = _ten_minutes_apart(21)  # n = 20 … 0
+    items[3]["reason"] = "like"  # n=17: not kept
 
-    def respond(request: Recorded) -> Answer:
+    def respond(request: Recorded) -> Answer:  # pages of 5; an opaque cursor
         start = int(request.query.get("cursor", ["0"])[0])
-        chunk = items[start : start + 5]
-        return Answer(200, {"notifications": chunk, "cursor": str(start + 5)})
+        answer: dict[str, Any] = {"notifications": items[start : start + 5]}
+        if start + 5 < len(items):
+            answer["cursor"] = str(start + 5)
+        return Answer(200, answer)
 
     platform_server.route("GET", LIST, respond)
-    seen_until = items[-5]["indexedAt"]  # n=4 was seen by the previous poll
+    seen_until = items[10]["indexedAt"]  # n=10 was the newest the previous poll saw
     page = adapter.poll(channel(platform_server.url, cursor=seen_until), client)
 
     kept = [n["uri"].rsplit("rkey", 1)[-1] for n in json.loads(page.body)["notifications"]]
-    assert kept == [str(n) for n in range(20, 4, -1) if n != 17]
-    assert page.cursor == items[0]["indexedAt"]
+    # Down to the page holding n=3, the first older than an hour (6 × 10 min) below n=10: the
+    # posts n=10…4 are handed on again in case one was indexed late (this cursor has no digests
+    # of them); ingest drops those it has. n=3…1, below the overlap, are not.
+    assert dt.timedelta(hours=1) == OVERLAP
+    assert kept == [str(n) for n in range(20, 3, -1) if n != 17]
+    assert json.loads(page.cursor) == {"v": 2, "h": "2024-01-01T03:20:00.000Z", "b": ANY}
+    assert page.has_more is False
     assert [r.query.get("cursor") for r in platform_server.requests_to("GET", LIST)] == [
         None, ["5"], ["10"], ["15"],
     ]  # fmt: skip
-    # The next poll finds nothing new.
+    # The next poll reads down to an hour below n=20 and finds nothing new.
     platform_server.requests.clear()
     again = adapter.poll(channel(platform_server.url, cursor=page.cursor), client)
     assert json.loads(again.body)["notifications"] == []
     assert again.cursor == page.cursor
+    assert len(platform_server.requests_to("GET", LIST)) == 2
 
 
-def test_paging_is_bounded_per_poll(platform_server, client):
+def test_paging_is_bounded_per_call_and_the_next_call_continues(platform_server, client):
     _serve_session(platform_server)
     _serve_profiles(platform_server)
     counter = iter(range(10_000, 0, -1))
 
-    def respond(request: Recorded) -> Answer:  # an endless stream of newer notifications
+    def respond(request: Recorded) -> Answer:  # an endless stream within the hour
         n = next(counter)
         return Answer(200, {"notifications": [notification(n)], "cursor": f"page-{n}"})
 
     platform_server.route("GET", LIST, respond)
-    adapter.poll(channel(platform_server.url, cursor="2000-01-01T00:00:00Z"), client)
-    assert len(platform_server.requests_to("GET", LIST)) == MAX_PAGES
+    page = adapter.poll(channel(platform_server.url, cursor="2024-01-01T03:00:00Z"), client)
+    assert len(platform_server.requests_to("GET", LIST)) == PAGES_PER_POLL
+    assert page.has_more is True
+    last = f"page-{10_001 - PAGES_PER_POLL}"  # the cursor of the last page read
+    assert json.loads(page.cursor)["p"] == last
+    platform_server.requests.clear()
+    adapter.poll(channel(platform_server.url, cursor=page.cursor), client)
+    assert platform_server.requests_to("GET", LIST)[0].query["cursor"] == [last]
 
 
 def test_profiles_are_fetched_25_actors_at_a_time(platform_server, client):
@@ -599,8 +634,14 @@ def test_chat_refusal_is_a_send_error(platform_server, client):
     _serve_session(platform_server)
     platform_server.route("GET", CONVO, 400, {"error": "MessagesDisabled", "message": "nope"})
     message = OutboundMessage(text="hi", visibility="private", recipient=BRYAN)
-    with pytest.raises(SendError, match="MessagesDisabled"):
+    with pytest.raises(SendError) as caught:
         adapter.send(channel(platform_server.url), message, client)
+    assert not isinstance(caught.value, TransientSendError)
+    assert str(caught.value) == (
+        "The customer does not accept direct messages from @acme.support on Bluesky (they "
+        "accept direct messages from no one). Reply publicly or by e-mail."
+    )
+    assert platform_server.requests_to("POST", SEND_MESSAGE) == []
 
 
 # Fuzzing: only ParseError or a list ------------------------------------------------------------------
@@ -684,8 +725,11 @@ def test_random_bytes_only_ever_raise_parse_error(body: bytes):
 
 
 def test_session_is_kept_between_polls_and_renewed_when_refused(platform_server, client):
-    """Bluesky allows 30 logins per 5 minutes: polls reuse the session until a 401."""
+    """Bluesky allows 30 logins per 5 minutes: polls reuse the session until it is refused
+    (400 ExpiredToken, as the PDS answers an expired access token), then refresh it."""
     _serve_session(platform_server)
+    _serve_profiles(platform_server)
+    platform_server.route("POST", REFRESH, 200, {**SESSION_ANSWER, "accessJwt": "jwt-access-2"})
     platform_server.route("GET", LIST, 200, json.loads(fixture()))
     config = channel(platform_server.url, cursor="2023-08-07T05:49:41.000Z")
     adapter.poll(config, client)
@@ -694,11 +738,18 @@ def test_session_is_kept_between_polls_and_renewed_when_refused(platform_server,
     platform_server.route(
         "GET",
         LIST,
-        [Answer(401, {"error": "ExpiredToken"}), Answer(200, json.loads(fixture()))],
+        [
+            Answer(400, {"error": "ExpiredToken", "message": "Token has expired"}),
+            Answer(200, json.loads(fixture())),
+        ],
     )
     page = adapter.poll(config, client)
-    assert page.cursor == "2023-08-07T05:49:41.000Z"
-    assert len(platform_server.requests_to("POST", SESSION)) == 2
+    assert json.loads(page.cursor)["h"] == "2023-08-07T05:49:41.000Z"
+    assert len(platform_server.requests_to("POST", SESSION)) == 1  # no second login
+    (refresh,) = platform_server.requests_to("POST", REFRESH)
+    assert refresh.headers["authorization"] == "Bearer jwt-refresh"
+    retried = platform_server.requests_to("GET", LIST)[-1]
+    assert retried.headers["authorization"] == "Bearer jwt-access-2"
 
 
 def test_a_wrong_app_password_is_a_send_error_not_a_retry_loop(platform_server, client):

@@ -122,5 +122,7 @@ class CaseEvent(models.Model):
                 return f"Tags: {', '.join(d.get('to', [])) or '—'}"
             case self.Kind.MODERATED:
                 return moderation_summary(d)
+            case self.Kind.POST_EDITED if d.get("old_text"):  # the post shows the new text
+                return f"The customer edited this post. Before: {d['old_text']}"
             case _:
                 return d.get("text") or self.get_kind_display()

@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -54,6 +54,19 @@ class RateLimited(TransientSendError):
 
 
 # What adapters read and return -----------------------------------------------------------------
+class SessionStore(Protocol):
+    """A channel's login session (string fields the adapter chooses: tokens, expiry), shared by
+    every worker that serves the channel."""
+
+    def load(self) -> dict[str, str]:
+        """The stored session ({} when there is none)."""
+
+    def renew(self, change: Callable[[dict[str, str]], dict[str, str] | None]) -> dict[str, str]:
+        """Under a lock that other workers wait for: ``change(stored)`` returns the session to
+        store (it logged in again) or None to keep the stored one (another worker just renewed
+        it); the session kept is returned. An exception from ``change`` stores nothing."""
+
+
 @dataclass(frozen=True)
 class ChannelConfig:
     """What an adapter may know of a channel: no model, just values."""
@@ -67,6 +80,9 @@ class ChannelConfig:
     #: Meta: the Graph API version of SOCIALCARE["META_GRAPH_VERSION"] ("v27.0"); "" elsewhere
     #: (and in tests that build a config: the Meta adapter's default).
     graph_version: str = ""
+    #: Where a login session (Bluesky) is kept for every worker: ``services.platform_sessions``
+    #: stores it encrypted with the channel. None: the adapter keeps one in this process.
+    session_store: SessionStore | None = field(default=None, compare=False, repr=False)
 
     def secret(self, name: str) -> str:
         return str(self.secrets.get(name) or "")
@@ -151,6 +167,9 @@ class PollPage:
     body: bytes
     cursor: str
     has_more: bool = False
+    #: Seconds until the platform's rate-limit window resets, when its headers say the window
+    #: is (nearly) used up: the page is kept, and polling waits that long before the next call.
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True)
@@ -457,3 +476,50 @@ class Collector:
         raise ParseError(
             f"{len(self.errors)} of {self.items} items refused: {shown}{more}", events=self.events
         )
+
+
+def http_call(
+    client: httpx.Client, method: str, url: str, what: str, **kwargs: Any
+) -> httpx.Response:
+    """One HTTP request whose transport failures are adapter errors: a timeout or a lost
+    connection → ``TransientSendError`` (tried again later), a request that cannot be made (bad
+    URL) → ``SendError``. The answer, whatever its status, is the caller's to read."""
+    try:
+        return client.request(method, url, **kwargs)
+    except httpx.TimeoutException as exc:
+        raise TransientSendError(f"{what}: timed out ({exc}).", retry_after=30) from exc
+    except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
+        raise TransientSendError(f"{what}: connection failed ({exc}).", retry_after=30) from exc
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        raise SendError(f"{what}: cannot make the request ({exc}).") from exc
+
+
+def accepted(response: httpx.Response, what: str) -> httpx.Response:
+    """``response`` when it is a 2xx; otherwise the adapter error for its status (429 →
+    ``RateLimited``, 5xx → ``TransientSendError``, other refusals → ``SendError``), named
+    ``what``."""
+    try:
+        raise_for_send_status(response)
+    except TransientSendError as exc:  # RateLimited included: keep the class and the delay
+        raise type(exc)(f"{what}: {exc}", retry_after=exc.retry_after) from None
+    except SendError as exc:
+        raise SendError(f"{what}: {exc}") from None
+    if not 200 <= response.status_code < 300:
+        raise SendError(f"{what}: unexpected HTTP {response.status_code}.")
+    return response
+
+
+class PolledAdapter:
+    """What a polled platform's adapter answers to webhooks: nothing is ever signed for it."""
+
+    receives_webhooks: ClassVar[bool] = False
+
+    def verify_signature(
+        self, body: bytes, headers: Mapping[str, str], channel: ChannelConfig
+    ) -> bool:
+        return False
+
+    def answer_challenge(
+        self, params: Mapping[str, str], channel: ChannelConfig
+    ) -> Challenge | None:
+        return None

@@ -9,6 +9,7 @@ from django.db import transaction
 
 from socialcare.exceptions import SocialCareError
 from socialcare.models import Case, CaseEvent, Post, ReplyTemplate, Visibility
+from socialcare.services.chat_availability import hand_off_refusal as chat_refusal
 from socialcare.services.events import record_event
 from socialcare.services.private_replies import hand_off_refusal
 from socialcare.services.replies import reply_target, send_reply
@@ -39,7 +40,9 @@ def hand_off(
     On Facebook and Instagram a commenter who has not written to the account privately (no open
     reply window) is reached by the one private reply Meta allows to their latest comment, within
     7 days of it (``services.private_replies``); when neither can go, the hand-off is refused
-    with the reason and the alternatives before anything is sent, the public note included."""
+    with the reason and the alternatives before anything is sent, the public note included. On
+    Bluesky, likewise when the customer does not accept the brand's direct messages
+    (``services.chat_availability``)."""
     if via not in Case.HandOff.values:
         raise SocialCareError(
             f"Take it private via {' or '.join(Case.HandOff.values)}, not {via!r}."
@@ -61,7 +64,9 @@ def hand_off(
         if not customer_email(case.customer):
             raise SocialCareError("The customer has no email address on file.")
     else:
-        refusal = hand_off_refusal(case, automated=not getattr(actor, "pk", None))
+        automated = not getattr(actor, "pk", None)
+        # Meta: window or private reply; Bluesky: does the customer accept the brand's messages?
+        refusal = hand_off_refusal(case, automated=automated) or chat_refusal(case)
         if refusal:
             raise SocialCareError(refusal)
     public_post: Post | None = None

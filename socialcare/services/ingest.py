@@ -49,6 +49,7 @@ from socialcare.services.identities import (
     upsert_identity,
     write_seen,
 )
+from socialcare.services.platform_sessions import ChannelSessionStore
 
 logger = logging.getLogger("socialcare.ingest")
 
@@ -78,6 +79,7 @@ def channel_config(channel: Channel) -> ChannelConfig:
         secrets=dict(channel.secrets),
         cursor=channel.poll_cursor,
         graph_version=str(app_settings.META_GRAPH_VERSION or ""),
+        session_store=ChannelSessionStore(channel.pk) if channel.pk else None,
     )
 
 

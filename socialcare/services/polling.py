@@ -3,6 +3,9 @@
 Each new page is stored as a delivery (source "poll") in the same transaction that advances the
 channel's cursor, so a crash between the two never skips posts, then processed like a webhook: at
 once by the poller, or (``process=False``) queued for the worker when that transaction commits.
+A platform's 429, or a page whose rate-limit headers say the window is nearly used up
+(``PollPage.retry_after``), pauses the channel's polling until the reset. After the new pages,
+a Mastodon channel's open cases are checked for edits (``services.mastodon_edits``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from socialcare.exceptions import SocialCareError
 from socialcare.models import Channel, WebhookDelivery
 from socialcare.platforms.base import PlatformError, RateLimited
 from socialcare.platforms.registry import UnknownPlatform, get_adapter
-from socialcare.services import channel_oauth
+from socialcare.services import channel_oauth, mastodon_edits
 from socialcare.services.deliveries import accept_delivery
 from socialcare.services.ingest import channel_config, process_delivery
 
@@ -36,11 +39,17 @@ class PollOutcome:
     posts: int = 0
     error: str = ""
     paused_until: object = None
+    #: Posts found edited by the edit check (Mastodon, ``services.mastodon_edits``).
+    edits: int = 0
 
     def __str__(self) -> str:
         if self.error:
             return f"{self.channel}: {self.error}"
-        return f"{self.channel}: {self.pages} new page(s), {self.posts} new post(s)"
+        text = f"{self.channel}: {self.pages} new page(s), {self.posts} new post(s)"
+        text += f", {self.edits} edited post(s)" if self.edits else ""
+        if self.paused_until is not None:  # the platform's rate-limit headers said so
+            text += f"; rate limit nearly used up, paused until {self.paused_until:%H:%M:%S} UTC"
+        return text
 
 
 def is_polled(channel: Channel) -> bool:
@@ -81,6 +90,8 @@ def poll_channel(
             except (PlatformError, httpx.HTTPError) as exc:
                 outcome.error = f"{type(exc).__name__}: {exc}"
                 break
+            if page.retry_after is not None:  # the window is nearly used up: stop after this page
+                outcome.paused_until = timezone.now() + dt.timedelta(seconds=page.retry_after)
             if page.cursor == channel.poll_cursor and not page.has_more:
                 break
             with transaction.atomic():
@@ -94,8 +105,10 @@ def poll_channel(
             if process:
                 processed = process_delivery(delivery.pk)
                 outcome.posts += processed.posts_count if processed else 0
-            if not page.has_more:
+            if not page.has_more or outcome.paused_until is not None:
                 break
+        if not outcome.error and outcome.paused_until is None:
+            _check_edits(channel, client, outcome, process)
     finally:
         if own_client:
             client.close()
@@ -108,6 +121,16 @@ def poll_channel(
     if outcome.error:
         logger.warning("Polling %s: %s", channel, outcome.error)
     return outcome
+
+
+def _check_edits(
+    channel: Channel, client: httpx.Client, outcome: PollOutcome, process: bool
+) -> None:
+    checked = mastodon_edits.check_edits(channel, client, process=process)
+    outcome.edits, outcome.error = checked.edits, checked.error
+    outcome.deliveries += [checked.delivery] if checked.delivery else []
+    if checked.retry_after is not None:
+        outcome.paused_until = timezone.now() + dt.timedelta(seconds=checked.retry_after)
 
 
 def polled_channels(*, automatic: bool = True) -> list[Channel]:

@@ -29,7 +29,7 @@ from socialcare.platforms.base import (
     SendError,
     TransientSendError,
 )
-from socialcare.services import private_replies, send_pacing
+from socialcare.services import private_replies, reply_limits, send_pacing
 from socialcare.services.events import record_event
 from socialcare.services.reply_window import (
     META_PLATFORMS,
@@ -67,7 +67,8 @@ def send_reply(
     the Human Agent permission) — unless, on Facebook and Instagram, it can go as the one private
     reply to the customer's latest comment (``services.private_replies``) —, a public reply on X
     to a post that does not @mention the brand or quote it, a post on X over 280 weighted
-    characters.
+    characters, a Mastodon reply over its server's limit with the ``@user`` it starts with
+    counted (``services.reply_limits``).
 
     While the case's incident requires approval, a public reply by an agent is stored
     ``awaiting_approval`` instead of queued (see ``approve_reply``); replies by the system and
@@ -95,6 +96,8 @@ def send_reply(
         raise SocialCareError(f"Unknown visibility {visibility!r}.")
     if channel.platform == "x" and visibility == Visibility.PUBLIC:
         check_x_length(text)
+    elif channel.platform == "mastodon":  # the server's own limit, the @mention counted
+        reply_limits.check_mastodon_length(text, channel, getattr(case.identity, "handle", ""))
     else:
         check_length(text, channel.platform, visibility)
     parent = private_reply_to = None

@@ -10,6 +10,8 @@ ask here (docs/replies.md has each rule with its source).
   until the customer writes again.
 - X: direct messages have no window. A public reply may answer only a post that @mentions the
   brand or quotes one of its posts (``reply_target``, ``public_reply_refusal``).
+- Bluesky: no window, but the customer chooses who may message them; the chat service is asked
+  whether the brand may (``services.chat_availability``), closed with the reason when not.
 - Other platforms: no window.
 """
 
@@ -24,6 +26,7 @@ from django.utils import timezone
 
 from socialcare.models import Case, Post, Visibility, customer_email
 from socialcare.platforms import x as x_platform
+from socialcare.services.chat_availability import bluesky_chat
 
 #: Meta's standard messaging window, and the Human Agent tag's (from the customer's last message).
 STANDARD_WINDOW = dt.timedelta(hours=24)
@@ -117,6 +120,8 @@ def reply_window(
             reason=f"{channel} cannot send private messages.",
             alternatives=alternatives_for(case),
         )
+    if channel.platform == "bluesky":
+        return _bluesky_window(case)
     if channel.platform not in META_PLATFORMS:
         reason = "Direct messages on X have no reply window." if channel.platform == "x" else ""
         return ReplyWindow(open=True, kind="none", reason=reason)
@@ -168,6 +173,17 @@ def reply_window(
         )
     return ReplyWindow(
         open=False, kind="closed", since=since, reason=reason, alternatives=alternatives_for(case)
+    )
+
+
+def _bluesky_window(case: Case) -> ReplyWindow:
+    """Open unless Bluesky's chat service says the customer does not accept the brand's
+    messages (or the channel's app password cannot reach it)."""
+    verdict = bluesky_chat(case)
+    if verdict.open:
+        return ReplyWindow(open=True, kind="none")
+    return ReplyWindow(
+        open=False, kind="closed", reason=verdict.reason, alternatives=alternatives_for(case)
     )
 
 

@@ -5,16 +5,20 @@ private messages go through the chat service (``chat.bsky.convo.*``).
 Identity: a post's id is its at-URI; an account's stable id is its DID (handles change).
 
 Auth: the channel's ``access_token`` secret is an app password (with direct-message access for
-private replies). A session from ``com.atproto.server.createSession`` (identifier = the channel
-handle, else its DID) is kept in memory per worker process until its access token is about to
-expire, because Bluesky allows only 30 logins per 5 minutes (300 a day) per account; an answer
-of 401 drops it and the call is tried once more with a fresh session.
+private replies). One session per channel (``createSession``, identifier = the channel handle,
+else its DID) is shared by every worker through ``ChannelConfig.session_store`` and renewed with
+``refreshSession``; an answer of 401 or 400 ``ExpiredToken`` / ``InvalidToken`` renews it and
+the call is tried once more (``session``).
 
-Polling: ``listNotifications`` pages *backwards* in time (newest first; its ``cursor`` leads to
-older pages), so the channel cursor is the newest ``indexedAt`` seen. A poll reads pages until it
-reaches a notification at or before that time (at most ``MAX_PAGES`` pages; the first run reads
-only the latest page), keeps reasons mention/reply/quote, then fetches the authors' follower
-counts with ``app.bsky.actor.getProfiles`` (25 actors a call). The polled body is::
+Polling (``poll``): ``listNotifications`` pages *backwards* by ``sortAt`` = least(createdAt,
+indexedAt), so a post indexed late sorts below posts already seen. Each poll reads (with
+``priority=false`` and the API's own ``cursor``, through pages the ``reasons`` filter left
+empty) down to an hour below the newest ``sortAt`` seen, hands on what is new or sits in a slice
+of that hour that changed (ingest drops posts it already has), and keeps the newest ``sortAt``
+and the slices' digests in the channel cursor (the first run reads only the latest page). It
+stops early, keeping what it read, when the ``ratelimit-remaining`` header runs low. It then
+fetches the authors' follower counts with ``app.bsky.actor.getProfiles`` (25 actors a call).
+The polled body is::
 
     {"notifications": [<listNotifications notification, verbatim>, ...],
      "profiles": [<getProfiles profileViewDetailed, verbatim>, ...]}
@@ -24,14 +28,12 @@ counts with ``app.bsky.actor.getProfiles`` (25 actors a call). The polled body i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import ClassVar
 
-from socialcare.platforms.base import Challenge, ChannelConfig
+from socialcare.platforms.base import PolledAdapter
 from socialcare.platforms.bluesky.common import (
     CHAT_PROXY,
     DEFAULT_BASE_URL,
-    MAX_PAGES,
     PLATFORM,
     SessionRefused,
     post_url,
@@ -45,7 +47,6 @@ from socialcare.platforms.bluesky.session import SessionMixin, forget_session
 __all__ = [
     "CHAT_PROXY",
     "DEFAULT_BASE_URL",
-    "MAX_PAGES",
     "PLATFORM",
     "BlueskyAdapter",
     "SessionRefused",
@@ -55,17 +56,5 @@ __all__ = [
 ]
 
 
-class BlueskyAdapter(SessionMixin, PollingMixin, ReadingMixin, SendingMixin):
+class BlueskyAdapter(SessionMixin, PollingMixin, ReadingMixin, SendingMixin, PolledAdapter):
     platforms: ClassVar[tuple[str, ...]] = (PLATFORM,)
-    receives_webhooks: ClassVar[bool] = False
-
-    # Webhooks: Bluesky is polled -------------------------------------------------------------
-    def verify_signature(
-        self, body: bytes, headers: Mapping[str, str], channel: ChannelConfig
-    ) -> bool:
-        return False
-
-    def answer_challenge(
-        self, params: Mapping[str, str], channel: ChannelConfig
-    ) -> Challenge | None:
-        return None

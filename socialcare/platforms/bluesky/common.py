@@ -14,10 +14,10 @@ import httpx
 from socialcare.platforms.base import (
     ParseError,
     SendError,
-    TransientSendError,
+    accepted,
     from_iso,
+    http_call,
     load_json,
-    raise_for_send_status,
 )
 from socialcare.platforms.shapes import short as _short
 
@@ -28,10 +28,6 @@ DEFAULT_BASE_URL = "https://bsky.social"
 CHAT_PROXY = "did:web:api.bsky.chat#bsky_chat"
 POST_COLLECTION = "app.bsky.feed.post"
 REASONS = ("mention", "reply", "quote")
-PAGE_LIMIT = 50
-#: Pages read per poll when catching up (2,000 notifications between two one-minute polls).
-#: A burst larger than that loses its oldest notifications; the poll logs a warning.
-MAX_PAGES = 40
 #: ``app.bsky.actor.getProfiles`` accepts at most 25 actors.
 PROFILES_PER_CALL = 25
 CDN = "https://cdn.bsky.app/img/feed_fullsize/plain"
@@ -87,27 +83,15 @@ def xrpc_request(
     client: httpx.Client, method: str, url: str, what: str, **kwargs: Any
 ) -> httpx.Response:
     """One XRPC call with the adapter error mapping: 429 → ``RateLimited``, 5xx and network
-    failures → ``TransientSendError``, other refusals (4xx: bad password, expired or
-    under-scoped token, unknown record) → ``SendError`` carrying the XRPC error."""
-    try:
-        response = client.request(method, url, **kwargs)
-    except httpx.TimeoutException as exc:
-        raise TransientSendError(f"{what}: timed out ({exc}).", retry_after=30) from exc
-    except (httpx.NetworkError, httpx.RemoteProtocolError, httpx.ProxyError) as exc:
-        raise TransientSendError(f"{what}: connection failed ({exc}).", retry_after=30) from exc
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
-        raise SendError(f"{what}: cannot make the request ({exc}).") from exc
-    if response.status_code == 401 and not url.endswith("com.atproto.server.createSession"):
-        raise SessionRefused(f"{what}: the session was refused (401).")
-    try:
-        raise_for_send_status(response)
-    except TransientSendError as exc:  # RateLimited included: keep the class and the delay
-        raise type(exc)(f"{what}: {exc}", retry_after=exc.retry_after) from None
-    except SendError as exc:
-        raise SendError(f"{what}: {exc}") from None
-    if not 200 <= response.status_code < 300:
-        raise SendError(f"{what}: unexpected HTTP {response.status_code}.")
-    return response
+    failures → ``TransientSendError``, a refused session (401, 400 ``ExpiredToken`` /
+    ``InvalidToken``) → ``SessionRefused``, other refusals (4xx: bad password, under-scoped
+    token, unknown record) → ``SendError`` (``XrpcRefused`` when the answer names its error)."""
+    response = http_call(client, method, url, what, **kwargs)
+    if response.status_code in (400, 401):
+        refused = xrpc_refusal(response, url, what)
+        if refused is not None:
+            raise refused
+    return accepted(response, what)
 
 
 def json_object(
@@ -137,5 +121,71 @@ def byte_span(text: str, start: int, end: int) -> dict[str, int]:
     return {"byteStart": len(text[:start].encode()), "byteEnd": len(text[:end].encode())}
 
 
-class SessionRefused(SendError):
-    """A call was refused with 401: the kept session expired or was revoked."""
+# Refusals -----------------------------------------------------------------------------------------
+#: XRPC errors that refuse the session rather than the request. The PDS answers an access token
+#: past its ``exp`` with HTTP 400 ``ExpiredToken`` and one it cannot verify with 400
+#: ``InvalidToken`` (``packages/pds/src/auth-verifier.ts``); a missing one with 401.
+SESSION_ERRORS = frozenset({"ExpiredToken", "InvalidToken"})
+#: The ``InvalidToken`` messages of a session whose app password has no direct-message access:
+#: the PDS refuses to proxy ``chat.bsky.*`` for it (``packages/pds/src/pipethrough.ts``, "Bad token
+#: method"; older versions said "Bad token scope").
+SCOPE_MESSAGES = frozenset({"Bad token method", "Bad token scope"})
+NO_CHAT_ACCESS = (
+    "the channel's app password has no access to direct messages. Create an app password with "
+    "“Allow access to your direct messages” ticked (Bluesky: Settings → Privacy and security → "
+    "App passwords) and store it as the channel's access token"
+)
+
+
+def xrpc_error(response: httpx.Response) -> tuple[str, str]:
+    """The XRPC error name and message of an error answer ("" when it has none)."""
+    try:
+        data = response.json()
+    except ValueError:
+        return "", ""
+    if not isinstance(data, dict):
+        return "", ""
+    error, message = data.get("error"), data.get("message")
+    return (error if isinstance(error, str) else ""), (message if isinstance(message, str) else "")
+
+
+def xrpc_refusal(response: httpx.Response, url: str, what: str) -> XrpcRefused | None:
+    """The error for a 400/401 answer: ``SessionRefused`` when the session is at fault (the
+    caller renews it and tries once more), ``NoChatAccess`` for an app password without
+    direct-message access, ``XrpcRefused`` carrying any other named XRPC error."""
+    status = response.status_code
+    error, message = xrpc_error(response)
+    if error == "InvalidToken" and message in SCOPE_MESSAGES:
+        return NoChatAccess(
+            f"{what}: {NO_CHAT_ACCESS} (Bluesky answered InvalidToken “{message}”).", error, message
+        )
+    text = f"{what}: Platform refused the message ({status}): {response.text[:500]}"
+    if url.endswith("com.atproto.server.createSession"):  # a wrong password is not a session
+        return XrpcRefused(text, error, message)
+    if status == 401 or error in SESSION_ERRORS:
+        return SessionRefused(
+            f"{what}: the session was refused ({status} {error or 'without an error name'}).",
+            error,
+            message,
+        )
+    return XrpcRefused(text, error, message) if error else None
+
+
+class XrpcRefused(SendError):
+    """A 4xx answer naming an XRPC error: ``error`` (e.g. ``NotFollowedBySender``) and its
+    ``message``."""
+
+    def __init__(self, text: str, error: str = "", message: str = "") -> None:
+        super().__init__(text)
+        self.error = error
+        self.message = message
+
+
+class SessionRefused(XrpcRefused):
+    """The session was refused (401, or 400 ``ExpiredToken`` / ``InvalidToken``): it expired or
+    was revoked; the caller renews it."""
+
+
+class NoChatAccess(XrpcRefused):
+    """The chat service was refused to this session: its app password has no direct-message
+    access. A problem of the channel, not of the customer."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -21,6 +22,8 @@ from socialcare.platforms.bluesky.common import (
     POST_COLLECTION,
     URL_RE,
     WEB,
+    NoChatAccess,
+    XrpcRefused,
     byte_span,
     handle_or_did,
     json_object,
@@ -33,6 +36,61 @@ from socialcare.platforms.bluesky.session import (
     Session,
 )
 from socialcare.platforms.shapes import short as _short
+
+#: The chat service's refusals of a conversation with the customer (the errors of
+#: ``chat.bsky.convo.getConvoForMembers``, lexicons/chat/bsky/convo/getConvoForMembers.json), with
+#: the reason an agent reads. The customer's ``allowIncoming`` choice (``chat.bsky.actor.
+#: declaration``: all / following / none) decides the first two.
+CHAT_REFUSALS: dict[str, str] = {
+    "MessagesDisabled": "they accept direct messages from no one",
+    "NotFollowedBySender": "they allow messages only from people they follow",
+    "BlockedActor": "one of the two accounts blocks the other",
+    "BlockedSubject": "one of the two accounts blocks the other",
+    "RecipientNotFound": "Bluesky's chat service does not know their account",
+    "AccountSuspended": "an account of the conversation is suspended from chat",
+}
+#: A refusal the profile cannot explain (a block, a moderation decision).
+UNEXPLAINED = "Unexplained"
+#: Refusals that are the customer's own choice.
+CUSTOMER_CHOICE = frozenset({"MessagesDisabled", "NotFollowedBySender"})
+
+
+@dataclass(frozen=True)
+class ChatAvailability:
+    """The chat service's answer: ``can_chat``, else the refusal's ``code`` (an XRPC error name,
+    ``NoChatAccess`` or ``Unexplained``) and the ``reason`` for the agent. ``channel_problem``:
+    the channel, not the customer, is at fault (app password without direct-message access)."""
+
+    can_chat: bool
+    code: str = ""
+    reason: str = ""
+    channel_problem: bool = False
+
+
+def chat_refusal_reason(code: str, brand: str) -> str:
+    """ "The customer does not accept direct messages from @brand on Bluesky (they allow messages
+    only from people they follow)." """
+    why = CHAT_REFUSALS.get(code, "a block, or their chat settings")
+    verb = "does not accept" if code in CUSTOMER_CHOICE else "cannot receive"
+    return f"The customer {verb} direct messages from @{brand.lstrip('@')} on Bluesky ({why})."
+
+
+def explain_refusal(profile: Mapping[str, Any]) -> str:
+    """Why ``canChat`` was false, from the customer's ``profileViewDetailed``: their
+    ``associated.chat.allowIncoming`` (unset reads as ``following``, as the Bluesky app reads it)
+    and ``viewer.followedBy`` (they follow the brand)."""
+    associated = profile.get("associated")
+    chat = associated.get("chat") if isinstance(associated, dict) else None
+    allow = chat.get("allowIncoming") if isinstance(chat, dict) else None
+    viewer = profile.get("viewer")
+    followed_by = isinstance(viewer, dict) and bool(viewer.get("followedBy"))
+    if not profile:
+        return UNEXPLAINED
+    if allow == "none":
+        return "MessagesDisabled"
+    if allow in (None, "following") and not followed_by:
+        return "NotFollowedBySender"
+    return UNEXPLAINED
 
 
 class SendingMixin:
@@ -139,16 +197,28 @@ class SendingMixin:
     def _send_chat(
         self, session: Session, message: OutboundMessage, client: httpx.Client
     ) -> SentPost:
+        """Through the chat service (``atproto-proxy``). A customer who does not accept the
+        brand's messages (``MessagesDisabled``, ``NotFollowedBySender``, ...) is a final
+        ``SendError`` that tells the agent why and what to do instead."""
         headers = {**session.headers, "atproto-proxy": CHAT_PROXY}
         what = "Bluesky chat.bsky.convo.getConvoForMembers"
-        response = xrpc_request(
-            client,
-            "GET",
-            session.url("chat.bsky.convo.getConvoForMembers"),
-            what,
-            params=[("members", session.did), ("members", message.recipient)],
-            headers=headers,
-        )
+        try:
+            response = xrpc_request(
+                client,
+                "GET",
+                session.url("chat.bsky.convo.getConvoForMembers"),
+                what,
+                params=[("members", session.did), ("members", message.recipient)],
+                headers=headers,
+            )
+        except NoChatAccess:
+            raise
+        except XrpcRefused as exc:
+            if exc.error in CHAT_REFUSALS:
+                brand = handle_or_did(session.handle, session.did)
+                reason = chat_refusal_reason(exc.error, brand)
+                raise SendError(f"{reason} Reply publicly or by e-mail.") from exc
+            raise
         convo = json_object(response, what).get("convo")
         convo_id = convo.get("id") if isinstance(convo, dict) else None
         if not isinstance(convo_id, str) or not convo_id:
@@ -176,3 +246,58 @@ class SendingMixin:
             local_id=message_id,
             posted_at=maybe_timestamp(sent.get("sentAt")),
         )
+
+    # Before promising a private conversation ----------------------------------------------------
+    def chat_availability(
+        self, channel: ChannelConfig, recipient: str, client: httpx.Client
+    ) -> ChatAvailability:
+        """Whether the brand can start (or continue) a chat with ``recipient`` (a DID), asked of
+        the chat service with ``chat.bsky.convo.getConvoAvailability`` (it creates nothing);
+        when it cannot, why, from the customer's profile (``associated.chat.allowIncoming`` and
+        whether they follow the brand). An app password without direct-message access is
+        reported as such (``channel_problem``). Other failures raise as ``send`` does."""
+        if not recipient.startswith("did:"):
+            raise SendError(f"A Bluesky chat needs the customer's DID, got {_short(recipient)}.")
+        return self._with_session(
+            channel, client, lambda s: self._chat_availability(s, recipient, client)
+        )
+
+    def _chat_availability(
+        self, session: Session, recipient: str, client: httpx.Client
+    ) -> ChatAvailability:
+        brand = handle_or_did(session.handle, session.did)
+        what = "Bluesky chat.bsky.convo.getConvoAvailability"
+        try:
+            response = xrpc_request(
+                client,
+                "GET",
+                session.url("chat.bsky.convo.getConvoAvailability"),
+                what,
+                params=[("members", recipient)],
+                headers={**session.headers, "atproto-proxy": CHAT_PROXY},
+            )
+        except NoChatAccess as exc:
+            return ChatAvailability(False, "NoChatAccess", str(exc), channel_problem=True)
+        except XrpcRefused as exc:
+            if exc.error not in CHAT_REFUSALS:
+                raise
+            return ChatAvailability(False, exc.error, chat_refusal_reason(exc.error, brand))
+        if json_object(response, what).get("canChat") is True:
+            return ChatAvailability(True)
+        what = "Bluesky app.bsky.actor.getProfile"
+        try:
+            profile = json_object(
+                xrpc_request(
+                    client,
+                    "GET",
+                    session.url("app.bsky.actor.getProfile"),
+                    what,
+                    params={"actor": recipient},
+                    headers=session.headers,
+                ),
+                what,
+            )
+        except SendError:  # the reason is a courtesy: the answer stands without it
+            profile = {}
+        code = explain_refusal(profile)
+        return ChatAvailability(False, code, chat_refusal_reason(code, brand))
