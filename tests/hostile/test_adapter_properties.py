@@ -363,3 +363,28 @@ def test_hostile_challenges_are_answered_or_refused(robustness, platform, params
         else:  # Meta echoes the challenge only for the right verify token
             assert params["hub.verify_token"] == META_SECRETS["verify_token"]
             assert answer.body == params["hub.challenge"]
+
+
+@pytest.mark.parametrize(
+    ("platform", "body"),
+    [
+        # Found by the fuzzer (fuzz/fuzz_adapters.py): a sender id with a colon cannot be
+        # scoped to the account (platforms/meta/ids.py) and must be refused, not crash.
+        (
+            "instagram",
+            b'{"object":"instagram","entry":[{"id":"17841405309211844","time":1700000500000,'
+            b'"messaging":[{"sender":{"id":"21337083872:453"},"recipient":{"id":'
+            b'"17841405309211844"},"timestamp":1700000499000,"message":{"mid":"m_1","text":"hi"}}]}]}',
+        ),
+        (
+            "facebook",
+            b'{"object":"page","entry":[{"id":"103149398319188","time":1609656118325,'
+            b'"messaging":[{"sender":{"id":"34:4692677644577"},"recipient":{"id":'
+            b'"103149398319188"},"timestamp":1609656118099,"message":{"mid":"m_2","text":"aa"}}]}]}',
+        ),
+    ],
+)
+def test_a_meta_sender_id_that_cannot_be_scoped_is_a_parse_error(robustness, platform, body):
+    with pytest.raises(ParseError, match="Not a Meta user id"):
+        ADAPTERS[platform].parse(body, CHANNELS[platform])
+    assert parse_cleanly(platform, body) == []

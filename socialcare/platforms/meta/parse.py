@@ -98,7 +98,10 @@ class Entry:
         else scoped to this Page or Instagram account (``meta.ids``); unknown stays ""."""
         if not user_id or user_id == self.account:
             return user_id
-        return scoped_id(space_for(self.platform), self.account, user_id)
+        try:
+            return scoped_id(space_for(self.platform), self.account, user_id)
+        except ValueError as exc:  # e.g. an id with a colon: not one Meta would send
+            raise ParseError(f"{self.what}: {exc}") from None
 
     def entry_time(self, fallback: Any = None) -> dt.datetime:
         if self.time is not None:
