@@ -335,3 +335,34 @@ def test_an_instagram_mention_whose_text_and_author_were_fetched(demo: dict[str,
     notes = [e.summary() for e in case.events.filter(kind=CaseEvent.Kind.NOTE)]
     assert any("Instagram mention fetched: @smarthome.sara wrote" in note for note in notes)
     assert not CaseEvent.objects.filter(case=case, at__gt=NOW).exists()
+
+
+def test_a_mastodon_complaint_edited_after_the_poll_keeps_its_old_text_on_the_timeline(
+    demo: dict[str, Any], admin_client: Any
+) -> None:
+    from django.urls import reverse
+    from django.utils.html import escape
+
+    from socialcare.models import WebhookDelivery
+
+    [post] = Post.objects.filter(platform="mastodon", edited_at__isnull=False).select_related(
+        "case", "author"
+    )
+    case = post.case
+    assert case.is_open and case.identity == post.author
+    assert post.author.handle == "soren@mastodon.social" and post.local_id in post.external_id
+    [edit] = case.events.filter(kind=CaseEvent.Kind.POST_EDITED)
+    old = edit.data["old_text"]
+    # The edit added the order number; the post shows the new text, the timeline the old.
+    assert "AC-53318" in post.text and "AC-53318" not in old and old.startswith("@acmehelp")
+    assert edit.post == post and edit.summary() == f"The customer edited this post. Before: {old}"
+    assert post.posted_at < post.edited_at == edit.at < NOW
+    added = case.events.get(kind=CaseEvent.Kind.POST_ADDED, post=post)
+    assert added.data["text"] == old  # as it was when the poll brought it
+    # Both came the poll's way: a mention notification, then the re-fetched status.
+    polled = WebhookDelivery.objects.filter(channel=post.channel, source="poll")
+    assert [d.status for d in polled] == ["processed", "processed"]
+    assert [d.posts_count for d in polled.order_by("received_at")] == [1, 0]
+    page = admin_client.get(reverse("admin:socialcare_case_change", args=[case.pk]))
+    html = page.content.decode()
+    assert escape(post.text) in html and escape(f"Before: {old}") in html

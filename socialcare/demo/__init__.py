@@ -2,7 +2,7 @@
 
 ``load_demo_data()`` fills a database with channels on every built-in platform, three teams of
 agents, SLA policies on a Berlin business-hours calendar, reply templates, ~25 customers with their
-social identities, and 43 cases in every status, a few of them past or near their first-response
+social identities, and 47 cases in every status, a few of them past or near their first-response
 SLA. Each case's timeline is written by the services agents use, replayed at past moments so the
 history reads like real work.
 

@@ -33,6 +33,7 @@ from socialcare.demo.data import (
     Identity,
     S,
 )
+from socialcare.demo.mastodon_stories import play_mastodon_stories
 from socialcare.demo.meta_stories import play_meta_stories
 from socialcare.demo.platform_apps import add_platform_apps, hide_demo_comment
 from socialcare.demo.stories import STORIES, Story
@@ -128,6 +129,7 @@ class _Builder:
             self.cases.append((story, self._play(story)))
         hide_demo_comment(self._case("hana", "instagram"), self.agents["sofia"])  # order number
         self.cases += play_meta_stories(self)  # a private reply answered; a fetched mention
+        self.cases += play_mastodon_stories(self)  # a complaint edited after it was polled
         self._merge_duplicates()
         self._privacy()
         self._touch()
