@@ -16,7 +16,7 @@ from socialcare.models import Channel, SocialIdentity, Team, TeamMembership, get
 from socialcare.services import cases as case_services
 from socialcare.services.roles import assign_role, install_roles
 
-pytest_plugins = ["tests.robustness"]
+pytest_plugins = ["tests.robustness", "tests.api_contract"]
 
 
 @pytest.fixture

@@ -236,12 +236,14 @@ def test_customer_date_filters(api: APIClient, make_customer: Callable[..., Any]
     field_names = {f.name for f in model._meta.get_fields()}
     old, new = make_customer("Old"), make_customer("New")
     if "updated_at" not in field_names:
-        # The swapped model has no timestamps: the filters are not offered (unknown params are
-        # ignored), and lists fall back to id order.
-        assert ids(api.get(f"{V1}/customers/", {"updated_since": "2000-01-01T00:00:00Z"})) == [
+        # The swapped model has no timestamps: `created_*` are not offered (unknown params are
+        # ignored), lists fall back to id order, and `updated_since` finds the customers that
+        # socialcare's own records changed (merges into them, their cases; tests/test_api_sync.py).
+        assert ids(api.get(f"{V1}/customers/", {"created_after": "2000-01-01T00:00:00Z"})) == [
             old.pk,
             new.pk,
         ]
+        assert ids(api.get(f"{V1}/customers/", {"updated_since": "2000-01-01T00:00:00Z"})) == []
         return
     earlier = timezone.now() - dt.timedelta(days=3)
     model.objects.filter(pk=old.pk).update(created_at=earlier, updated_at=earlier)

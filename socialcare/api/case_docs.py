@@ -12,8 +12,10 @@ from socialcare.api.case_serializers import ErrorSerializer
 CASE_LIST = (
     "Cases the caller may see: their teams' cases, cases assigned to them and cases no team owns "
     "yet (everything with `socialcare.view_all_cases`). Filters combine with AND; repeat "
-    "`status` or `priority` for several values. For incremental sync, pass `updated_since` and "
-    "follow `next`: the default order (oldest change first) is stable while cases change."
+    "`status` or `priority` for several values. For incremental sync, pass `changed_after` (the "
+    "largest `change_seq` of your last sync) and follow `next`: the default order (`change_seq`, "
+    "oldest change first) skips nothing while cases change; a case changed between two pages "
+    "comes again later."
 )
 CASE_CREATE = (
     "Open a case, either for a post that has no case yet (`post`; its channel, author and "
@@ -93,6 +95,7 @@ CASE_EXAMPLE = OpenApiExample(
         "note_count": 1,
         "created_at": "2025-03-04T09:15:00Z",
         "updated_at": "2025-03-04T09:20:31Z",
+        "change_seq": 1042,
     },
 )
 CREATE_FROM_POST = OpenApiExample(

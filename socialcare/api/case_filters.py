@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from functools import cache
+from functools import cache, partial
 from typing import Any
 
 import django_filters
@@ -104,6 +104,11 @@ class IdFilter(django_filters.Filter):
     field_class = IdField
 
 
+@extend_schema_field({"type": "integer", "format": "int64", "minimum": 0})
+class ChangeSeqFilter(django_filters.Filter):
+    field_class = partial(IdField, min_value=0)
+
+
 class CustomerFilter(django_filters.Filter):
     field_class = CustomerIdField
 
@@ -195,6 +200,12 @@ class CaseFilter(GivenFiltersFilterSet):
     )
     updated_before = DateTimeFilter(
         field_name="updated_at", lookup_expr="lt", help_text="Changed before (ISO 8601)."
+    )
+    changed_after = ChangeSeqFilter(
+        field_name="change_seq",
+        lookup_expr="gt",
+        help_text="Changed after this `change_seq` (the largest one a previous sync saw): "
+        "incremental sync that misses nothing.",
     )
 
     class Meta:

@@ -240,11 +240,9 @@ class UserSummarySerializer(serializers.Serializer):
         return user_label(user)
 
 
-@extend_schema_field(
-    {"oneOf": [{"type": "integer"}, {"type": "string"}], "description": "Customer id."}
-)
 class CustomerPkField(serializers.ReadOnlyField):
-    """The customer's primary key as the (possibly swapped) model has it."""
+    """The customer's primary key as the (possibly swapped) model has it (its schema:
+    ``socialcare.api.schema.CustomerPkFieldExtension``, the model's primary key type)."""
 
 
 class CustomerSummarySerializer(serializers.Serializer):
@@ -444,6 +442,7 @@ class CaseSerializer(serializers.ModelSerializer):
             "reply_window",
             "created_at",
             "updated_at",
+            "change_seq",
         ]
         read_only_fields = fields
         list_serializer_class = PageListSerializer
@@ -533,6 +532,7 @@ class CaseSerializer(serializers.ModelSerializer):
             "reply_window": self.get_reply_window(case),
             "created_at": _when(case.created_at, zone),
             "updated_at": _when(case.updated_at, zone),
+            "change_seq": case.change_seq,
         }
 
 

@@ -384,7 +384,13 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewS
     filter_backends = [DjangoFilterBackend, filters.SearchFilter, CaseOrdering]
     filterset_class = CaseFilter
     search_fields = ["reference", "subject", "identity__handle"]
-    ordering_fields = ["created_at", "updated_at", "priority", "first_response_due_at"]
+    ordering_fields = [
+        "change_seq",
+        "created_at",
+        "updated_at",
+        "priority",
+        "first_response_due_at",
+    ]
 
     def get_queryset(self) -> QuerySet:
         if getattr(self, "swagger_fake_view", False):

@@ -43,7 +43,10 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             {"code": exc.code, "detail": " ".join(exc.messages)}, status=status.HTTP_409_CONFLICT
         )
     if isinstance(exc, SocialCareError | DjangoValidationError):
-        errors = exc.message_dict if hasattr(exc, "error_dict") else {}
+        # Never ``errors: {}``: a message about no one field is a ``non_field_errors`` one.
+        errors = (
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
         return Response(
             {
                 "code": getattr(exc, "code", None) or "invalid",
@@ -64,6 +67,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         if isinstance(errors, list):
             errors = {"non_field_errors": errors}
         detail = _first_message(errors) or "Invalid input."
+        if not errors:
+            errors = {"non_field_errors": [detail]}
         response.data = {"code": "invalid", "detail": detail, "errors": errors}
     else:
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)

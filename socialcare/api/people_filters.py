@@ -12,7 +12,13 @@ from django_filters import rest_framework as filters
 from socialcare.api.case_filters import CustomerFilter
 from socialcare.api.filtering import DateTimeFilter
 from socialcare.conf import platform_choices
-from socialcare.models import Case, SLAPolicy, SocialIdentity, WebhookSubscription
+from socialcare.models import (
+    Case,
+    CustomerMerge,
+    SLAPolicy,
+    SocialIdentity,
+    WebhookSubscription,
+)
 from socialcare.models.choices import Priority, Visibility
 from socialcare.models.fields import has_field
 from socialcare.services.access import visible_cases, visible_identities
@@ -86,6 +92,12 @@ class CustomerFilterBase(filters.FilterSet):
         return queryset.filter(open_cases if value else ~open_cases)
 
 
+def _changed_since(queryset: QuerySet, name: str, value: Any) -> QuerySet:
+    merges = CustomerMerge.objects.filter(target=OuterRef("pk"), merged_at__gte=value)
+    cases = Case.objects.filter(customer=OuterRef("pk"), updated_at__gte=value)
+    return queryset.filter(Exists(merges) | Exists(cases))
+
+
 @functools.cache
 def customer_filterset(model: type[models.Model]) -> type[filters.FilterSet]:
     """The customer FilterSet of ``model`` (the active, possibly swapped, customer model): the
@@ -97,6 +109,13 @@ def customer_filterset(model: type[models.Model]) -> type[filters.FilterSet]:
     if has_field(model, "updated_at"):
         attrs["updated_since"] = DateTimeFilter(
             field_name="updated_at", lookup_expr="gte", help_text="Changed at or after this time."
+        )
+    else:
+        # The host's model keeps no change time: socialcare's own records of what changed a
+        # customer (a merge into it; a case of its moved, e.g. by an identity link) stand in.
+        attrs["updated_since"] = DateTimeFilter(
+            method=_changed_since,
+            help_text="Merged into, or one of its cases changed, at or after this time.",
         )
     if has_field(model, "created_at"):
         attrs["created_after"] = DateTimeFilter(

@@ -50,6 +50,8 @@ ROUTE_SCOPES: dict[str, tuple[str, str]] = {
     "customer-export": ("privacy", "privacy"),
     "customer-erase": ("privacy", "privacy"),
     "api-key": ("api-keys:manage", "api-keys:manage"),
+    # The event feed carries the cases and posts the case list and timelines do (read-only).
+    "event-feed": ("cases:read", "cases:read"),
 }
 
 #: Actions that reach another resource than their route's: (route, action) → (scopes to read,

@@ -11,6 +11,7 @@ from socialcare.api import (
     cases,
     channels,
     crisis,
+    events,
     moderation,
     people,
     platform_apps,
@@ -40,6 +41,7 @@ urlpatterns = [
     path(
         "v1/customers/<str:pk>/erase/", privacy.CustomerEraseView.as_view(), name="customer-erase"
     ),
+    path("v1/events/", events.EventFeedView.as_view(), name="event-feed"),
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", SwaggerView.as_view(url_name="socialcare:api-schema"), name="api-docs"),
     path("redoc/", RedocView.as_view(url_name="socialcare:api-schema"), name="api-redoc"),

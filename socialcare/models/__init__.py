@@ -2,6 +2,7 @@
 
 from socialcare.models.apikey import ApiKey
 from socialcare.models.case import Case, CustomerMerge, SupportDashboard, Tag
+from socialcare.models.change import ChangeCounter
 from socialcare.models.channel import SECRET_NAMES, Channel
 from socialcare.models.choices import Priority, Visibility
 from socialcare.models.crisis import (
@@ -51,6 +52,7 @@ __all__ = [
     "BusinessHours",
     "Case",
     "CaseEvent",
+    "ChangeCounter",
     "Channel",
     "Customer",
     "CustomerMerge",

@@ -8,11 +8,12 @@ from typing import Any
 import swapper
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import models
+from django.db import connections, models, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from socialcare.exceptions import CustomerDeleteRefused
+from socialcare.models.change import allocate
 from socialcare.models.choices import Priority, Visibility
 from socialcare.models.customer import customer_display_name
 
@@ -110,6 +111,56 @@ class CaseQuerySet(models.QuerySet):
 
     def with_people(self) -> CaseQuerySet:
         return self.select_related("customer", "identity", "channel", "team", "assignee")
+
+    # Every write takes new change numbers (docs/api.md, "Sync"), so no path can change a case
+    # without a syncing client seeing it again.
+
+    def update(self, **kwargs: Any) -> int:
+        """``QuerySet.update``, giving each updated case a new ``change_seq`` of its own."""
+        if "change_seq" in kwargs:
+            return super().update(**kwargs)
+        with transaction.atomic(using=self.db, savepoint=False):
+            pks = list(self.order_by("pk").values_list("pk", flat=True).distinct())
+            updated = 0
+            for start in range(0, len(pks), 500):
+                chunk = pks[start : start + 500]
+                _lock_rows(self.db, chunk)
+                first = allocate(len(chunk), using=self.db, floor=_largest_seq(self.db))
+                seq = models.Case(
+                    *(models.When(pk=pk, then=first + i) for i, pk in enumerate(chunk)),
+                    output_field=models.BigIntegerField(),
+                )
+                updated += super(CaseQuerySet, self.filter(pk__in=chunk)).update(
+                    change_seq=seq, **kwargs
+                )
+        return updated
+
+    def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> list[Any]:
+        objs = list(objs)
+        if not objs:
+            return objs
+        with transaction.atomic(using=self.db, savepoint=False):
+            first = allocate(len(objs), using=self.db, floor=_largest_seq(self.db))
+            for i, obj in enumerate(objs):
+                obj.change_seq = first + i
+            return super().bulk_create(objs, *args, **kwargs)
+
+
+def _lock_rows(using: str, pks: list[Any]) -> None:
+    """Lock the cases before the change counter (PostgreSQL): a writer that waits for the
+    counter then holds no lock another writer of the counter waits for, so the two cannot
+    deadlock on these rows."""
+    if pks and connections[using].features.has_select_for_update:
+        rows = Case._base_manager.using(using).filter(pk__in=pks).order_by("pk")
+        list(rows.select_for_update().values_list("pk", flat=True))
+
+
+def _largest_seq(using: str) -> Any:
+    def largest() -> int:
+        found = Case._base_manager.using(using).aggregate(m=models.Max("change_seq"))["m"]
+        return found or 0
+
+    return largest
 
 
 class Case(models.Model):
@@ -230,6 +281,8 @@ class Case(models.Model):
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    #: Strictly increasing over every change of every case, in commit order: the sync cursor.
+    change_seq = models.BigIntegerField(_("change number"), default=0, editable=False)
 
     objects = CaseQuerySet.as_manager()
 
@@ -242,6 +295,7 @@ class Case(models.Model):
             models.Index(fields=["assignee", "status"], name="socialcare_case_assignee"),
             models.Index(fields=["team", "status"], name="socialcare_case_team"),
             models.Index(fields=["updated_at", "id"], name="socialcare_case_updated"),
+            models.Index(fields=["change_seq", "id"], name="socialcare_case_change_seq"),
             models.Index(fields=["identity", "status"], name="socialcare_case_identity"),
             models.Index(
                 fields=["status", "next_response_due_at"], name="socialcare_case_next_sla"
@@ -280,6 +334,18 @@ class Case(models.Model):
     def __str__(self) -> str:
         label = self.reference or f"Case #{self.pk}"
         return f"{label}: {self.subject}" if self.subject else label
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if kwargs.get("update_fields") is not None and not kwargs["update_fields"]:
+            return super().save(*args, **kwargs)  # saves nothing
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using, savepoint=False):
+            if self.pk is not None and not self._state.adding:
+                _lock_rows(using, [self.pk])
+            self.change_seq = allocate(1, using=using, floor=_largest_seq(using))
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "change_seq"}
+            super().save(*args, **kwargs)
 
     @property
     def is_open(self) -> bool:

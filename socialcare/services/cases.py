@@ -319,6 +319,8 @@ def set_team(case: Case, team: Team | None, *, actor: Any = None) -> Case:
         CaseEvent.Kind.TEAM_CHANGED,
         actor=actor,
         to=str(team or ""),
+        to_id=team.pk if team else None,
+        from_id=previous.pk if previous else None,
         **{"from": str(previous or "")},
     )
     _announce(locked, actor, "team", previous.pk if previous else None, team.pk if team else None)

@@ -20,6 +20,7 @@ from socialcare.models import (
     get_customer_model,
 )
 from socialcare.models.fields import has_field
+from socialcare.services.change_seq import touch_customer
 from socialcare.services.customer_merge import (
     fill_blank_fields,
     merge_refusal,
@@ -63,6 +64,8 @@ def link_identity(identity: SocialIdentity, customer: Any, *, actor: Any = None)
         else models.Q(customer__isnull=True)
     )
     _move_cases(cases, customer, actor, identity=str(locked))
+    touch_customer(customer)
+    touch_customer(previous)
     transaction.on_commit(
         lambda: signals.identity_linked.send(
             SocialIdentity, identity=locked, customer=customer, previous=previous, actor=actor
@@ -88,6 +91,7 @@ def unlink_identity(identity: SocialIdentity, *, actor: Any = None) -> SocialIde
             actor=actor,
             text=f"{locked} was unlinked from {customer_display_name(previous)}.",
         )
+    touch_customer(previous)
     identity.refresh_from_db()
     return identity
 
@@ -144,6 +148,8 @@ def merge_customers(source: Any, target: Any, *, actor: Any = None) -> CustomerM
     if has_field(Customer, "merged_into"):
         src.merged_into = dst
         src.save()
+    touch_customer(dst)
+    touch_customer(src)
     transaction.on_commit(
         lambda: signals.customers_merged.send(
             Customer, source=src, target=dst, merge=merge, actor=actor
@@ -172,6 +178,7 @@ def save_customer(
     try:
         with transaction.atomic():
             adapter.save_customer(customer)
+            touch_customer(customer)
     except IntegrityError as exc:
         raise ValidationError(
             {"non_field_errors": [f"The customer could not be saved: {exc}".strip()]}

@@ -10,6 +10,7 @@ from typing import Any
 from django.utils import timezone
 
 from socialcare.models import Case, CaseEvent, Post
+from socialcare.services import change_seq
 
 _pending: contextvars.ContextVar[list[CaseEvent] | None] = contextvars.ContextVar(
     "socialcare_pending_events", default=None
@@ -38,6 +39,8 @@ def record_event(
     pending = _pending.get()
     if pending is None:
         event.save(force_insert=True)
+        # A new event is a change of the case a syncing client must see (docs/api.md, "Sync").
+        change_seq.bump([case.pk])
     else:
         pending.append(event)
     return event
@@ -79,6 +82,7 @@ def written_together() -> Iterator[None]:
         _pending.reset(token)
     if pending:
         CaseEvent.objects.bulk_create(pending)
+        change_seq.bump(event.case_id for event in pending)
 
 
 def user_label(user: Any) -> str:

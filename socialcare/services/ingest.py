@@ -586,6 +586,7 @@ def _ingest_new_post(
             text=item.text[:280],
             author=str(identity) if identity else "unknown",
             score=score,
+            case_created=case_created,
         )
     if parent is not None and parent.direction == OUTBOUND and parent.case_id is None:
         # The brand's message this answers (an echo seen before any case) joins the case too.

@@ -71,8 +71,18 @@ def identity_data(identity: SocialIdentity | None) -> dict[str, Any] | None:
 
 def case_data(case: Case) -> dict[str, Any]:
     """The case as it is now in the database (events are emitted after commit)."""
+    case = case_rows([case.pk]).get(case.pk, case)
+    return case_payload(case)
+
+
+def case_rows(pks: list[int]) -> dict[int, Case]:
+    """The cases with everything :func:`case_payload` reads, in a constant number of queries."""
     fresh = Case.objects.with_people().select_related("identity__customer", "merged_into")
-    case = fresh.filter(pk=case.pk).first() or case
+    return {c.pk: c for c in fresh.filter(pk__in=pks).prefetch_related("tags")}
+
+
+def case_payload(case: Case) -> dict[str, Any]:
+    """``case`` rendered (loaded by :func:`case_rows`: no query)."""
     return {
         "id": case.pk,
         "reference": case.reference,
@@ -85,7 +95,7 @@ def case_data(case: Case) -> dict[str, Any]:
         "customer": customer_data(case.customer),
         "team": {"id": case.team.pk, "name": case.team.name} if case.team else None,
         "assignee": user_data(case.assignee),
-        "tags": sorted(case.tags.values_list("name", flat=True)),
+        "tags": sorted(tag.name for tag in case.tags.all()),
         "handed_off_to": case.handed_off_to or None,
         "merged_into": case.merged_into.reference if case.merged_into else None,
         "created_at": iso(case.created_at),
@@ -100,8 +110,18 @@ def case_data(case: Case) -> dict[str, Any]:
 
 
 def post_data(post: Post) -> dict[str, Any]:
+    post = post_rows([post.pk]).get(post.pk, post)
+    return post_payload(post)
+
+
+def post_rows(pks: list[int]) -> dict[int, Post]:
+    """The posts with everything :func:`post_payload` reads, in one query."""
     fresh = with_moderation(Post.objects.with_people().select_related("author__customer", "case"))
-    post = fresh.filter(pk=post.pk).first() or post
+    return {p.pk: p for p in fresh.filter(pk__in=pks)}
+
+
+def post_payload(post: Post) -> dict[str, Any]:
+    """``post`` rendered (loaded by :func:`post_rows`: no query)."""
     return {
         "id": post.pk,
         "platform": post.platform,
