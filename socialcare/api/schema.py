@@ -269,8 +269,19 @@ class CustomerPkFieldExtension(OpenApiSerializerFieldExtension):
     target_class = "socialcare.api.case_serializers.CustomerPkField"
 
     def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
-        schema = auto_schema._map_model_field(get_customer_model()._meta.pk, direction)
-        return {**schema, "description": "Customer id."}
+        from django.db import models
+        from drf_spectacular.plumbing import build_basic_type
+        from drf_spectacular.types import OpenApiTypes
+
+        pk = get_customer_model()._meta.pk
+        pk = getattr(pk, "target_field", None) or pk  # a one-to-one primary key: its target's
+        if isinstance(pk, models.UUIDField):
+            kind = OpenApiTypes.UUID
+        elif isinstance(pk, models.IntegerField):  # AutoField and BigAutoField included
+            kind = OpenApiTypes.INT
+        else:
+            kind = OpenApiTypes.STR
+        return {**build_basic_type(kind), "description": "Customer id."}
 
 
 class Unlisted:

@@ -216,6 +216,11 @@ def render(user: Any, events: list[CaseEvent]) -> list[dict[str, Any]]:
                 "data": data,
             }
         )
+    # The payloads name other cases too (a merge's ``merged_into``, texts): another team's
+    # case is hidden as in timelines, with one query for the whole page.
+    viewer.learn(viewer.references_in([item["data"] for item in items]))
+    for item in items:
+        item["data"] = viewer.data(item["data"])
     return items
 
 
