@@ -21,6 +21,9 @@ Q_CLUSTER = {
     "save_limit": 100,
     "ack_failures": True,
 }
+# bench/sentiment.py measures ingest with each sentiment scorer.
+if os.environ.get("SOCIALCARE_BENCH_SENTIMENT"):
+    SOCIALCARE = {**SOCIALCARE, "SENTIMENT_BACKEND": os.environ["SOCIALCARE_BENCH_SENTIMENT"]}  # noqa: F405
 # Mail goes nowhere (MAILERS on Django 6.1, EMAIL_BACKEND before: project/mail.py).
 globals().update(mail_settings("django.core.mail.backends.dummy.EmailBackend"))
 LOGGING = {

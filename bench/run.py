@@ -27,7 +27,15 @@ from bench.figures import Figure, render_table, write_json
 
 #: In run order: the read-side figures first, on the data as built, before the write benchmarks
 #: add to it.
-MODULES = ["queries", "ingest", "memory", "crisis", "webhooks", "peer_helpdesk"]
+MODULES = [
+    "queries",
+    "ingest",
+    "memory",
+    "crisis",
+    "webhooks",
+    "peer_helpdesk",
+    "sentiment",
+]
 DEFAULT_JSON = REPO / "bench" / "results" / "latest.json"
 
 

@@ -2,6 +2,7 @@
 
 Ids: socialcare.E001 unknown platform · E002 no key for secrets at rest · E003 invalid encryption key
 · E004 customer model unusable · E005 unknown setting name · E006 a required app is not installed
+· E009 SENTIMENT_BACKEND unusable
 · W001 encryption key derived from SECRET_KEY · W012 the default database is SQLite without WAL,
 IMMEDIATE transactions and a lock timeout.
 OAuth sign-in (identity verification, channel connection, staff sign-in), checked only once a
@@ -79,6 +80,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
     messages += _check_signin()
     messages += _check_sqlite()
     messages += _check_graph_version()
+    messages += _check_sentiment_backend()
     return messages
 
 
@@ -298,6 +300,24 @@ def _check_customer_model() -> list:
                 )
             )
     return messages
+
+
+def _check_sentiment_backend() -> list:
+    from socialcare.sentiment import load_backend
+
+    try:
+        load_backend(app_settings.SENTIMENT_BACKEND)
+    except ImproperlyConfigured as exc:
+        return [
+            Error(
+                str(exc),
+                hint="Set SOCIALCARE['SENTIMENT_BACKEND'] to the dotted path of a class with "
+                "score(text, language='') -> -1..+1 (docs/scoring.md), or remove it for the "
+                "default.",
+                id="socialcare.E009",
+            )
+        ]
+    return []
 
 
 #: Days before the configured Graph API version's end date from which W013 warns.

@@ -54,12 +54,22 @@ DEFAULTS: dict[str, Any] = {
     "DEFAULT_FIRST_RESPONSE": timedelta(minutes=60),
     # A resolved case that gets a new inbound post within this window reopens; later, a new case.
     "REOPEN_WINDOW": timedelta(days=7),
+    # A post older than this when first seen is history: stored and threaded, no SLA clock,
+    # alert, detector or automatic step (docs/ingestion.md, "Backfills"). None: every post is live.
+    "BACKFILL_HORIZON": timedelta(hours=24),
+    # A polled channel's first poll (no cursor yet) is history whatever the posts' age.
+    "BACKFILL_FIRST_POLL": True,
     # Priority scoring (see socialcare/scoring.py and docs/settings.md): weights of negativity,
     # reach and the platform's verified badge; score thresholds for high and urgent.
     "PRIORITY_WEIGHTS": {"negativity": 0.6, "reach": 0.3, "verified": 0.1},
     "PRIORITY_THRESHOLDS": {"urgent": 70, "high": 40},
     # Followers at which reach counts fully (log scale).
     "FULL_REACH_FOLLOWERS": 1_000_000,
+    # The sentiment scorer (docs/scoring.md): dotted path of a class with
+    # score(text, language="") -> -1..+1 (socialcare.sentiment.base). The default reads English
+    # with VADER + AFINN and seven more languages with a bundled model; the English-only scorer
+    # of before is "socialcare.sentiment.vader.VaderSentiment".
+    "SENTIMENT_BACKEND": "socialcare.sentiment.multilingual.MultilingualSentiment",
     # Largest webhook body accepted (bytes); larger gets HTTP 413.
     "MAX_WEBHOOK_BODY": 5 * 1024 * 1024,
     # Inbound deliveries whose platform signs a timestamp are refused outside this window.

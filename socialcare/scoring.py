@@ -1,7 +1,11 @@
 """Sentiment, reach and the priority score of an inbound post.
 
-Sentiment is VADER's compound score (-1 … +1), built for social media text (emoji, caps, "!!!").
-It reads English; other languages score near 0 (neutral), so they are never falsely urgent.
+Sentiment (-1 … +1) comes from the configured scorer, ``SOCIALCARE["SENTIMENT_BACKEND"]``
+(``socialcare.sentiment``; docs/scoring.md). The default reads English with VADER and AFINN-165
+and Arabic, French, German, romanised Hindi, Italian, Portuguese, Spanish (and emoji in any
+language) with a bundled naive Bayes model; ``socialcare.sentiment.vader.VaderSentiment`` is the
+English-only scorer of before. Ingest passes the post's language. Empty text is 0.0; a scorer
+that fails, or returns something not finite, gives 0.0 (logged) rather than losing the post.
 
 The priority score (0 … 100) is::
 
@@ -16,25 +20,35 @@ for clearly happy posts (sentiment ≥ 0.5) from small accounts (score < 15).
 
 from __future__ import annotations
 
+import logging
 import math
-from functools import cache
 
 from socialcare.conf import app_settings
 from socialcare.models import Priority
 
-
-@cache
-def _analyzer():
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    return SentimentIntensityAnalyzer()
+logger = logging.getLogger(__name__)
 
 
-def sentiment(text: str) -> float:
-    """VADER compound score of ``text``, rounded to 3 places; 0.0 for empty text."""
+#: Longest text handed to a scorer.
+MAX_TEXT = 5000
+
+
+def sentiment(text: str, language: str = "") -> float:
+    """The configured scorer's sentiment of ``text`` (in ``language``, "" when unknown), clamped
+    to -1 … +1 and rounded to 3 places; 0.0 for empty text or when the scorer fails."""
     if not text or not text.strip():
         return 0.0
-    return round(_analyzer().polarity_scores(text[:5000])["compound"], 3)
+    from socialcare.sentiment import get_backend
+
+    try:
+        value = float(get_backend().score(text[:MAX_TEXT], language or ""))
+    except Exception:
+        logger.exception("sentiment scorer failed; the post is scored 0.0")
+        return 0.0
+    if not math.isfinite(value):
+        logger.warning("sentiment scorer returned %r; the post is scored 0.0", value)
+        return 0.0
+    return round(min(1.0, max(-1.0, value)), 3)
 
 
 def reach_factor(followers: int) -> float:

@@ -85,6 +85,11 @@ SOCIALCARE = {
     # customers for cases). The default, "create", is tested by tests/test_case_customers.py and
     # by the integration suite of every host shape (tests/hosts), which run with it.
     "CUSTOMERS_FOR_CASES": "manual",
+    # The fixtures are real payloads dated years ago, replayed as if they came live. The
+    # defaults (24 hours; a channel's first poll is history) are tested by
+    # tests/test_backfill.py, which sets them back.
+    "BACKFILL_HORIZON": None,
+    "BACKFILL_FIRST_POLL": False,
 }
 
 # OAuth sign-in: the platform backends, pointed at a local provider by the tests that use them

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from socialcare.models import Channel, Post, WebhookDelivery
 from socialcare.services import ingest as ingest_services
+from socialcare.services import ingest_posts
 from socialcare.services.deliveries import accept_delivery
 from socialcare.services.ingest import process_delivery
 from socialcare.simulator import SimPost, Simulator, Target
@@ -143,14 +144,14 @@ def test_one_bad_event_is_rolled_back_and_reported_the_others_kept(monkeypatch):
     targets = make_targets()[:1]
     posts = generate(targets, 12, seed=7)
     bad = posts[5].external_id
-    real = ingest_services.record_event
+    real = ingest_posts.record_event
 
     def failing(case, kind, *, post=None, **data):
         if post is not None and post.external_id == bad:
             raise RuntimeError("the event store is on fire")
         return real(case, kind, post=post, **data)
 
-    monkeypatch.setattr(ingest_services, "record_event", failing)
+    monkeypatch.setattr(ingest_posts, "record_event", failing)
     [delivery] = deliver_batched(posts)
     assert delivery.status == WebhookDelivery.Status.FAILED
     assert bad in delivery.last_error and "the event store is on fire" in delivery.last_error
@@ -161,7 +162,7 @@ def test_one_bad_event_is_rolled_back_and_reported_the_others_kept(monkeypatch):
     assert all(p.case_id for p in Post.objects.all())
 
     # The retry stores the missing one and nothing twice.
-    monkeypatch.setattr(ingest_services, "record_event", real)
+    monkeypatch.setattr(ingest_posts, "record_event", real)
     again = process_delivery(delivery.pk)
     assert again.status == WebhookDelivery.Status.PROCESSED, again.last_error
     assert again.posts_count == 12

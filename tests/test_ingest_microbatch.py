@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from socialcare.models import Channel, Post, WebhookDelivery
-from socialcare.services import ingest as ingest_services
+from socialcare.services import ingest_posts
 from socialcare.services.deliveries import accept_delivery
 from socialcare.services.ingest import process_delivery
 from tests.ingest_helpers import process_concurrently, snapshot
@@ -117,14 +117,14 @@ def test_a_bad_event_fails_only_its_own_delivery(monkeypatch, robustness):
     targets = make_targets()[:1]
     posts = generate(targets, 15, seed=41)
     bad = posts[7].external_id
-    real = ingest_services.record_event
+    real = ingest_posts.record_event
 
     def failing(case, kind, *, post=None, **data):
         if post is not None and post.external_id == bad:
             raise RuntimeError("the event store is on fire")
         return real(case, kind, post=post, **data)
 
-    monkeypatch.setattr(ingest_services, "record_event", failing)
+    monkeypatch.setattr(ingest_posts, "record_event", failing)
     robustness.fault()
     channel = Channel.objects.get(pk=targets[0].channel_id)
     ids = [accept_delivery(channel, p.body, {}, queue=False).pk for p in posts]
@@ -142,7 +142,7 @@ def test_a_bad_event_fails_only_its_own_delivery(monkeypatch, robustness):
     assert stored == {p.external_id for p in posts} - {bad}
 
     # The retry stores the missing post, nothing twice.
-    monkeypatch.setattr(ingest_services, "record_event", real)
+    monkeypatch.setattr(ingest_posts, "record_event", real)
     assert process_delivery(ids[7]).status == "processed"
     found = set(Post.objects.values_list("external_id", flat=True))
     robustness.lost(len({p.external_id for p in posts} - found))

@@ -100,6 +100,8 @@ CHANGE_FIELDSETS = [
             "classes": ["collapse"],
             "fields": [
                 "sla_policy",
+                "from_history",
+                "sla_started_at",
                 "first_responded_at",
                 "last_inbound_at",
                 "last_outbound_at",

@@ -382,7 +382,7 @@ class CaseAdmin(TeamRuleDeletionMixin, CaseWorkspaceMixin, admin.ModelAdmin):
         elif state in ("met", "missed"):
             text = state
         else:
-            text, state = "—", "none"
+            text, state = ("from history" if obj.from_history else "—"), "none"
         title = f"first response due {date_format(timezone.localtime(due), 'DATETIME_FORMAT')}"
         span = format_html(
             '<span class="sc-sla sc-sla--{}" data-sla="{}" title="{}">{}</span>',

@@ -181,6 +181,22 @@ class SLAFilter(InboxFilter):
         return queryset.filter(sla_state_filter(value))
 
 
+class HistoryFilter(InboxFilter):
+    """Cases opened by a backfill (``services.history``): no SLA clock until a live post."""
+
+    title = _("from history")
+    parameter_name = "history"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, Any]]:
+        return [
+            ("yes", _("From history (no SLA clock)")),
+            ("no", _("Live")),
+        ]
+
+    def filter(self, queryset: QuerySet, value: str, request: HttpRequest) -> QuerySet:
+        return queryset.filter(from_history=value == "yes")
+
+
 class PlatformFilter(InboxFilter):
     """The platform of the channel the case came in on."""
 
@@ -248,6 +264,7 @@ INBOX_FILTERS = [
     StatusFilter,
     PriorityFilter,
     SLAFilter,
+    HistoryFilter,
     PlatformFilter,
     IncidentFilter,
     TagFilter,

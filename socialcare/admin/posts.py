@@ -38,7 +38,7 @@ class PostAdmin(ViewOnlyAdmin):
         "reach",
         "posted_at",
     ]
-    list_filter = ["platform", "direction", "kind", "visibility", "send_status"]
+    list_filter = ["platform", "direction", "kind", "visibility", "send_status", "from_history"]
     list_select_related = ["author", "case"]
     search_fields = ["text", "=external_id", "author__handle"]
     raw_id_fields = ["author", "case", "parent", "channel", "sent_by"]

@@ -30,8 +30,11 @@ CASE_UPDATE = (
 )
 TIMELINE = (
     "The case history: its events in the order they happened, each with its post (direction, "
-    "author handle, text, visibility, send status, URL) when it has one. Cursor-paginated, "
-    "oldest first."
+    "author handle, text, visibility, send status, URL) when it has one. Every post of the case "
+    "is here, as its `post_added` (the customer's) or `replied` (the brand's, also one made on "
+    "the platform) event: the same list, in the same order, as the admin case page and the "
+    "customer export. Ordered by `at`; at equal times `created` first, then posts, then what "
+    "they caused, then by `id`. Cursor-paginated, oldest first."
 )
 REPLY = (
     "Queue a reply: public (threaded to `in_reply_to`, by default the customer's latest public "
@@ -83,6 +86,8 @@ CASE_EXAMPLE = OpenApiExample(
         "first_responded_at": None,
         "last_inbound_at": "2025-03-04T09:15:00Z",
         "last_outbound_at": None,
+        "from_history": False,
+        "sla_started_at": "2025-03-04T09:15:00Z",
         "resolved_at": None,
         "closed_at": None,
         "handed_off_to": "",
@@ -136,6 +141,7 @@ POST_EXAMPLE = OpenApiExample(
         "received_at": "2025-03-04T09:21:00Z",
         "edited_at": None,
         "deleted_at": None,
+        "from_history": False,
         "sentiment": None,
         "reach": 0,
         "attachments": [],

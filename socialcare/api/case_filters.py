@@ -187,6 +187,12 @@ class CaseFilter(GivenFiltersFilterSet):
         method="filter_sla_state",
         help_text="First-response SLA state (due soon: within 15 minutes).",
     )
+    from_history = django_filters.ChoiceFilter(
+        choices=[("true", "true"), ("false", "false")],
+        method="filter_from_history",
+        help_text="`true`: cases opened by posts older than the backfill horizon, with no live "
+        "post since (no SLA clock); `false`: the others.",
+    )
     created_after = DateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="Opened at or after (ISO 8601)."
     )
@@ -218,6 +224,9 @@ class CaseFilter(GivenFiltersFilterSet):
 
     def filter_sla_state(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
         return queryset.filter(sla_state_filter(value))
+
+    def filter_from_history(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
+        return queryset.filter(from_history=value == "true")
 
 
 class PostFilter(GivenFiltersFilterSet):

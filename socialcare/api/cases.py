@@ -75,6 +75,7 @@ from socialcare.services import replies as reply_services
 from socialcare.services import verification as verification_services
 from socialcare.services.access import merged_case_ids, visible_cases, visible_posts
 from socialcare.services.moderation_state import with_moderation
+from socialcare.services.timeline import timeline_events
 
 # Querysets ----------------------------------------------------------------------------------
 
@@ -471,10 +472,11 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewS
         case = self.get_object()
         query = TimelineQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        cases = [case.pk]
-        if query.validated_data["include_merged"]:
-            cases += merged_case_ids(case, request.user)
-        page = self.paginate_queryset(event_queryset(CaseEvent.objects.filter(case__in=cases)))
+        merged = (
+            merged_case_ids(case, request.user) if query.validated_data["include_merged"] else []
+        )
+        # The one timeline (``services.timeline``): the case page and the export list the same.
+        page = self.paginate_queryset(event_queryset(timeline_events(case, merged=merged)))
         data = CaseEventSerializer(page, many=True, context=self.get_serializer_context()).data
         return self.get_paginated_response(data)
 

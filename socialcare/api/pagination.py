@@ -14,6 +14,8 @@ from rest_framework.pagination import Cursor
 from rest_framework.pagination import CursorPagination as DRFCursorPagination
 from rest_framework.utils.urls import replace_query_param
 
+from socialcare.services.timeline import ORDERING
+
 #: The salt of cursor signatures: a cursor signs nothing else, and nothing else passes for one.
 CURSOR_SALT = "socialcare.api.cursor"
 #: The cursor format. Version 1 was DRF's unsigned base64 (``o=…&r=…&p=…``).
@@ -124,9 +126,10 @@ class NewestFirstPagination(CursorPagination):
 
 
 class TimelinePagination(CursorPagination):
-    """A case's history, in the order it happened."""
+    """A case's history, in the order it happened: ``services.timeline``'s order rule (its
+    queryset carries the order keys, ``timeline_events``)."""
 
-    ordering = ("at", "id")
+    ordering = ORDERING
     page_size = 100
     page_size_query_param = "page_size"
     max_page_size = 500

@@ -55,6 +55,7 @@ from socialcare.models import (
     get_customer_model,
 )
 from socialcare.services import customers as customer_services
+from socialcare.services import timeline
 from socialcare.services.access import visible_cases, visible_identities
 from socialcare.services.identity_suggestions import possibly_same_person
 
@@ -189,7 +190,11 @@ class CustomerViewSet(
             request.user, Case.objects.filter(customer=customer)
         ).prefetch_related(
             Prefetch(
-                "events", queryset=CaseEvent.objects.select_related("actor").order_by("at", "pk")
+                "events",
+                # The one timeline's order (services.timeline): "Case opened" first at a tie.
+                queryset=timeline.ordered(
+                    timeline.with_order_keys(CaseEvent.objects.select_related("actor"))
+                ),
             ),
             Prefetch(
                 "posts",

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from socialcare import scoring
 from socialcare.demo import ids
+from socialcare.demo.backfill_story import play_backfill_story
 from socialcare.demo.data import (
     CHANNELS,
     CLOSED,
@@ -130,6 +131,7 @@ class _Builder:
         hide_demo_comment(self._case("hana", "instagram"), self.agents["sofia"])  # order number
         self.cases += play_meta_stories(self)  # a private reply answered; a fetched mention
         self.cases += play_mastodon_stories(self)  # a complaint edited after it was polled
+        self.cases += play_backfill_story(self)  # a channel's history: a case with no SLA clock
         self._merge_duplicates()
         self._privacy()
         self._touch()

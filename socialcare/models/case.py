@@ -254,6 +254,23 @@ class Case(models.Model):
     last_outbound_at = models.DateTimeField(_("last reply"), null=True, blank=True)
     resolved_at = models.DateTimeField(_("resolved"), null=True, blank=True)
     closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+    sla_started_at = models.DateTimeField(
+        _("SLA clock started"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "When the first live customer post came: due times count from here. Empty while "
+            "every post of the case is from history (older than the backfill horizon)."
+        ),
+    )
+    from_history = models.BooleanField(
+        _("from history"),
+        default=False,
+        help_text=_(
+            "Opened by posts older than the backfill horizon (a channel's history, a poll after "
+            "downtime) and no live post since: no SLA clock, alerts or detectors."
+        ),
+    )
     sla_paused_at = models.DateTimeField(
         _("SLA clock paused since"),
         null=True,

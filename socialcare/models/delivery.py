@@ -33,6 +33,7 @@ class WebhookDelivery(models.Model):
     class Source(models.TextChoices):
         WEBHOOK = "webhook", _("Webhook")
         POLL = "poll", _("Polling")
+        HISTORY = "history", _("History (a channel's first poll)")
 
     channel = models.ForeignKey(
         "socialcare.Channel",

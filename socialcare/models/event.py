@@ -56,6 +56,7 @@ class CaseEvent(models.Model):
         CUSTOMER_CHANGED = "customer_changed", _("Customer changed")
         ESCALATED = "escalated", _("Escalated")
         SLA_BREACHED = "sla_breached", _("SLA breached")
+        SLA_WITHDRAWN = "sla_withdrawn", _("SLA breach withdrawn")
         HANDED_OFF = "handed_off", _("Taken private")
         MERGED = "merged", _("Merged")
         INCIDENT_LINKED = "incident_linked", _("Linked to incident")

@@ -101,6 +101,14 @@ class Post(models.Model):
     posted_at = models.DateTimeField(_("posted"), default=timezone.now)
     received_at = models.DateTimeField(_("received"), default=timezone.now)
     edited_at = models.DateTimeField(_("edited"), null=True, blank=True)
+    from_history = models.BooleanField(
+        _("from history"),
+        default=False,
+        help_text=_(
+            "Older than the backfill horizon when first seen (a channel's history, a poll after "
+            "downtime): stored and threaded, but it starts no SLA clock, alert or detector."
+        ),
+    )
     deleted_at = models.DateTimeField(_("deleted on platform"), null=True, blank=True)
     sentiment = models.FloatField(
         _("sentiment"), null=True, blank=True, help_text=_("-1 (negative) to +1 (positive).")

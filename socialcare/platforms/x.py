@@ -12,7 +12,8 @@ The events read here are ``tweet_create_events`` (mentions, replies, quote tweet
 own tweets), ``direct_message_events`` (``message_create`` only) and ``tweet_delete_events``.
 Every other event type (favorites, follows, typing indicators, read receipts, ...) is ignored.
 Pure retweets are skipped too: they carry no words of their own, and a retweet of a brand tweet
-is not a request for help.
+is not a request for help. An edited post is a new post whose edit history names the original:
+it is read as a ``PostEdit`` of the original, the new id kept as its ``local_id`` (``x_edits``).
 
 Outbound, replies go through API v2 with an OAuth 2.0 user-context token (channel secret
 ``access_token``): ``POST /2/tweets`` for public replies and
@@ -33,6 +34,7 @@ import json
 import re
 import time
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any, ClassVar
 
 import httpx
@@ -49,6 +51,7 @@ from socialcare.platforms.base import (
     ParseError,
     PollPage,
     PostDeletion,
+    PostEdit,
     RateLimited,
     SendError,
     SentPost,
@@ -80,6 +83,7 @@ from socialcare.platforms.shapes import (
 from socialcare.platforms.shapes import (
     text as _text,
 )
+from socialcare.platforms.x_edits import snowflake_time, version_of
 
 PLATFORM = "x"
 DEFAULT_BASE_URL = "https://api.x.com"
@@ -259,7 +263,7 @@ class XAdapter:
             platform_verified=_flag(user.get("verified")),
         )
 
-    def _tweet(self, tweet: dict[str, Any], brand_id: str) -> InboundPost | None:
+    def _tweet(self, tweet: dict[str, Any], brand_id: str) -> InboundPost | PostEdit | None:
         if tweet.get("retweeted_status") is not None:
             return None
         tweet_id = _id(tweet.get("id_str") or tweet.get("id"), "tweet id")
@@ -292,7 +296,7 @@ class XAdapter:
             for item in _opt_list(entities.get("media"), f"{what} media")
         )
         lang = _text(tweet.get("lang"), f"{what} lang")
-        return InboundPost(
+        post = InboundPost(
             platform=PLATFORM,
             external_id=tweet_id,
             author=author,
@@ -309,6 +313,22 @@ class XAdapter:
             language="" if lang == "und" else lang,
             attachments=attachments,
             raw=tweet,
+        )
+        original = version_of(tweet, tweet_id, what)
+        if not original:
+            return post
+        # A later version of a post (x_edits): the original post with this version's text; the
+        # version's id is kept as the alias replies to it name.
+        return PostEdit(
+            post=replace(
+                post,
+                external_id=original,
+                local_id=tweet_id,
+                posted_at=min(snowflake_time(original) or posted_at, posted_at),
+                url=f"{WEB_URL}/{author.handle or 'i/web'}/status/{original}",
+                conversation_id="" if in_reply_to else original,
+            ),
+            edited_at=posted_at,
         )
 
     @staticmethod

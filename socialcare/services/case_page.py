@@ -1,5 +1,6 @@
-"""What the case page shows: the conversation as one timeline, the customer beside it, the SLA
-box and the choices of the reply composer and work controls. Read-only; every query is bounded
+"""What the case page shows: the conversation as one timeline (``services.timeline``, the same
+one the API and the export list), the customer beside it, the SLA box and the choices of the
+reply composer and work controls. Read-only; every query is bounded
 (the page costs the same number of queries for a case with 5 posts or 5,000)."""
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from django.utils import timezone
 
 from socialcare.models import (
     Case,
-    CaseEvent,
     Playbook,
     Post,
     Priority,
@@ -31,45 +31,15 @@ from socialcare.services.private_replies import composer_line
 from socialcare.services.reply_window import ReplyWindow, public_reply_refusal, reply_window
 from socialcare.services.sla_state import sla_state
 from socialcare.services.templates import render_reply_template, text_limit
+from socialcare.services.timeline import (  # noqa: F401 (the page's timeline, re-exported)
+    TIMELINE_MAX,
+    TIMELINE_PAGE,
+    Timeline,
+    TimelineItem,
+    build_timeline,
+)
 
-#: How many timeline entries the page shows at first ("show older" asks for more).
-TIMELINE_PAGE = 200
-#: The most a "show older" link may ask for in one page.
-TIMELINE_MAX = 5000
 PAST_CASES = 10
-
-# Events that only say "this post arrived / was sent": the post itself stands in the timeline.
-_POST_EVENTS = (CaseEvent.Kind.POST_ADDED, CaseEvent.Kind.REPLIED)
-
-
-@dataclass
-class TimelineItem:
-    """One entry: a post (``inbound``/``outbound``), an internal ``note`` or another ``event``."""
-
-    kind: str
-    at: dt.datetime
-    post: Post | None = None
-    event: CaseEvent | None = None
-
-    @property
-    def sort_key(self) -> tuple:
-        # At the same instant the case opens before its first post, and posts before the
-        # events they caused.
-        if self.event is not None:
-            rank = 0 if self.event.kind == CaseEvent.Kind.CREATED else 2
-            return (self.at, rank, self.event.pk)
-        return (self.at, 1, self.post.pk if self.post else 0)
-
-
-@dataclass
-class Timeline:
-    items: list[TimelineItem]
-    has_older: bool
-    limit: int
-
-    @property
-    def older_limit(self) -> int:
-        return min(self.limit + TIMELINE_PAGE, TIMELINE_MAX)
 
 
 @dataclass
@@ -184,47 +154,6 @@ def countdown(due: dt.datetime, now: dt.datetime) -> str:
     else:
         span = f"{minutes} min"
     return f"in {span}" if delta.total_seconds() >= 0 else f"overdue by {span}"
-
-
-def build_timeline(
-    case: Case, *, limit: int = TIMELINE_PAGE, viewer: Viewer | None = None
-) -> Timeline:
-    """The latest ``limit`` entries of the case, oldest first: its posts (not deleted ones
-    hidden: a deleted post shows as deleted), notes and events, in two queries. Each event's
-    ``shown_summary`` is its summary as ``viewer`` may read it (another team's case named "a
-    case in another team"); without a viewer, its summary."""
-    limit = max(1, min(limit, TIMELINE_MAX))
-    posts = list(
-        Post.objects.filter(case=case)
-        .select_related("author", "sent_by", "channel")
-        .defer("raw", "html")
-        .order_by("-posted_at", "-pk")[: limit + 1]
-    )
-    events = list(
-        CaseEvent.objects.filter(case=case)
-        .exclude(Q(kind__in=_POST_EVENTS) & Q(post__case=case))
-        .select_related("actor")
-        .order_by("-at", "-pk")[: limit + 1]
-    )
-    if viewer is not None:
-        viewer.learn_events(events[:limit])
-    for event in events[:limit]:
-        summary = event.summary()
-        event.shown_summary = viewer.event_summary(event, summary) if viewer else summary
-    items = [TimelineItem(kind=p.direction, at=p.posted_at, post=p) for p in posts[:limit]] + [
-        TimelineItem(kind=_event_kind(e), at=e.at, event=e) for e in events[:limit]
-    ]
-    items.sort(key=lambda item: item.sort_key)
-    has_older = len(items) > limit or len(posts) > limit or len(events) > limit
-    return Timeline(items=items[-limit:], has_older=has_older, limit=limit)
-
-
-def _event_kind(event: CaseEvent) -> str:
-    if event.kind == CaseEvent.Kind.REPLIED:
-        return "outbound"  # a reply without a post of its own: an email sent on hand-off
-    if event.kind == CaseEvent.Kind.NOTE and event.post_id is None:
-        return "note"
-    return "event"
 
 
 def customer_sentiment(case: Case) -> float | None:

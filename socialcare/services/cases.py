@@ -29,6 +29,7 @@ from socialcare.services import sla
 from socialcare.services.case_customers import NOTHING, customer_for_identity, note_on_case
 from socialcare.services.customer_merge import refuse_merged
 from socialcare.services.events import record_customer_change, record_event, user_label
+from socialcare.services.timeline import record_post_events
 
 Status = Case.Status
 
@@ -81,9 +82,12 @@ def open_case(
     actor: Any = None,
     opened_at: dt.datetime | None = None,
     last_inbound_at: dt.datetime | None = None,
+    from_history: bool = False,
 ) -> Case:
     """Open a new case with its reference, team, SLA policy and due times, and a "created" event.
     ``last_inbound_at``: the customer post that opens it (saves an update after the insert).
+    ``from_history``: opened by a post older than the backfill horizon (``services.history``):
+    no SLA clock runs until a live post comes.
 
     The customer defaults to the identity's customer and the team to the channel's default team.
     References (``SC-000123``) come from the primary key, so concurrent openings never collide.
@@ -105,6 +109,7 @@ def open_case(
             actor=actor,
             opened_at=opened_at or timezone.now(),
             last_inbound_at=last_inbound_at,
+            from_history=from_history,
         )
 
 
@@ -120,6 +125,7 @@ def _open_case(
     actor: Any,
     opened_at: dt.datetime,
     last_inbound_at: dt.datetime | None,
+    from_history: bool = False,
 ) -> Case:
     found = NOTHING if customer is not None else customer_for_identity(identity)
     case = Case(
@@ -132,8 +138,10 @@ def _open_case(
         team=team or (channel.default_team if channel else None),
         created_at=opened_at,
         last_inbound_at=last_inbound_at,
+        from_history=from_history,
+        sla_started_at=None if from_history else opened_at,
     )
-    sla.apply_policy(case, start=opened_at)
+    sla.apply_policy(case, start=case.sla_started_at)
     case.save()
     case.reference = format_reference(case.pk)
     Case.objects.filter(pk=case.pk).update(reference=case.reference)
@@ -280,7 +288,7 @@ def _change_priority(locked: Case, priority: str, actor: Any, reason: str) -> Ca
         return locked
     locked.priority = priority
     if locked.first_responded_at is None and locked.is_open:
-        sla.apply_policy(locked, start=locked.created_at)
+        sla.apply_policy(locked, start=sla.clock_start(locked))
     locked.save()
     record_event(
         locked,
@@ -384,6 +392,8 @@ def merge_cases(source: Case, target: Case, *, actor: Any = None) -> Case:
         # A closed case is final: merging open work into it would reopen it behind the workflow.
         raise MergeError(f"Case {dst.reference} is closed; merge it into {src.reference} instead.")
     moved = Post.objects.filter(case=src).update(case=dst)
+    # Each moved post gets its event on the target's timeline too (``services.timeline``).
+    record_post_events(dst, actor=actor)
     dst.tags.add(*src.tags.all())
     dst.customer_id = dst.customer_id or src.customer_id
     dst.identity_id = dst.identity_id or src.identity_id
@@ -474,7 +484,8 @@ def update_case(
 
 @transaction.atomic
 def open_case_for_post(post: Post, *, actor: Any, **fields: Any) -> Case:
-    """Open a case for a post that has none, and attach the post with a "post added" event."""
+    """Open a case for a post that has none, and attach the post with its "post added" (or, the
+    brand's post, "replied") event at the post's time."""
     post = (
         Post.objects.select_for_update(of=("self",))
         .select_related("channel", "author")
@@ -493,12 +504,5 @@ def open_case_for_post(post: Post, *, actor: Any, **fields: Any) -> Case:
         Case.objects.filter(pk=case.pk).update(
             last_inbound_at=post.posted_at, updated_at=timezone.now()
         )
-    record_event(
-        case,
-        CaseEvent.Kind.POST_ADDED,
-        actor=actor,
-        post=post,
-        text=post.text[:280],
-        author=str(post.author) if post.author_id else "unknown",
-    )
+    record_post_events(case, [post.pk], actor=actor)  # at the post's time, by its direction
     return case

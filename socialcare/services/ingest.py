@@ -15,58 +15,48 @@ pass (see docs/ingestion.md).
 
 from __future__ import annotations
 
-import contextvars
 import datetime as dt
 import logging
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from django.db import DatabaseError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from socialcare import signals
 from socialcare.conf import app_settings
-from socialcare.models import Case, CaseEvent, Channel, Post, SocialIdentity, WebhookDelivery
-from socialcare.models.choices import PRIORITY_RANK, Priority
+from socialcare.models import Channel, Post, WebhookDelivery
 from socialcare.platforms.base import (
     ChannelConfig,
     Event,
-    InboundPost,
     ParseError,
     PostDeletion,
     PostEdit,
 )
 from socialcare.platforms.registry import UnknownPlatform, get_adapter
-from socialcare.services import account_routing, private_replies, sla
-from socialcare.services import cases as case_services
-from socialcare.services.events import record_event, written_together
+from socialcare.services import (
+    account_routing,
+    history,
+)
 from socialcare.services.identities import (
-    IdentityCache,
-    prefetch_identities,
-    upsert_identity,
     write_seen,
+)
+from socialcare.services.ingest_batch import (
+    _batched,
+    _lock_channel,
+)
+from socialcare.services.ingest_posts import (  # noqa: F401 (their public home was here)
+    IngestResult,
+    _watch_for_crisis,
+    find_post,
+    ingest_deletion,
+    ingest_edit,
+    ingest_post,
 )
 from socialcare.services.platform_sessions import ChannelSessionStore
 
 logger = logging.getLogger("socialcare.ingest")
-
-OUTBOUND = Post.Direction.OUTBOUND
-INBOUND = Post.Direction.INBOUND
-
-
-@dataclass(frozen=True)
-class IngestResult:
-    action: str  # created | duplicate | edited | deleted | tombstone
-    post: Post | None = None
-    case: Case | None = None
-    case_created: bool = False
-
-    @property
-    def created(self) -> bool:
-        return self.action == "created"
 
 
 def channel_config(channel: Channel) -> ChannelConfig:
@@ -81,155 +71,6 @@ def channel_config(channel: Channel) -> ChannelConfig:
         graph_version=str(app_settings.META_GRAPH_VERSION or ""),
         session_store=ChannelSessionStore(channel.pk) if channel.pk else None,
     )
-
-
-# Batches ----------------------------------------------------------------------------------------
-@dataclass
-class _Batch:
-    """What a batch (one delivery's many events, or several deliveries of one channel) already
-    knows inside its one transaction. Every set holds facts of the form "the database has no
-    such row", read once for the whole batch and kept true as the batch writes: a look-up it
-    answers is skipped, anything else is asked of the database as one event alone would."""
-
-    channel_id: int
-    identities: IdentityCache
-    #: (platform, external_id) of the batch's events that are known not to be stored yet.
-    absent: set[tuple[str, str]] = field(default_factory=set)
-    #: (platform, ref) that no stored post has: no parent to look up.
-    no_post: set[tuple[str, str]] = field(default_factory=set)
-    #: (platform, ref) that no stored post replies to: no early replies to look up or adopt.
-    childless: set[tuple[str, str]] = field(default_factory=set)
-    #: (platform, conversation id) with no stored post.
-    quiet: set[tuple[str, str]] = field(default_factory=set)
-    #: Identity ids known to have no case that is open, resolved or waiting (not merged).
-    caseless: set[int] = field(default_factory=set)
-    #: Committed inbound posts to show the detectors once the batch commits, in order.
-    observed: list[Post] = field(default_factory=list)
-
-    def forget(self) -> None:
-        """Stop trusting what was read (a rolled-back savepoint undid writes it accounted for)."""
-        self.identities.clear()
-        for known in (self.absent, self.no_post, self.childless, self.quiet, self.caseless):
-            known.clear()
-
-    def settled(self, event: Event, key: tuple[str, str]) -> None:
-        """Keep the sets true after ``event`` (whose post is ``key``) was ingested."""
-        self.absent.discard(key)
-        if isinstance(event, PostDeletion):  # it may have left a tombstone
-            self.no_post.discard(key)
-
-    def stored(self, post: Post) -> None:
-        """Keep the sets true after the batch stored ``post``."""
-        for ref in (post.external_id, post.local_id):
-            if ref:
-                self.no_post.discard((post.platform, ref))
-        if post.in_reply_to_external_id:
-            self.childless.discard((post.platform, post.in_reply_to_external_id))
-        if post.conversation_id:
-            self.quiet.discard((post.platform, post.conversation_id))
-
-
-_batch: contextvars.ContextVar[_Batch | None] = contextvars.ContextVar(
-    "socialcare_ingest_batch", default=None
-)
-
-
-def _event_posts(events: Sequence[Event]) -> list[InboundPost]:
-    return [
-        e.post if isinstance(e, PostEdit) else e for e in events if not isinstance(e, PostDeletion)
-    ]
-
-
-def _by_platform(keys: set[tuple[str, str]]) -> dict[str, list[str]]:
-    grouped: dict[str, list[str]] = {}
-    for platform, value in keys:
-        grouped.setdefault(platform, []).append(value)
-    return grouped
-
-
-def _stored_refs(channel: Channel, refs: set[tuple[str, str]]) -> set[tuple[str, str]]:
-    """The refs (global ids, or ids on the brand's server) that name a stored post."""
-    found: set[tuple[str, str]] = set()
-    for platform, values in _by_platform(refs).items():
-        rows = Post.objects.filter(platform=platform).filter(
-            Q(external_id__in=values) | Q(channel=channel, local_id__in=values)
-        )
-        for external_id, local_id in rows.values_list("external_id", "local_id"):
-            found |= {(platform, external_id), (platform, local_id)}
-    return found & refs
-
-
-@contextmanager
-def _batched(channel: Channel, events: Sequence[Event]) -> Iterator[_Batch]:
-    """Read, in one query each for the whole batch, its authors, its already-stored posts, and
-    which parents, early replies, conversations and open cases do not exist. Must run inside the
-    batch's transaction, which holds the channel's lock."""
-    items = _event_posts(events)
-    keys = {(i.platform, i.external_id) for i in items if i.external_id}
-    keys |= {(e.platform, e.external_id) for e in events if isinstance(e, PostDeletion)}
-    stored: set[tuple[str, str]] = set()
-    for platform, ids in _by_platform(keys).items():
-        stored |= {
-            (platform, x)
-            for x in Post.objects.filter(platform=platform, external_id__in=ids).values_list(
-                "external_id", flat=True
-            )
-        }
-    parents = {(i.platform, i.in_reply_to) for i in items if i.in_reply_to}
-    own_refs = {(i.platform, r) for i in items for r in (i.external_id, i.local_id) if r}
-    replied: set[tuple[str, str]] = set()
-    for platform, refs in _by_platform(own_refs).items():
-        replied |= {
-            (platform, r)
-            for r in Post.objects.filter(platform=platform, in_reply_to_external_id__in=refs)
-            .values_list("in_reply_to_external_id", flat=True)
-            .distinct()
-        }
-    conversations = {(i.platform, i.conversation_id) for i in items if i.conversation_id}
-    talked: set[tuple[str, str]] = set()
-    for platform, ids in _by_platform(conversations).items():
-        talked |= {
-            (platform, c)
-            for c in Post.objects.filter(platform=platform, conversation_id__in=ids)
-            .values_list("conversation_id", flat=True)
-            .distinct()
-        }
-    identities = prefetch_identities([i.author for i in items if i.author.external_id])
-    known = {identity.pk for identity in identities.values() if identity is not None}
-    with_cases = set(
-        Case.objects.filter(identity__in=known, merged_into__isnull=True)
-        .exclude(status=Case.Status.CLOSED)
-        .values_list("identity_id", flat=True)
-        .distinct()
-        if known
-        else []
-    )
-    batch = _Batch(
-        channel_id=channel.pk,
-        identities=identities,
-        absent=keys - stored,
-        no_post=parents - _stored_refs(channel, parents) if parents else set(),
-        childless=own_refs - replied,
-        quiet=conversations - talked,
-        caseless=known - with_cases,
-    )
-    token = _batch.set(batch)
-    try:
-        with sla.policies_cached():
-            yield batch
-    finally:
-        _batch.reset(token)
-
-
-def _known_absent(platform: str, external_id: str) -> bool:
-    batch = _batch.get()
-    return batch is not None and (platform, external_id) in batch.absent
-
-
-def _known(kind: str, key: object) -> bool:
-    """Whether the running batch knows the fact ``kind`` (a set of :class:`_Batch`) of ``key``."""
-    batch = _batch.get()
-    return batch is not None and key in getattr(batch, kind)
 
 
 @dataclass
@@ -272,26 +113,29 @@ def _ingest_events(channel: Channel, works: Sequence[_Work], *, isolate: bool) -
     events = [e for w in works for e in w.events]
     with _batched(channel, events) as batch:
         for work in works:
-            for event in sorted(work.events, key=_event_time):
-                key = _event_key(event)
-                if not isolate:
-                    work.created += ingest(channel, event).created
-                    batch.settled(event, key)
-                    continue
-                observed, seen = len(batch.observed), dict(batch.identities.seen)
-                try:
-                    with transaction.atomic():
+            with history.ingesting(work.delivery):
+                for event in sorted(work.events, key=_event_time):
+                    key = _event_key(event)
+                    if not isolate:
                         work.created += ingest(channel, event).created
-                except Exception as exc:  # one bad event must not lose the others
-                    logger.exception(
-                        "Ingesting %s from delivery %s failed", _event_id(event), work.delivery.pk
-                    )
-                    work.errors.append(f"{_event_id(event)}: {type(exc).__name__}: {exc}")
-                    del batch.observed[observed:]
-                    batch.identities.seen = seen
-                    batch.forget()
-                else:
-                    batch.settled(event, key)
+                        batch.settled(event, key)
+                        continue
+                    observed, seen = len(batch.observed), dict(batch.identities.seen)
+                    try:
+                        with transaction.atomic():
+                            work.created += ingest(channel, event).created
+                    except Exception as exc:  # one bad event must not lose the others
+                        logger.exception(
+                            "Ingesting %s from delivery %s failed",
+                            _event_id(event),
+                            work.delivery.pk,
+                        )
+                        work.errors.append(f"{_event_id(event)}: {type(exc).__name__}: {exc}")
+                        del batch.observed[observed:]
+                        batch.identities.seen = seen
+                        batch.forget()
+                    else:
+                        batch.settled(event, key)
         write_seen(batch.identities)
         return list(batch.observed)
 
@@ -439,7 +283,8 @@ def _ingest_each(delivery: WebhookDelivery, events: Sequence[Event], errors: lis
     created = 0
     for event in events:
         try:
-            created += ingest(delivery.channel, event).created
+            with history.ingesting(delivery):
+                created += ingest(delivery.channel, event).created
         except Exception as exc:  # one bad event must not lose the others
             logger.exception("Ingesting %s from delivery %s failed", _event_id(event), delivery.pk)
             errors.append(f"{_event_id(event)}: {type(exc).__name__}: {exc}")
@@ -477,445 +322,3 @@ def ingest(channel: Channel, event: Event) -> IngestResult:
     if isinstance(event, PostDeletion):
         return ingest_deletion(channel, event)
     return ingest_post(channel, event)
-
-
-# Posts ------------------------------------------------------------------------------------------
-def _lock_channel(channel: Channel) -> None:
-    batch = _batch.get()
-    if batch is not None and batch.channel_id == channel.pk:
-        return  # the batch's transaction holds the lock already
-    # FOR NO KEY UPDATE: ingest transactions of one channel still run one at a time, but the
-    # lock does not conflict with the FOR KEY SHARE that PostgreSQL's foreign-key checks take on
-    # the channel row when another transaction (an agent's reply, a webhook accept) inserts a row
-    # pointing at it. Plain FOR UPDATE deadlocked against replies (found by tests/scaleout).
-    Channel.objects.select_for_update(no_key=True).filter(pk=channel.pk).values_list("pk").first()
-
-
-def find_post(channel: Channel, platform: str, ref: str) -> Post | None:
-    """The post a platform reference names: its global id, or its id on the brand's server."""
-    if not ref or _known("no_post", (platform, ref)):
-        return None
-    return (
-        Post.objects.filter(platform=platform)
-        .filter(Q(external_id=ref) | Q(channel=channel, local_id=ref))
-        .select_related("case")
-        .first()
-    )
-
-
-def _live(case: Case | None) -> Case | None:
-    """Follow merges to the case that is worked on now."""
-    for _ in range(20):
-        if case is None or not case.merged_into_id:
-            return case
-        case = case.merged_into
-    return case
-
-
-@transaction.atomic(savepoint=False)  # a batch's event already runs in its own savepoint
-def ingest_post(
-    channel: Channel, item: InboundPost, *, edited_at: dt.datetime | None = None
-) -> IngestResult:
-    _lock_channel(channel)
-    if _known_absent(item.platform, item.external_id):
-        existing = None
-    else:
-        existing = Post.objects.filter(platform=item.platform, external_id=item.external_id).first()
-    deleted_at = None
-    if existing is not None:
-        if not (existing.raw or {}).get("tombstone"):
-            return IngestResult("duplicate", existing, existing.case)
-        # Its delete came first. Record the post as one ordered pass would have, then delete it.
-        deleted_at = existing.deleted_at
-        existing.delete()
-    result = _ingest_new_post(channel, item, edited_at)
-    if deleted_at is not None:
-        ingest_deletion(channel, PostDeletion(item.platform, item.external_id, deleted_at))
-    return result
-
-
-def _ingest_new_post(
-    channel: Channel, item: InboundPost, edited_at: dt.datetime | None
-) -> IngestResult:
-    parent = find_post(channel, item.platform, item.in_reply_to)
-    if item.direction == OUTBOUND:
-        return _ingest_outbound(channel, item, parent)
-
-    # Some deliveries do not name the author (Instagram mentions): no identity, never a shared one.
-    batch = _batch.get()
-    key = (item.author.platform, item.author.external_id)
-    unseen = batch is not None and key in batch.identities and batch.identities[key] is None
-    identity = (
-        upsert_identity(
-            item.author,
-            seen_at=item.posted_at,
-            cache=batch.identities if batch is not None else None,
-        )
-        if item.author.external_id
-        else None
-    )
-    if unseen and identity is not None and identity.pk in batch.identities.created:
-        batch.caseless.add(identity.pk)  # created by this batch: no case can have it yet
-    from socialcare import scoring
-
-    mood = scoring.sentiment(item.text)
-    score = scoring.priority_score(
-        sentiment=mood,
-        followers=identity.followers_count if identity else 0,
-        verified=identity.platform_verified if identity else False,
-    )
-    priority = scoring.priority_for(score, mood)
-    with written_together():  # the case's "created" event and this post's, one INSERT
-        case, case_created = _case_for(channel, identity, item, parent, priority)
-        post = _store_post(
-            channel,
-            item,
-            parent,
-            case,
-            author=identity,
-            direction=INBOUND,
-            edited_at=edited_at,
-            sentiment=mood,
-            reach=identity.followers_count if identity else 0,
-        )
-        record_event(
-            case,
-            CaseEvent.Kind.POST_ADDED,
-            post=post,
-            at=item.posted_at,
-            text=item.text[:280],
-            author=str(identity) if identity else "unknown",
-            score=score,
-            case_created=case_created,
-        )
-    if parent is not None and parent.direction == OUTBOUND and parent.case_id is None:
-        # The brand's message this answers (an echo seen before any case) joins the case too.
-        Post.objects.filter(pk=parent.pk).update(case=case)
-    _after_inbound(case, post, priority, case_created)
-    if batch is not None:
-        batch.stored(post)
-        batch.caseless.discard(identity.pk if identity else None)
-        batch.observed.append(post)  # shown to the detectors once the batch commits
-    else:
-        transaction.on_commit(lambda: _watch_for_crisis([post]))
-    _adopt_children(channel, post, case)
-    from socialcare.services.mention_details import after_ingest
-
-    after_ingest(post)  # an Instagram mention names only ids: its text and author are fetched
-    transaction.on_commit(
-        lambda: signals.post_received.send(Post, post=post, case=case, case_created=case_created)
-    )
-    return IngestResult("created", post, case, case_created)
-
-
-def _store_post(
-    channel: Channel, item: InboundPost, parent: Post | None, case: Case | None, **fields: Any
-) -> Post:
-    """INSERT the post a platform item describes (its texts, ids and times cut to the columns),
-    with the direction-specific ``fields``."""
-    return Post.objects.create(
-        platform=item.platform,
-        external_id=item.external_id,
-        channel=channel,
-        kind=item.kind,
-        visibility=item.visibility,
-        text=item.text,
-        html=item.html,
-        url=item.url[:1000],
-        in_reply_to_external_id=item.in_reply_to[:500],
-        parent=parent,
-        conversation_id=item.conversation_id[:500],
-        local_id=item.local_id[:100],
-        language=item.language[:16],
-        posted_at=item.posted_at,
-        attachments=list(item.attachments),
-        raw=dict(item.raw),
-        case=case,
-        **fields,
-    )
-
-
-def _watch_for_crisis(posts: list[Post]) -> None:
-    """Step 3 of the flow: detectors see every committed customer post (a batch's posts in one
-    pass). A detector failing must not fail the delivery (the posts are stored); it is logged."""
-    from socialcare.services import detectors
-
-    if not posts:
-        return
-    try:
-        with transaction.atomic(), sla.policies_cached():
-            detectors.observe_posts(posts)
-    except Exception:
-        logger.exception("Detectors failed on posts %s", [p.pk for p in posts])
-
-
-def _case_for(
-    channel: Channel,
-    identity: SocialIdentity,
-    item: InboundPost,
-    parent: Post | None,
-    priority: str,
-) -> tuple[Case, bool]:
-    """The case this customer post belongs to, reopening or opening one as the rules say."""
-    for candidate in _candidate_cases(channel, identity, item, parent):
-        case = _usable(candidate, item)
-        if case is not None:
-            return case, False
-    subject = (
-        " ".join(item.text.split())[:120]
-        or f"{item.kind.replace('_', ' ').capitalize()} from {identity or 'unknown author'}"
-    )
-    case = case_services.open_case(
-        channel=channel,
-        identity=identity,
-        subject=subject,
-        priority=priority,
-        visibility=item.visibility,
-        opened_at=item.posted_at,
-        last_inbound_at=item.posted_at,
-    )
-    return case, True
-
-
-def _candidate_cases(
-    channel: Channel, identity: SocialIdentity, item: InboundPost, parent: Post | None
-):
-    """Cases this post may join, best first: its parent's, its early-arrived replies', its
-    conversation's, and for private messages the customer's open one. Only cases of this same
-    customer qualify: someone else replying in a thread gets a case of their own."""
-
-    if identity is None:
-        return  # an unnamed author matches nobody's case
-
-    def mine(case: Case | None) -> Case | None:
-        case = _live(case)
-        if case is not None and case.identity_id in (identity.pk, None):
-            return case
-        return None
-
-    if parent is not None and parent.case_id:
-        yield mine(parent.case)
-    if item.visibility == "private" and not _known("quiet", (item.platform, item.conversation_id)):
-        yield private_replies.answered_case(item, _usable)  # answers a private reply: its case
-    refs = [r for r in (item.external_id, item.local_id) if r]
-    child = (
-        Post.objects.filter(
-            platform=item.platform, in_reply_to_external_id__in=refs, case__isnull=False
-        )
-        .filter(Q(author=identity) | Q(direction=OUTBOUND))
-        .select_related("case")
-        .order_by("posted_at", "pk")
-        .first()
-        if not _childless(item.platform, refs)
-        else None
-    )
-    if child is not None:
-        yield mine(child.case)
-    if item.conversation_id and not _known("quiet", (item.platform, item.conversation_id)):
-        sibling = (
-            Post.objects.filter(
-                platform=item.platform,
-                conversation_id=item.conversation_id,
-                author=identity,
-                case__isnull=False,
-            )
-            .select_related("case")
-            .order_by("-posted_at", "-pk")
-            .first()
-        )
-        if sibling is not None:
-            yield mine(sibling.case)
-    if item.visibility == "private" and not _known("caseless", identity.pk):
-        recent = (
-            Case.objects.filter(identity=identity, merged_into__isnull=True)
-            .exclude(status=Case.Status.CLOSED)
-            .order_by(
-                # An open case first, then the most recently resolved one.
-                F("resolved_at").desc(nulls_first=True),
-                "-created_at",
-            )
-            .first()
-        )
-        yield recent
-
-
-def _childless(platform: str, refs: list[str]) -> bool:
-    """Whether the running batch knows that no stored post replies to any of ``refs``."""
-    return all(_known("childless", (platform, ref)) for ref in refs)
-
-
-def _usable(case: Case | None, item: InboundPost) -> Case | None:
-    """``case`` if this post may join it (reopening it when needed), else None."""
-    if case is None:
-        return None
-    if case.is_open:
-        if case.status == Case.Status.WAITING_ON_CUSTOMER:
-            case_services.change_status(case, Case.Status.OPEN, reason="customer replied")
-        return case
-    ended_at = case.closed_at if case.status == Case.Status.CLOSED else case.resolved_at
-    if ended_at is not None and item.posted_at <= ended_at:
-        return case  # a late delivery of something said before the case ended
-    if (
-        case.status == Case.Status.RESOLVED
-        and timezone.now() - case.resolved_at <= app_settings.REOPEN_WINDOW
-    ):
-        case_services.reopen_case(case, reason="customer wrote again")
-        return case
-    return None
-
-
-def _after_inbound(case: Case, post: Post, priority: str, case_created: bool) -> None:
-    """Keep the case's clocks and priority in step with a new customer post."""
-    updates: dict = {}
-    if case.last_inbound_at is None or post.posted_at > case.last_inbound_at:
-        updates["last_inbound_at"] = post.posted_at
-        policy = case.sla_policy
-        if case.first_responded_at and policy and policy.next_response_minutes:
-            calendar = sla.calendar_for(case)
-            updates["next_response_due_at"] = sla.add_business_time(
-                post.posted_at, dt.timedelta(minutes=policy.next_response_minutes), calendar
-            )
-    if updates:
-        Case.objects.filter(pk=case.pk).update(**updates, updated_at=timezone.now())
-        for name, value in updates.items():
-            setattr(case, name, value)
-    if (
-        not case_created
-        and PRIORITY_RANK[Priority(priority)] > PRIORITY_RANK[Priority(case.priority)]
-    ):
-        case_services.raise_priority(case, priority, reason=f"new post scored {priority}")
-
-
-def _adopt_children(channel: Channel, post: Post, case: Case | None) -> None:
-    """Link replies that arrived before this post, and fold this customer's cases that such
-    replies opened into this post's case (what one ordered pass would have given)."""
-    refs = [r for r in (post.external_id, post.local_id) if r]
-    if _childless(post.platform, refs):
-        return
-    children = Post.objects.filter(
-        platform=post.platform, in_reply_to_external_id__in=refs, parent__isnull=True
-    ).exclude(pk=post.pk)
-    if not children.exists():
-        return
-    children.update(parent=post)
-    if case is None:
-        return
-    for child in Post.objects.filter(parent=post).exclude(case=case).select_related("case"):
-        other = _live(child.case)
-        if other is None:
-            if child.direction == OUTBOUND:
-                Post.objects.filter(pk=child.pk).update(case=case)
-            continue
-        if (
-            other.pk != case.pk
-            and other.identity_id == case.identity_id
-            and not other.merged_into_id
-        ):
-            case_services.merge_cases(other, case)
-
-
-def _ingest_outbound(channel: Channel, item: InboundPost, parent: Post | None) -> IngestResult:
-    """The brand's own post seen coming back (sent natively on the platform, or an echo)."""
-    case = _live(parent.case) if parent is not None else None
-    refs = [r for r in (item.external_id, item.local_id) if r]
-    if case is None and not _childless(item.platform, refs):
-        child = (
-            Post.objects.filter(
-                platform=item.platform, in_reply_to_external_id__in=refs, case__isnull=False
-            )
-            .select_related("case")
-            .first()
-        )
-        case = _live(child.case) if child else None
-    post = _store_post(
-        channel, item, parent, case, direction=OUTBOUND, send_status=Post.SendStatus.SENT
-    )
-    batch = _batch.get()
-    if batch is not None:
-        batch.stored(post)
-    if case is not None:
-        record_event(
-            case,
-            CaseEvent.Kind.REPLIED,
-            post=post,
-            at=item.posted_at,
-            text=item.text[:280],
-            via="platform",
-        )
-        from socialcare.services.replies import note_response
-
-        note_response(case, post.posted_at)
-    _adopt_children(channel, post, case)
-    return IngestResult("created", post, case)
-
-
-# Edits and deletes -----------------------------------------------------------------------------
-@transaction.atomic
-def ingest_edit(channel: Channel, edit: PostEdit) -> IngestResult:
-    _lock_channel(channel)
-    item = edit.post
-    post = Post.objects.filter(platform=item.platform, external_id=item.external_id).first()
-    if post is None:
-        return ingest_post(channel, item, edited_at=edit.edited_at)
-    if post.deleted_at or (post.edited_at and edit.edited_at <= post.edited_at):
-        return IngestResult("duplicate", post, post.case)
-    if post.text == item.text:
-        return IngestResult("duplicate", post, post.case)
-    old_text = post.text
-    Post.objects.filter(pk=post.pk).update(text=item.text, html=item.html, edited_at=edit.edited_at)
-    post.refresh_from_db()
-    if post.case_id:
-        record_event(
-            post.case,
-            CaseEvent.Kind.POST_EDITED,
-            post=post,
-            at=edit.edited_at,
-            old_text=old_text,
-            text=item.text[:2000],
-        )
-    return IngestResult("edited", post, post.case)
-
-
-@transaction.atomic
-def ingest_deletion(channel: Channel, deletion: PostDeletion) -> IngestResult:
-    """Honour the customer's delete: the post's text, HTML, URL, media and raw payload are
-    removed and the words quoted in its case events dropped; the row stays (its times, case
-    link, sentiment) so the case statistics hold. A delete that arrives before its post leaves
-    a tombstone, so the late post is never shown (docs/privacy.md)."""
-    from socialcare.services.privacy import clear_post_content, scrub_events
-
-    _lock_channel(channel)
-    post = Post.objects.filter(platform=deletion.platform, external_id=deletion.external_id).first()
-    if post is None:
-        post = Post.objects.create(
-            platform=deletion.platform,
-            external_id=deletion.external_id,
-            channel=channel,
-            direction=INBOUND,
-            kind=Post.Kind.MENTION,
-            visibility="public",
-            posted_at=deletion.deleted_at,
-            deleted_at=deletion.deleted_at,
-            raw={"tombstone": True},
-        )
-        _adopt_children(channel, post, None)
-        return IngestResult("tombstone", post, None)
-    if post.deleted_at:
-        return IngestResult("duplicate", post, post.case)
-    Post.objects.filter(pk=post.pk).update(deleted_at=deletion.deleted_at)
-    clear_post_content(Post.objects.filter(pk=post.pk))
-    scrub_events(CaseEvent.objects.filter(post=post), "deleted on the platform")
-    quoted = " ".join(post.text.split())[:120]
-    if post.case_id and quoted:
-        # A case opened by this post took its words as the subject.
-        Case.objects.filter(pk=post.case_id, subject=quoted).update(subject="")
-    post.refresh_from_db()
-    if post.case_id:
-        record_event(
-            post.case,
-            CaseEvent.Kind.POST_DELETED,
-            post=post,
-            at=deletion.deleted_at,
-            text="The customer deleted this post on the platform.",
-        )
-    return IngestResult("deleted", post, post.case)

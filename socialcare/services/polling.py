@@ -21,10 +21,10 @@ from django.utils import timezone
 
 from socialcare.conf import app_settings
 from socialcare.exceptions import SocialCareError
-from socialcare.models import Channel, WebhookDelivery
+from socialcare.models import Channel
 from socialcare.platforms.base import PlatformError, RateLimited
 from socialcare.platforms.registry import UnknownPlatform, get_adapter
-from socialcare.services import channel_oauth, mastodon_edits
+from socialcare.services import channel_oauth, history, mastodon_edits
 from socialcare.services.deliveries import accept_delivery
 from socialcare.services.ingest import channel_config, process_delivery
 
@@ -74,6 +74,7 @@ def poll_channel(
     outcome = PollOutcome(channel)
     own_client = client is None
     client = client or httpx.Client(timeout=app_settings.HTTP_TIMEOUT)
+    source = history.first_poll_source(channel.poll_cursor)  # every page of a first poll
     try:
         for _ in range(max(1, app_settings.POLL_MAX_PAGES)):
             try:
@@ -95,9 +96,7 @@ def poll_channel(
             if page.cursor == channel.poll_cursor and not page.has_more:
                 break
             with transaction.atomic():
-                delivery = accept_delivery(
-                    channel, page.body, {}, source=WebhookDelivery.Source.POLL, queue=not process
-                )
+                delivery = accept_delivery(channel, page.body, {}, source=source, queue=not process)
                 Channel.objects.filter(pk=channel.pk).update(poll_cursor=page.cursor[:500])
                 channel.poll_cursor = page.cursor[:500]
             outcome.pages += 1

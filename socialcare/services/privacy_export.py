@@ -33,6 +33,7 @@ from socialcare.services.access import (
     visible_identities,
 )
 from socialcare.services.customer_merge import SnapshotEncoder
+from socialcare.services.timeline import ORDERING, with_order_keys
 
 EXPORT_FORMAT = "socialcare.customer-export"
 EXPORT_VERSION = 1
@@ -169,6 +170,7 @@ def _event_data(event: CaseEvent, viewer: Viewer | None) -> dict[str, Any]:
     if viewer is not None:  # texts naming another team's case do not name it
         data = viewer.event_data(event)
     return {
+        "id": event.pk,
         "case": event.case.reference,
         "at": _iso(event.at),
         "kind": event.kind,
@@ -232,7 +234,8 @@ def _sections(customer: Any, include_notes: bool, actor: Any) -> Iterator[tuple[
             .iterator(chunk_size=CHUNK)
         ),
     )
-    events = CaseEvent.objects.filter(case__in=case_ids)
+    # Each case's timeline in the order the case page and the API list it (``services.timeline``).
+    events = with_order_keys(CaseEvent.objects.filter(case__in=case_ids))
     viewer = Viewer(actor) if team_rule else None
     if not include_notes:
         events = events.exclude(kind=CaseEvent.Kind.NOTE)
@@ -240,7 +243,7 @@ def _sections(customer: Any, include_notes: bool, actor: Any) -> Iterator[tuple[
         "case_events",
         (
             _event_data(e, viewer)
-            for e in events.select_related("case").order_by("case", "at", "pk").iterator(CHUNK)
+            for e in events.select_related("case").order_by("case", *ORDERING).iterator(CHUNK)
         ),
     )
     yield (

@@ -191,8 +191,18 @@ def resume_clock(case: Case, at: dt.datetime) -> None:
     case.sla_paused_at = None
 
 
-def apply_policy(case: Case, *, start: dt.datetime) -> None:
-    """Pick the case's SLA policy and set its due times from ``start`` (does not save)."""
+def clock_start(case: Case) -> dt.datetime | None:
+    """When the case's SLA clock started: its first live customer post (``sla_started_at``);
+    None for a case whose posts are all from history; a case made without one (by code that
+    predates the field) counts from its opening."""
+    if case.sla_started_at is not None or case.from_history:
+        return case.sla_started_at
+    return case.created_at
+
+
+def apply_policy(case: Case, *, start: dt.datetime | None) -> None:
+    """Pick the case's SLA policy and set its due times from ``start`` (does not save). No
+    ``start`` (a case whose posts are all from history): the policy, and no due times."""
     channel = case.channel
     policy = (channel.sla_policy if channel and channel.sla_policy_id else None) or match_policy(
         priority=case.priority,
@@ -201,6 +211,9 @@ def apply_policy(case: Case, *, start: dt.datetime) -> None:
         channel_id=case.channel_id,
     )
     case.sla_policy = policy
+    if start is None:
+        case.first_response_due_at = case.resolution_due_at = case.next_response_due_at = None
+        return
     if policy is None:
         case.first_response_due_at = start + app_settings.DEFAULT_FIRST_RESPONSE
         case.resolution_due_at = None

@@ -27,7 +27,9 @@ def due_soon_window() -> dt.timedelta:
 
 def sla_state(case: Case, now: dt.datetime | None = None) -> str | None:
     """The first-response SLA state of ``case`` (one of ``SLA_STATES``); None for a case that
-    ended without a response."""
+    ended without a response, or one from history (no SLA clock runs: ``services.history``)."""
+    if case.from_history:
+        return None
     due, responded = case.first_response_due_at, case.first_responded_at
     if responded is not None:
         return "met" if due is None or responded <= due else "missed"
@@ -43,8 +45,8 @@ def sla_state_filter(state: str, now: dt.datetime | None = None) -> Q:
     """The Q selecting cases whose ``sla_state()`` is ``state``."""
     now = now or timezone.now()
     soon = now + due_soon_window()
-    awaiting = Q(status__in=Case.OPEN_STATUSES, first_responded_at__isnull=True)
-    responded = Q(first_responded_at__isnull=False)
+    awaiting = Q(status__in=Case.OPEN_STATUSES, first_responded_at__isnull=True, from_history=False)
+    responded = Q(first_responded_at__isnull=False, from_history=False)
     return {
         "ok": awaiting
         & (Q(first_response_due_at__isnull=True) | Q(first_response_due_at__gte=soon)),

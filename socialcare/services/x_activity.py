@@ -7,8 +7,8 @@ https://docs.x.com/x-api/activity/event-payloads. ``by_account`` writes its even
 Account Activity delivery of the filtered user (``for_user_id``):
 
 * ``post.create`` / ``post.mention.create`` / ``post.reply.create`` / ``post.quote.create``:
-  the v2 Post (``note_tweet.text`` for a long one; author from ``includes.users``) as a
-  ``tweet_create_events`` item;
+  the v2 Post (``note_tweet.text`` for a long one; author from ``includes.users``; its
+  ``edit_history_tweet_ids``, which tell an edit) as a ``tweet_create_events`` item;
 * ``post.delete``: a ``tweet_delete_events`` item, timed when the delivery came (the event
   names no time);
 * ``dm.received`` / ``dm.sent``: their ``direct_message_events`` as they are (the same shape),
@@ -151,6 +151,10 @@ def _tweet(
         "user": _v1_user(users.get(author) or {}, author),
         "lang": text(post.get("lang"), f"{what} lang"),
     }
+    # An edit is a new post whose history names the original (platforms/x_edits.py).
+    history = opt_array(post.get("edit_history_tweet_ids"), f"{what} edit_history_tweet_ids")
+    if history:
+        tweet["edit_history_tweet_ids"] = history
     refs = {
         ref.get("type"): ref.get("id")
         for ref in opt_array(post.get("referenced_tweets"), f"{what} referenced_tweets")

@@ -37,6 +37,7 @@ logins on the same server, and pass its token check as ``authorize``.
 
     pds = BlueskyPdsFake(platform_server, clock=clock)
     pds.post(author, "@acme.support my order", created_at=t, indexed_at=t + 600)  # indexed late
+    pds.edit(uri, "@acme.support my order 12", at=t + 60)  # putRecord: re-indexed in place
     pds.likes(500, at=t)                  # noise the `reasons` filter drops after fetching
     pds.follow(did)                       # for `priority`
     pds.spend(2_990)                      # other clients used the rate limit
@@ -237,6 +238,27 @@ class BlueskyPdsFake:
             record["reply"] = {"root": reply_to, "parent": reply_to}
         notif = Notif(uri, self._cid(uri), author, reason, record,
                       min(created_ms, indexed_ms), indexed_ms, seq=seq)  # fmt: skip
+        self._insert(notif)
+        return self._view(notif)
+
+    def edit(self, uri: str, text: str, *, at: float) -> dict[str, Any]:
+        """The author rewrites a post's record (``com.atproto.repo.putRecord``: the protocol
+        allows it; the Bluesky app offers no edit). The AppView re-indexes it as it does every
+        update (``packages/bsky/src/data-plane/server/indexing/processor.ts``,
+        ``updateRecord``): the old notification is deleted and one is made from the new record
+        (``notifsForDelete`` in ``indexing/plugins/post.ts``) with a new CID, sorted again at
+        ``least(createdAt, indexedAt)``: the unchanged ``createdAt``, where it was before."""
+        with self.lock:
+            index = next(i for i, row in enumerate(self.rows) if row.uri == uri)
+            old = self.rows.pop(index)
+            self.keys.pop(index)
+        record = {**old.record, "text": text}
+        cid = self._cid(f"{uri}#{text}")
+        indexed_ms = ms(at)
+        created_ms = ms(dt.datetime.fromisoformat(record["createdAt"].replace("Z", "+00:00"))
+                        .timestamp())  # fmt: skip
+        notif = Notif(uri, cid, old.author, old.reason, record, min(created_ms, indexed_ms),
+                      indexed_ms, old.reason_subject, next(self._seq))  # fmt: skip
         self._insert(notif)
         return self._view(notif)
 
