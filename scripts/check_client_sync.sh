@@ -116,7 +116,6 @@ cat >"$TMP/sync_client.py" <<'EOF'
 import json
 import sys
 import time
-from urllib.parse import parse_qs, urlsplit
 
 from opc import AuthenticatedClient
 from opc.api.cases import cases_list
@@ -147,9 +146,9 @@ while True:
         assert held is None or case.change_seq >= held, f"case {case.id} went back: {held} -> {case.change_seq}"
         store["cases"][str(case.id)] = case.change_seq
         store["mark"] = max(store["mark"], case.change_seq)
-    if not page.next_:  # openapi-python-client's name for `next`
+    cursor = page.next_cursor  # the `cursor` of `next`, as the list operation takes it
+    if not cursor:
         break
-    cursor = parse_qs(urlsplit(page.next_).query)["cursor"][0]
     time.sleep(pause)
 client.__exit__(None, None, None)
 store["passes"].append({"mode": mode, "pages": pages, "items": items, "seconds": round(time.monotonic() - began, 1)})

@@ -377,3 +377,21 @@ def test_the_migration_numbers_existing_cases_in_their_old_sync_order(channel, i
         executor.migrate(executor.loader.graph.leaf_nodes())
     fresh = Case.objects.create(channel=channel, identity=identity, reference="R5")
     assert fresh.change_seq == 5
+
+
+@pytest.mark.django_db
+def test_next_cursor_is_the_cursor_of_next_and_pages_alike(api, open_cases):
+    """A generated client passes ``cursor`` to the list operation: ``next_cursor`` is that
+    parameter, so following it pages exactly as following ``next`` does."""
+    cases = open_cases(5)
+    by_cursor, cursor = [], None
+    while True:
+        page = get(api, f"{API}/cases/", page_size=2, **({"cursor": cursor} if cursor else {}))
+        by_cursor += [row["id"] for row in page["results"]]
+        if page["next"] is None:
+            assert page["next_cursor"] is None
+            break
+        assert page["next_cursor"] == parse_qs(urlsplit(page["next"]).query)["cursor"][0]
+        cursor = page["next_cursor"]
+    assert by_cursor == [c.pk for c in cases]
+    assert page["previous_cursor"] == parse_qs(urlsplit(page["previous"]).query)["cursor"][0]

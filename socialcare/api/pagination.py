@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions
 from rest_framework.pagination import Cursor
 from rest_framework.pagination import CursorPagination as DRFCursorPagination
+from rest_framework.response import Response
 from rest_framework.utils.urls import replace_query_param
 
 from socialcare.services.timeline import ORDERING
@@ -74,6 +75,40 @@ class CursorPagination(DRFCursorPagination):
         ):
             raise self._invalid()
         return Cursor(offset=offset, reverse=bool(reverse), position=position)
+
+    def get_paginated_response(self, data: Any) -> Response:
+        """DRF's page plus ``next_cursor`` / ``previous_cursor``: the ``cursor`` of ``next`` /
+        ``previous`` alone, for clients that call the list operation with a ``cursor`` parameter
+        (a generated client) instead of following the URL."""
+        following, preceding = self.get_next_link(), self.get_previous_link()
+        return Response(
+            {
+                "next": following,
+                "previous": preceding,
+                "next_cursor": self._cursor_of(following),
+                "previous_cursor": self._cursor_of(preceding),
+                "results": data,
+            }
+        )
+
+    def _cursor_of(self, url: str | None) -> str | None:
+        if url is None:
+            return None
+        return parse.parse_qs(parse.urlsplit(url).query).get(self.cursor_query_param, [None])[0]
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        page = super().get_paginated_response_schema(schema)
+        properties = page["properties"]
+        for name, link in (("next_cursor", "next"), ("previous_cursor", "previous")):
+            properties[name] = {
+                "type": "string",
+                "nullable": True,
+                "description": f"The `{self.cursor_query_param}` of `{link}`: pass it to the same "
+                "list operation (same filters and ordering) to get that page.",
+            }
+        order = ("next", "previous", "next_cursor", "previous_cursor", "results")
+        page["properties"] = {name: properties[name] for name in order}
+        return page
 
     def paginate_queryset(self, queryset: Any, request: Any, view: Any = None) -> Any:
         try:
