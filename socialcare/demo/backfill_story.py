@@ -20,7 +20,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from socialcare.demo.mastodon_stories import _html, _iso
+from socialcare.demo.mastodon_stories import status_entity
 from socialcare.demo.meta_stories import Builder
 from socialcare.demo.stories import Story
 from socialcare.models import Case, Channel, Post, WebhookDelivery
@@ -98,22 +98,6 @@ def _status(
         "avatar": f"https://{server}/avatars/original/missing.png",
         "followers_count": 311,
     }
-    return {
-        "id": local_id,
-        "uri": f"https://{SERVER}/users/oskar/statuses/{local_id}",
-        "url": f"https://{SERVER}/@oskar/{local_id}",
-        "created_at": _iso(at),
-        "edited_at": None,
-        "in_reply_to_id": in_reply_to,
-        "visibility": "public",
-        "language": "en",
-        "sensitive": False,
-        "spoiler_text": "",
-        "content": _html(channel, text),
-        "account": account,
-        "media_attachments": [],
-        "mentions": [{
-            "id": channel.account_id, "username": channel.handle, "acct": channel.handle,
-            "url": f"https://{server}/@{channel.handle}",
-        }],
-    }  # fmt: skip
+    return status_entity(
+        channel, account, home=SERVER, local_id=local_id, at=at, text=text, in_reply_to=in_reply_to
+    )

@@ -73,7 +73,7 @@ def _edited_complaint(builder: Builder) -> tuple[Story, Case]:
     mention = {
         "id": NOTIFICATION_ID,
         "type": "mention",
-        "created_at": _iso(posted),
+        "created_at": iso(posted),
         "account": status["account"],
         "status": status,
     }
@@ -84,7 +84,7 @@ def _edited_complaint(builder: Builder) -> tuple[Story, Case]:
 
     # Søren edits the status; a later poll's edit check re-fetches it (a list of statuses).
     edited = posted + EDITED_AFTER
-    status = {**status, "content": _html(channel, EDITED_COMPLAINT), "edited_at": _iso(edited)}
+    status = {**status, "content": status_html(channel, EDITED_COMPLAINT), "edited_at": iso(edited)}
     _poll_delivery(builder, channel, [status], at=edited, received=edited + POLL_DELAY)
     post.refresh_from_db()
     if post.text != EDITED_COMPLAINT or post.edited_at != edited or post.case is None:
@@ -137,18 +137,35 @@ def _status(channel: Channel, identity: SocialIdentity, at: dt.datetime) -> dict
         "avatar": f"https://{server}/avatars/original/missing.png",
         "followers_count": identity.followers_count,
     }
+    return status_entity(channel, account, home=server, local_id=local_id, at=at, text=COMPLAINT)
+
+
+def status_entity(
+    channel: Channel,
+    account: dict[str, Any],
+    *,
+    home: str,
+    local_id: str,
+    at: dt.datetime,
+    text: str,
+    in_reply_to: str | None = None,
+) -> dict[str, Any]:
+    """A public Status entity (Mastodon's REST API) by ``account``, whose server is ``home``,
+    mentioning the brand's account first."""
+    server = channel.base_url.removeprefix("https://").rstrip("/")
+    user = account["username"]
     return {
         "id": local_id,
-        "uri": f"https://{server}/users/{user}/statuses/{local_id}",
-        "url": f"https://{server}/@{user}/{local_id}",
-        "created_at": _iso(at),
+        "uri": f"https://{home}/users/{user}/statuses/{local_id}",
+        "url": f"https://{home}/@{user}/{local_id}",
+        "created_at": iso(at),
         "edited_at": None,
-        "in_reply_to_id": None,
+        "in_reply_to_id": in_reply_to,
         "visibility": "public",
         "language": "en",
         "sensitive": False,
         "spoiler_text": "",
-        "content": _html(channel, COMPLAINT),
+        "content": status_html(channel, text),
         "account": account,
         "media_attachments": [],
         "mentions": [{
@@ -158,7 +175,7 @@ def _status(channel: Channel, identity: SocialIdentity, at: dt.datetime) -> dict
     }  # fmt: skip
 
 
-def _html(channel: Channel, text: str) -> str:
+def status_html(channel: Channel, text: str) -> str:
     """``text`` as Mastodon renders a status: the leading @mention as an h-card link."""
     mention = f"@{channel.handle}"
     rest = html.escape(text.removeprefix(mention), quote=False)
@@ -170,6 +187,6 @@ def _html(channel: Channel, text: str) -> str:
     return f"<p>{link}{rest}</p>"
 
 
-def _iso(at: dt.datetime) -> str:
+def iso(at: dt.datetime) -> str:
     """Mastodon's datetime format: ISO 8601 in UTC with milliseconds and ``Z``."""
     return at.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
