@@ -105,6 +105,8 @@ class CursorPagination(DRFCursorPagination):
                 "nullable": True,
                 "description": f"The `{self.cursor_query_param}` of `{link}`: pass it to the same "
                 "list operation (same filters and ordering) to get that page.",
+                # drf-spectacular builds a list's examples from each field's example.
+                "example": None if name == "previous_cursor" else "ImV5SjJJam9…",
             }
         order = ("next", "previous", "next_cursor", "previous_cursor", "results")
         page["properties"] = {name: properties[name] for name in order}
