@@ -174,7 +174,11 @@ _SETTLED = (
 def settle(case: Case) -> Case:
     """Recompute ``case``'s conversation facts from its posts (module docstring); returns the
     case as stored. Runs inside the caller's transaction, with the case row locked."""
-    locked = Case.objects.select_for_update().select_related("sla_policy", "team").get(pk=case.pk)
+    locked = (
+        Case.objects.select_for_update(of=("self",))
+        .select_related("sla_policy", "team")
+        .get(pk=case.pk)
+    )
     rows = _rows(locked)
     found = facts(locked, rows)
     if found is None or locked.merged_into_id:
