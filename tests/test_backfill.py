@@ -162,6 +162,7 @@ def x_post(n: int) -> Post:
 # The acceptance --------------------------------------------------------------------------------
 
 
+@pytest.mark.heavy  # about 30 s: CI runs it on SQLite and PostgreSQL with tests.settings
 def test_a_backfill_of_2000_posts_from_the_past_year_pages_no_one_then_live_posts_do(
     defaults, targets, watchers, client, django_capture_on_commit_callbacks
 ):
