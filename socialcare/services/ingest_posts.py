@@ -42,7 +42,7 @@ from socialcare.services.ingest_batch import (
     _known_absent,
     _lock_channel,
 )
-from socialcare.services.timeline import record_post_events
+from socialcare.services.timeline import record_post_event, record_post_events
 
 logger = logging.getLogger("socialcare.ingest")
 
@@ -444,14 +444,7 @@ def _ingest_outbound(channel: Channel, item: InboundPost, parent: Post | None) -
     if batch is not None:
         batch.stored(post)
     if case is not None:
-        record_event(
-            case,
-            CaseEvent.Kind.REPLIED,
-            post=post,
-            at=item.posted_at,
-            text=item.text[:280],
-            via="platform",
-        )
+        record_post_event(case, post)  # "replied", via the platform, at the post's time
         from socialcare.services.replies import note_response
 
         note_response(case, post.posted_at)

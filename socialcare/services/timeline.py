@@ -120,11 +120,13 @@ def record_post_events(case: Case, posts: Iterable[int] | None = None, *, actor:
     )
     with written_together():
         for post in found:
-            _record_post_event(case, post, actor)
+            record_post_event(case, post, actor)
     return len(found)
 
 
-def _record_post_event(case: Case, post: Post, actor: Any) -> CaseEvent:
+def record_post_event(case: Case, post: Post, actor: Any = None) -> CaseEvent:
+    """Record ``post``'s own event on ``case`` (see :func:`record_post_events`), without looking
+    for one already there: for a post that has just joined the case."""
     if post.direction == Post.Direction.INBOUND:
         return record_event(
             case,
