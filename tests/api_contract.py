@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 import pytest
 from django.test.client import Client
 from openapi_core import OpenAPI
+from openapi_core.exceptions import OpenAPIError
 from openapi_core.templating.paths.exceptions import OperationNotFound, PathNotFound
 from openapi_core.testing import MockRequest, MockResponse
 
@@ -84,19 +85,20 @@ def check_response(method: str, path: str, query: str, response: Any) -> None:
         content_type=content_type or "application/json",
         headers=dict(response.headers),
     )
-    result = openapi().unmarshal_response(request, mock)
-    for error in result.errors:
-        if isinstance(error, PathNotFound | OperationNotFound):
-            return
-    if result.errors:
-        error = result.errors[0]
+    # Validation only: openapi-core's unmarshal_response also builds Python objects from the body,
+    # which costs about ten times as much and finds nothing more.
+    try:
+        openapi().validate_response(request, mock)
+    except (PathNotFound, OperationNotFound):
+        return
+    except OpenAPIError as error:
         body = response.content[:600].decode(errors="replace")
         details = "\n".join(_reasons(error)) or f"  {error!r}"
         raise ContractViolation(
             f"{method.upper()} {path}{'?' + query if query else ''} answered "
             f"{response.status_code}, which the API schema does not describe: "
             f"{type(error).__name__}: {str(error)[:200]}\n{details}\nbody: {body}"
-        )
+        ) from error
 
 
 @pytest.fixture(autouse=True)

@@ -89,6 +89,7 @@ def test_the_default_is_the_newest_version_meta_documents() -> None:
     assert GRAPH_VERSIONS["v25.0"] == dt.date(2028, 7, 29)
 
 
+@pytest.mark.django_db  # Django 6.1's model checks read the database's features (run_checks)
 def test_run_checks_reports_the_configured_version(graph_version: Any, monkeypatch: Any) -> None:
     monkeypatch.setattr(checks, "_today", lambda: dt.date(2026, 12, 7))
     graph_version("v21.0")  # 45 days left on 7 December 2026
