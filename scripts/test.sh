@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Runs the whole socialcare test suite on a fresh machine: lint, Django checks, then pytest with
 # tests.settings and tests.settings_swapped on SQLite, the browser tests (Chromium against the
-# demo), pytest on a real PostgreSQL server, and the scale-out test (two gunicorn and two qcluster
-# processes on PostgreSQL and a private redis-server: tests/scaleout).
+# demo), the embedded-default fault test (the demo's runserver and qcluster on SQLite and the ORM
+# broker, the worker SIGKILLed: tests/embedded), pytest on a real PostgreSQL server, and the
+# scale-out test (two gunicorn and two qcluster processes on PostgreSQL and a private
+# redis-server: tests/scaleout).
 #
 #   bash scripts/test.sh                 # everything
 #   bash scripts/test.sh -k merge        # extra arguments go to every pytest run (not the browser's)
 #   bash scripts/test.sh --browser-only  # only the browser tests (after the Python environment)
 #   bash scripts/test.sh tests/scaleout  # only the scale-out test (and the other stages' runs,
 #                                        # which find nothing to run: a warning, not a failure)
+#   bash scripts/test.sh tests/embedded  # only the embedded-default fault test (likewise)
 #
 # Environment (see docs/development.md):
 #   SOCIALCARE_TEST_DB=postgres + PG*   use that PostgreSQL server instead of a private throwaway one
@@ -28,6 +31,7 @@
 #                                       redis-server, root installs Debian's; anyone else fails
 #                                       unless this is set. SOCIALCARE_SCALEOUT=0 is the same.
 #   SOCIALCARE_SCALEOUT_DELIVERIES=N    deliveries the scale-out test sends (default 5000)
+#   SOCIALCARE_SKIP_EMBEDDED=1          skip the embedded-default fault test (loudly; CI refuses it)
 #   SOCIALCARE_ARTIFACTS_DIR=dir        where the browser tests save screenshots and server logs
 #   SOCIALCARE_CHROMIUM=path            the Chromium to drive (default /usr/bin/chromium)
 #   SOCIALCARE_FUZZ_SECONDS=N           seconds the atheris fuzz stage runs (default 20; full runs only)
@@ -51,6 +55,7 @@ fi
 PYTEST_ARGS=("$@")
 BROWSER_DIR=tests/browser
 SCALEOUT_DIR=tests/scaleout
+EMBEDDED_DIR=tests/embedded
 ARTIFACTS_DIR="${SOCIALCARE_ARTIFACTS_DIR:-$ROOT/artifacts/browser}"
 START_TIME=$SECONDS
 STAGE=0
@@ -165,13 +170,15 @@ xdist_args() {
 }
 
 suite_args() {
-    # The extra arguments without those naming browser or scale-out tests, which run once each
-    # in their own stages (pytest collects a path named on its command line despite --ignore).
-    # Fails when they named only such tests: then this run has nothing of its own to run.
+    # The extra arguments without those naming browser, scale-out or embedded-default tests,
+    # which run once each in their own stages (pytest collects a path named on its command line
+    # despite --ignore). Fails when they named only such tests: then this run has nothing of its
+    # own to run.
     local arg named=0 others=0
     for arg in "${PYTEST_ARGS[@]}"; do
         case "$arg" in
-            "$BROWSER_DIR" | "$BROWSER_DIR"/* | "$SCALEOUT_DIR" | "$SCALEOUT_DIR"/*)
+            "$BROWSER_DIR" | "$BROWSER_DIR"/* | "$SCALEOUT_DIR" | "$SCALEOUT_DIR"/* | \
+                "$EMBEDDED_DIR" | "$EMBEDDED_DIR"/*)
                 named=1
                 continue
                 ;;
@@ -195,7 +202,8 @@ RUN_INDEX=0
 run_pytest() {
     local settings="$1" db="$2" status=0 xdist=() args=() heavy=()
     if ! mapfile -t args < <(suite_args) || ! suite_args >/dev/null; then
-        note "skipped: the extra arguments name only browser or scale-out tests (their own stages)"
+        note "skipped: the extra arguments name only browser, scale-out or embedded-default tests" \
+            "(their own stages)"
         return 0
     fi
     RUN_INDEX=$((RUN_INDEX + 1))
@@ -203,11 +211,11 @@ run_pytest() {
     mapfile -t heavy < <(heavy_args "$settings")
     args=("${heavy[@]}" "${args[@]}")
     note "pytest --ds=$settings${xdist[*]:+ ${xdist[*]}}${args[*]:+ ${args[*]}}"
-    # The browser tests and the scale-out test run once each, in their own stages (run_browser,
-    # run_scaleout).
+    # The browser tests, the scale-out test and the embedded-default fault test run once each,
+    # in their own stages (run_browser, run_scaleout, run_embedded).
     SOCIALCARE_TEST_DB="$db" "$PY" -m pytest --ds="$settings" --ignore="$BROWSER_DIR" \
-        --ignore="$SCALEOUT_DIR" --junitxml="$JUNIT_DIR/junit-main-$RUN_INDEX.xml" "${xdist[@]}" \
-        "${args[@]}" || status=$?
+        --ignore="$SCALEOUT_DIR" --ignore="$EMBEDDED_DIR" \
+        --junitxml="$JUNIT_DIR/junit-main-$RUN_INDEX.xml" "${xdist[@]}" "${args[@]}" || status=$?
     case $status in
         0) ;;
         5)
@@ -362,6 +370,51 @@ run_browser() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# the embedded-default fault test: the demo's runserver and qcluster on SQLite and the ORM broker
+
+embedded_args() {
+    # Full run: the whole directory. With extra arguments, only when they name the embedded
+    # tests (e.g. tests/embedded -x): then they are the selection.
+    local arg named=0
+    if [[ ${#PYTEST_ARGS[@]} -eq 0 ]]; then
+        printf '%s\n' "$EMBEDDED_DIR"
+        return 0
+    fi
+    for arg in "${PYTEST_ARGS[@]}"; do
+        [[ "$arg" == "$EMBEDDED_DIR" || "$arg" == "$EMBEDDED_DIR"/* ]] && named=1
+    done
+    if [[ $named -eq 1 ]]; then
+        printf '%s\n' "${PYTEST_ARGS[@]}"
+    fi
+}
+
+run_embedded() {
+    local status=0 args=()
+    mapfile -t args < <(embedded_args)
+    if [[ ${#args[@]} -eq 0 ]]; then
+        note "skipped: the extra arguments name no embedded-default test (add $EMBEDDED_DIR to run it)"
+        return 0
+    fi
+    RUN_INDEX=$((RUN_INDEX + 1))
+    # Once, alone on the machine (no xdist): it builds the demo's SQLite database, starts
+    # runserver and one qcluster on it and kills the qcluster's process group (tests/embedded).
+    note "pytest -p no:xdist ${args[*]} (logs of a failed test: artifacts/embedded/)"
+    SOCIALCARE_TEST_DB=sqlite SOCIALCARE_EMBEDDED_TESTS=1 "$PY" -m pytest --ds=tests.settings \
+        -p no:xdist --junitxml="$JUNIT_DIR/junit-main-$RUN_INDEX.xml" "${args[@]}" || status=$?
+    case $status in
+        0) ;;
+        5)
+            if [[ ${#PYTEST_ARGS[@]} -gt 0 ]]; then
+                loud "no embedded-default test matched the arguments"
+            else
+                die "pytest collected no embedded-default test: the suite is broken"
+            fi
+            ;;
+        *) die "the embedded-default fault test failed (exit $status); the failure above shows what was missing, the processes' logs are in artifacts/embedded/" ;;
+    esac
+}
+
+# ---------------------------------------------------------------------------------------------
 # the scale-out test: gunicorn and qcluster processes on PostgreSQL and Debian's redis-server
 
 scaleout_skipped() {
@@ -497,6 +550,16 @@ else
     run_browser
 fi
 
+embedded_skip=0
+if [[ "${SOCIALCARE_SKIP_EMBEDDED:-0}" == 1 ]]; then
+    embedded_skip=1
+    header "Embedded-default fault test: SKIPPED"
+    loud "SOCIALCARE_SKIP_EMBEDDED=1: the embedded-default fault test is SKIPPED"
+else
+    header "Embedded-default fault test: runserver + qcluster on SQLite and the ORM broker, kill -9"
+    run_embedded
+fi
+
 pg_skipped=0
 if [[ "${SOCIALCARE_SKIP_POSTGRES:-0}" == 1 ]]; then
     pg_skipped=1
@@ -557,6 +620,9 @@ if [[ $pg_skipped -eq 1 ]]; then
 fi
 if [[ $scaleout_skip -eq 1 ]]; then
     loud "The scale-out test was SKIPPED: not a full test run"
+fi
+if [[ $embedded_skip -eq 1 ]]; then
+    loud "The embedded-default fault test was SKIPPED (SOCIALCARE_SKIP_EMBEDDED=1): not a full test run"
 fi
 if [[ $browser_skipped -eq 1 ]]; then
     loud "The browser tests were SKIPPED (SOCIALCARE_SKIP_BROWSER=1): not a full test run"

@@ -11,8 +11,10 @@ class SocialCareConfig(AppConfig):
         from socialcare import (
             checks,  # noqa: F401  (registers the system checks)
             outbound_signals,
+            tasks,
         )
         from socialcare.services import customer_delete
 
         outbound_signals.connect()
         customer_delete.connect()
+        tasks.connect()  # a worker that starts takes over its dead predecessor's deliveries

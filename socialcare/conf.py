@@ -82,12 +82,22 @@ DEFAULTS: dict[str, Any] = {
     "REPLY_TRANSPORT": "socialcare.transports.live.LiveTransport",
     # Sending a reply is tried this many times (with exponential backoff) before it is failed.
     "SEND_MAX_ATTEMPTS": 5,
-    # A delivery still "processing" after this long (worker died) is re-queued by the sweeper.
+    # A delivery still "pending" this long after it arrived (its task lost), or "processing" this
+    # long after a worker claimed it (whatever its lease: a task never runs that long), is
+    # re-queued by the sweepers; the health check reports "degraded" when one has waited longer.
     "STALE_DELIVERY_AFTER": timedelta(minutes=10),
+    # A worker's claim of a delivery lapses this long after its last renewal (the worker renews
+    # it while it works); a re-run task, the next worker's micro-batch or the every-minute claims
+    # sweeper then takes the delivery over (services.deliveries, docs/reliability.md).
+    "DELIVERY_LEASE": timedelta(seconds=30),
     "INGEST_BATCH_DELIVERIES": 20,
     # A reply still "queued" (its task lost) or "sending" (its worker died) after this long is
     # picked up by the reply sweeper.
     "STALE_REPLY_AFTER": timedelta(minutes=10),
+    # Seconds an automatic customer-facing message (a playbook's holding reply or hand-off note)
+    # waits before it is sent, while a burst's out-of-order follow-ups may still re-link or merge
+    # its thread; it is checked again when it fires (services.automatic_messages). 0: at once.
+    "AUTOMATIC_MESSAGE_SETTLE": 5.0,
     # Polling: timeout of one HTTP call, and pages fetched per channel per run.
     "HTTP_TIMEOUT": 10.0,
     "POLL_MAX_PAGES": 5,

@@ -4,6 +4,7 @@ imports django-q2; services queue work through the ``enqueue_*`` functions here.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 from django.utils import timezone
 from django_q.models import Schedule
@@ -53,10 +54,49 @@ def sweep_deliveries() -> None:
     requeue_stale()
 
 
+def sweep_claims() -> None:
+    from socialcare.services.deliveries import requeue_lapsed
+
+    requeue_lapsed()
+
+
+def recover_on_spawn(**kwargs: object) -> None:
+    """django-q2's ``post_spawn`` (a worker process started, e.g. replacing a killed one): queue
+    again the deliveries dead workers of this host held, so they are taken over at once. Not
+    with ``sync`` (tests, development: every task "spawns" a worker in the calling process)."""
+    from django.db import DatabaseError
+    from django_q.conf import Conf
+
+    from socialcare.services.deliveries import recover_dead_claims
+
+    if Conf.SYNC:
+        return
+
+    try:
+        recover_dead_claims()
+    except DatabaseError:  # the worker still starts; the sweeper is the last resort
+        logging.getLogger("socialcare.deliveries").exception("Recovering dead claims failed")
+
+
+def connect() -> None:
+    """Connect the worker start hook (``SocialCareConfig.ready``)."""
+    from django_q.signals import post_spawn
+
+    post_spawn.connect(recover_on_spawn, dispatch_uid="socialcare.recover_on_spawn")
+
+
 def sweep_replies() -> None:
+    from socialcare.services.automatic_messages import send_overdue
     from socialcare.services.replies import sweep_stale
 
     sweep_stale()
+    send_overdue()  # automatic messages whose settle-window task was lost
+
+
+def send_automatic_message(message_id: int) -> None:
+    from socialcare.services.automatic_messages import send_pending
+
+    send_pending(message_id)
 
 
 def deliver_outbound(subscription_id: int) -> None:
@@ -125,6 +165,39 @@ def enqueue_fetch_mention(post_id: int, attempt: int = 1, delay: float = 0) -> N
     )
 
 
+def enqueue_automatic_message(message_id: int, due_at: dt.datetime) -> None:
+    """Send an automatic message at ``due_at``, when its settle window is over (a one-off
+    schedule: django-q2's ``async_task`` has no delay)."""
+    if due_at <= timezone.now():
+        async_task(
+            "socialcare.tasks.send_automatic_message", message_id, group="socialcare.replies"
+        )
+        return
+    Schedule.objects.create(
+        name=f"socialcare: automatic message {message_id} ({due_at:%H:%M:%S})",
+        func="socialcare.tasks.send_automatic_message",
+        args=repr((message_id,)),
+        schedule_type=Schedule.ONCE,
+        repeats=1,
+        next_run=due_at,
+    )
+
+
+def enqueue_sweep_claims(at: dt.datetime) -> None:
+    """One extra run of the claims sweeper at ``at`` (a claim's lease lapses then); one per
+    second however many workers ask."""
+    name = f"socialcare: take over lapsed claims at {at:%Y-%m-%d %H:%M:%S}"
+    if Schedule.objects.filter(name=name).exists():
+        return
+    Schedule.objects.create(
+        name=name,
+        func="socialcare.tasks.sweep_claims",
+        schedule_type=Schedule.ONCE,
+        repeats=1,
+        next_run=at,
+    )
+
+
 def enqueue_outbound(subscription_id: int) -> None:
     async_task("socialcare.tasks.deliver_outbound", subscription_id, group="socialcare.outbound")
 
@@ -135,6 +208,8 @@ SCHEDULES: dict[str, tuple[str, int]] = {
     "socialcare: SLA scan": ("socialcare.tasks.scan_sla", 1),
     "socialcare: crisis detectors": ("socialcare.tasks.run_detectors", 1),
     "socialcare: re-queue stuck deliveries": ("socialcare.tasks.sweep_deliveries", 5),
+    # A dead or stalled worker's claims (DELIVERY_LEASE lapsed) are taken over within a minute.
+    "socialcare: take over lapsed delivery claims": ("socialcare.tasks.sweep_claims", 1),
     "socialcare: re-queue stuck replies": ("socialcare.tasks.sweep_replies", 5),
     "socialcare: send outbound webhooks": ("socialcare.tasks.deliver_outbound_due", 1),
     "socialcare: purge expired data": ("socialcare.tasks.purge_expired", 60),

@@ -8,7 +8,10 @@ that, queued once the row is committed). The channel and its decrypted secrets c
 per-process cache (``socialcare.channel_cache``); a signature or challenge that does not match
 is checked again against the row as stored, so rotated secrets work at once. Every
 refusal is a JSON body ``{"code": ..., "detail": ...}`` with a 4xx (503 when the database is down,
-so the platform redelivers); nothing is processed unless the signature is valid.
+so the platform redelivers); nothing is processed unless the signature is valid. A 503 means
+nothing was stored: once the delivery's row is committed the answer is 200, even when queueing
+its task fails (``services.deliveries.enqueue`` logs it and keeps the delivery pending for a
+re-queue with the next delivery, the channel's next micro-batch or the sweeper).
 
 Replays (``services.replay``): a delivery whose id (the platform's, else the hash of the signed
 body) this channel has seen is answered 200 ``duplicate`` and not stored twice; one whose

@@ -90,6 +90,9 @@ SOCIALCARE = {
     # tests/test_backfill.py, which sets them back.
     "BACKFILL_HORIZON": None,
     "BACKFILL_FIRST_POLL": False,
+    # Automatic messages are sent at once (no settle window) unless a test sets one
+    # (tests/test_automatic_messages.py).
+    "AUTOMATIC_MESSAGE_SETTLE": 0,
 }
 
 # OAuth sign-in: the platform backends, pointed at a local provider by the tests that use them

@@ -37,6 +37,7 @@ AGENT_DOC = {
     "view_channel", "view_team", "view_teammembership", "view_replytemplate", "view_tag",
     "view_slapolicy", "view_identityverification", "view_incident", "view_incidentevent", "view_incidentstep",
     "change_incidentstep", "view_playbook", "view_playbookstep", "hide_post",
+    "view_automaticmessage",
 }  # fmt: skip
 #: docs/roles.md, what a supervisor has on top (plus change on the customer model).
 SUPERVISOR_DOC = {

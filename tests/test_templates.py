@@ -38,7 +38,8 @@ def test_unresolved_author_is_greeted_by_display_name_or_handle(channel, make_id
     nobody = open_case()
     assert render("Hi {{ customer }}", named) == "Hi Kim"
     assert render("Hi {{ customer }}", handle_only) == "Hi lee"
-    assert render("Hi {{ customer }}{{ handle }}{{ brand }}", nobody) == "Hi"
+    # No name at all: "there", never "Hi ," (tests/test_template_fallbacks.py).
+    assert render("Hi {{ customer }}{{ handle }}{{ brand }}", nobody) == "Hi there"
 
 
 def test_output_is_plain_text_not_html_escaped(channel, make_identity, make_customer):

@@ -6,6 +6,7 @@ A host CRM with its own customer model attaches ``SocialIdentityInline`` to its 
 """
 
 from socialcare.admin.apikeys import ApiKeyAdmin
+from socialcare.admin.automatic_messages import AutomaticMessageAdmin
 from socialcare.admin.cases import CaseAdmin
 from socialcare.admin.channels import ChannelAdmin, WebhookDeliveryAdmin
 from socialcare.admin.config import (
@@ -33,6 +34,7 @@ from socialcare.admin.verification import IdentityVerificationAdmin
 
 __all__ = [
     "ApiKeyAdmin",
+    "AutomaticMessageAdmin",
     "BusinessCalendarAdmin",
     "CaseAdmin",
     "CaseEventAdmin",

@@ -18,6 +18,7 @@ from django.http import HttpRequest
 
 from socialcare.admin.apikeys import ApiKeyAdmin
 from socialcare.admin.apps_admin import PlatformAppAdmin
+from socialcare.admin.automatic_messages import AutomaticMessageAdmin
 from socialcare.admin.cases import CaseAdmin
 from socialcare.admin.channels import ChannelAdmin, WebhookDeliveryAdmin
 from socialcare.admin.config import (
@@ -43,6 +44,7 @@ from socialcare.admin.verification import IdentityVerificationAdmin
 from socialcare.conf import app_settings
 from socialcare.models import (
     ApiKey,
+    AutomaticMessage,
     BusinessCalendar,
     Case,
     CaseEvent,
@@ -99,6 +101,7 @@ def model_admins() -> list[tuple[type[Model], type[ModelAdmin]]]:
         (ApiKey, ApiKeyAdmin),
         (IdentityVerification, IdentityVerificationAdmin),
         (PrivacyRequest, PrivacyRequestAdmin),
+        (AutomaticMessage, AutomaticMessageAdmin),
     ]
     if customer_model_name() == "socialcare.Customer":
         pairs.append((Customer, CustomerAdmin))

@@ -50,6 +50,8 @@ ROUTE_SCOPES: dict[str, tuple[str, str]] = {
     "customer-export": ("privacy", "privacy"),
     "customer-erase": ("privacy", "privacy"),
     "api-key": ("api-keys:manage", "api-keys:manage"),
+    # The ledger of automatic messages: what playbooks sent on cases (read-only, team rule).
+    "automatic-message": ("cases:read", "cases:read"),
     # The event feed carries the cases and posts the case list and timelines do (read-only).
     "event-feed": ("cases:read", "cases:read"),
 }

@@ -8,6 +8,7 @@ from rest_framework.routers import DefaultRouter
 
 from socialcare.api import (
     apikeys,
+    automatic_messages,
     cases,
     channels,
     crisis,
@@ -27,6 +28,7 @@ people.register(router)
 crisis.register(router)
 privacy.register(router)
 apikeys.register(router)
+automatic_messages.register(router)
 
 urlpatterns = [
     path("v1/", include(router.urls)),

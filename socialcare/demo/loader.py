@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from socialcare import scoring
 from socialcare.demo import ids
+from socialcare.demo.automatic_story import record_holding_reply
 from socialcare.demo.backfill_story import play_backfill_story
 from socialcare.demo.data import (
     CHANNELS,
@@ -132,6 +133,7 @@ class _Builder:
         self.cases += play_meta_stories(self)  # a private reply answered; a fetched mention
         self.cases += play_mastodon_stories(self)  # a complaint edited after it was polled
         self.cases += play_backfill_story(self)  # a channel's history: a case with no SLA clock
+        record_holding_reply(self)  # an incident's holding reply, sent once (automatic_story)
         self._merge_duplicates()
         self._privacy()
         self._touch()

@@ -1,6 +1,7 @@
 """socialcare's domain model: one module per concept (see DESIGN.md, "Domain model")."""
 
 from socialcare.models.apikey import ApiKey
+from socialcare.models.automatic_message import AutomaticMessage
 from socialcare.models.case import Case, CustomerMerge, SupportDashboard, Tag
 from socialcare.models.change import ChangeCounter
 from socialcare.models.channel import SECRET_NAMES, Channel
@@ -48,6 +49,7 @@ __all__ = [
     "SECRET_NAMES",
     "AbstractCustomer",
     "ApiKey",
+    "AutomaticMessage",
     "BusinessCalendar",
     "BusinessHours",
     "Case",

@@ -87,6 +87,30 @@ class WebhookDelivery(models.Model):
         blank=True,
         help_text=_("When a worker took it; a delivery stuck in processing is re-queued."),
     )
+    # The claim (issue #25): who holds a delivery in processing and until when. A worker renews
+    # its lease while it works; once the lease has passed, a re-run task, the next worker's
+    # micro-batch or the sweeper takes the delivery over, and the old holder's late results are
+    # rolled back (its finish is conditional on ``claim_token``). See services/deliveries.py.
+    claimed_by = models.CharField(
+        _("claimed by"),
+        max_length=100,
+        blank=True,
+        db_default="",
+        help_text=_("The worker processing it (host:pid)."),
+    )
+    claim_token = models.CharField(
+        _("claim token"),
+        max_length=32,
+        blank=True,
+        db_default="",
+        help_text=_("Random per claim: a worker that lost its claim cannot finish it."),
+    )
+    lease_until = models.DateTimeField(
+        _("lease until"),
+        null=True,
+        blank=True,
+        help_text=_("The claim lapses then unless its worker renews it; then another takes over."),
+    )
     processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
     posts_count = models.PositiveIntegerField(_("posts"), default=0)
 

@@ -65,6 +65,7 @@ class CaseEvent(models.Model):
         IDENTITY_VERIFIED = "identity_verified", _("Identity verified")
         VERIFICATION_FAILED = "verification_failed", _("Identity verification failed")
         MODERATED = "moderated", _("Moderated")
+        AUTOMATIC_MESSAGE = "automatic_message", _("Automatic message")
 
     case = models.ForeignKey(
         "socialcare.Case", on_delete=models.CASCADE, related_name="events", verbose_name=_("case")

@@ -39,6 +39,7 @@ from typing import Any, ClassVar
 
 import httpx
 
+from socialcare.platforms import x_lookup
 from socialcare.platforms.base import (
     MAX_RETRY_AFTER,
     Challenge,
@@ -430,6 +431,9 @@ class XAdapter:
             raise SendError(f"X accepted the tweet but named no id: {data!r:.300}")
         handle = channel.handle.lstrip("@") or "i/web"
         return SentPost(external_id=tweet_id, url=f"{WEB_URL}/{handle}/status/{tweet_id}")
+
+    #: An interrupted reply on X, or None (``socialcare.platforms.lookup``).
+    find_published = staticmethod(x_lookup.find_published)
 
 
 def rate_limited(response: httpx.Response) -> SendError | RateLimited:

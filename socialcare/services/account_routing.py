@@ -120,9 +120,10 @@ post_delete.connect(clear_cache, sender=PlatformApp, dispatch_uid="socialcare.ro
 
 # Accepting -----------------------------------------------------------------------------------
 def _queue(delivery_id: int) -> None:
-    from socialcare import tasks
+    # Once committed; a broker that refuses it does not fail the request that stored it.
+    from socialcare.services.deliveries import queue_on_commit
 
-    transaction.on_commit(lambda: tasks.enqueue_delivery(delivery_id))
+    queue_on_commit(delivery_id)
 
 
 def accept(

@@ -25,7 +25,7 @@ from socialcare.models import (
     Visibility,
 )
 from socialcare.models.choices import PRIORITY_RANK
-from socialcare.services import sla
+from socialcare.services import automatic_messages, sla
 from socialcare.services.case_customers import NOTHING, customer_for_identity, note_on_case
 from socialcare.services.customer_merge import refuse_merged
 from socialcare.services.events import record_customer_change, record_event, user_label
@@ -416,6 +416,8 @@ def merge_cases(source: Case, target: Case, *, actor: Any = None) -> Case:
     src.merged_into = dst
     src.save(update_fields=["merged_into", "updated_at"])
     record_event(src, CaseEvent.Kind.MERGED, actor=actor, into=dst.reference, posts_moved=moved)
+    # One thread, at most one automatic message of a purpose (services.automatic_messages).
+    automatic_messages.cases_merged(src, dst, actor=actor)
     transaction.on_commit(
         lambda: signals.cases_merged.send(Case, source=src, target=dst, actor=actor)
     )

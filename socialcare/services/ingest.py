@@ -8,9 +8,12 @@ runs again with a savepoint per event, so the bad event is rolled back and repor
 delivery while the others are kept. The channel is locked once; the authors, the
 already-stored posts, and which parents, early replies, conversations and open cases do not
 exist are read once for the whole batch; the detectors see the batch's posts in one pass after
-the commit. Threading decisions for a channel are serialized on the channel's row lock, so two
-workers replaying the same deliveries in any order reach the same posts and cases as one ordered
-pass (see docs/ingestion.md).
+the commit. A claim carries a lease (``services.deliveries.Claim``): renewed between events and
+before a batch's transaction; a delivery whose lease passed is taken over by the next task that
+meets it; the batch's finish locks the rows it still holds and is rolled back (then redone event
+by event for the rest) if another worker took one over. Threading decisions for a channel are
+serialized on the channel's row lock, so two workers replaying the same deliveries in any order
+reach the same posts and cases as one ordered pass (see docs/ingestion.md).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from socialcare import signals
@@ -39,6 +42,7 @@ from socialcare.services import (
     account_routing,
     history,
 )
+from socialcare.services.deliveries import Claim, holder_dead, takeable
 from socialcare.services.identities import (
     write_seen,
 )
@@ -163,15 +167,18 @@ BATCH_EVENTS = 100
 
 def process_delivery(delivery_id: int, *, batch: int | None = None) -> WebhookDelivery | None:
     """Parse a stored delivery and ingest its events. Safe to call twice: only a pending or failed
-    delivery is claimed, and re-ingesting a post is a no-op. A parse error or a failing event marks
-    the delivery failed with a readable error (retryable); the other events are kept.
+    delivery, or one whose claim has lapsed (its worker died: ``deliveries.takeable``), is
+    claimed, and re-ingesting a post is a no-op. A parse error or a failing event marks the
+    delivery failed with a readable error (retryable); the other events are kept.
 
     Micro-batching: unless this delivery carries ``BATCH_EVENTS`` events or more, up to ``batch``
-    (default ``INGEST_BATCH_DELIVERIES``) - 1 more *pending* deliveries of the same channel,
-    waiting behind it, are claimed with it and ingested in the same transaction (each keeps its own status, error and post count); their own tasks then
-    find them processed."""
+    (default ``INGEST_BATCH_DELIVERIES``) - 1 more deliveries of the same channel waiting behind
+    it (pending, or abandoned by a dead worker) are claimed with it and ingested in the same
+    transaction (each keeps its own status, error and post count); their own tasks then find
+    them taken."""
     batch = app_settings.INGEST_BATCH_DELIVERIES if batch is None else batch
-    delivery, claimed = _claim(delivery_id)
+    claim = Claim()
+    delivery, claimed = _claim(delivery_id, claim)
     if not claimed:
         return delivery
     if delivery.channel_id is None:  # came to an app's URL: first find its account's channel
@@ -180,38 +187,63 @@ def process_delivery(delivery_id: int, *, batch: int | None = None) -> WebhookDe
             return delivery  # split, unrouted, duplicate or unreadable: nothing more here
     works = [_parse(delivery)]
     if batch > 1 and len(works[0].events) < BATCH_EVENTS:
-        works += [_parse(d) for d in _claim_more(delivery, batch - 1)]
+        works += [_parse(d) for d in _claim_more(delivery, batch - 1, claim)]
     if sum(len(w.events) for w in works) > 1:
-        _process_batch(delivery.channel, works)
+        works = _process_batch(delivery.channel, works, claim)
     else:
-        for work in works:
-            work.created += _ingest_each(work.delivery, work.events, work.errors)
-            _finish(work.delivery, work.errors, work.created)
+        works = [w for w in works if _ingest_and_finish(w, claim)]
     for work in works:
         signals.delivery_processed.send(WebhookDelivery, delivery=work.delivery)
+    if delivery.pk not in claim.held:  # taken over meanwhile: as its new worker left it
+        delivery.refresh_from_db()
     return delivery
 
 
-def _claim(delivery_id: int) -> tuple[WebhookDelivery | None, bool]:
-    """The delivery, and whether this worker claimed it ("processing") from pending or failed.
-    A delivery already taken (micro-batched with another, whose own task comes after) costs
-    one query."""
+def _claim(delivery_id: int, claim: Claim) -> tuple[WebhookDelivery | None, bool]:
+    """The delivery, and whether ``claim`` took it ("processing"): from pending or failed, or
+    from a worker whose lease has passed. A delivery another worker holds (micro-batched with
+    another, whose own task comes after) costs one query."""
     delivery = WebhookDelivery.objects.select_related("channel").filter(pk=delivery_id).first()
-    if delivery is None or delivery.status not in _CLAIMABLE:
-        return delivery, False
+    if delivery is None:
+        return None, False
     now = timezone.now()
-    claimed = WebhookDelivery.objects.filter(pk=delivery_id, status=delivery.status).update(
-        status=WebhookDelivery.Status.PROCESSING, claimed_at=now, attempts=F("attempts") + 1
+    if delivery.status in _CLAIMABLE:
+        free = Q(status=delivery.status)
+    elif delivery.status == WebhookDelivery.Status.PROCESSING and _lapsed(delivery, now):
+        free = takeable(now)
+    elif delivery.status == WebhookDelivery.Status.PROCESSING and holder_dead(delivery.claimed_by):
+        free = Q(status=delivery.status, claim_token=delivery.claim_token)
+    else:
+        return delivery, False
+    values = claim.values(now)
+    claimed = WebhookDelivery.objects.filter(free, pk=delivery_id).update(
+        **values, attempts=F("attempts") + 1
     )
     if not claimed:  # another worker claimed it in between: what it is now
         return (
             WebhookDelivery.objects.select_related("channel").filter(pk=delivery_id).first(),
             False,
         )
-    delivery.status = WebhookDelivery.Status.PROCESSING
-    delivery.claimed_at = now
+    if delivery.status == WebhookDelivery.Status.PROCESSING:
+        logger.warning(
+            "Delivery %s taken over from %s (dead, or its lease passed at %s)",
+            delivery_id,
+            delivery.claimed_by or "a worker",
+            delivery.lease_until or delivery.claimed_at,
+        )
+    for name, value in values.items():
+        setattr(delivery, name, value)
     delivery.attempts += 1
+    claim.took([delivery])
     return delivery, True
+
+
+def _lapsed(delivery: WebhookDelivery, now: dt.datetime) -> bool:
+    """``deliveries.takeable`` for a row in hand (the UPDATE checks it again)."""
+    if delivery.lease_until is not None and delivery.lease_until < now:
+        return True
+    stale = now - app_settings.STALE_DELIVERY_AFTER
+    return delivery.claimed_at is not None and delivery.claimed_at < stale
 
 
 def _parse(delivery: WebhookDelivery) -> _Work:
@@ -228,60 +260,101 @@ def _parse(delivery: WebhookDelivery) -> _Work:
         return _Work(delivery, [], [f"{type(exc).__name__}: {exc}"])
 
 
-def _claim_more(delivery: WebhookDelivery, limit: int) -> list[WebhookDelivery]:
-    """Claim up to ``limit`` pending deliveries of ``delivery``'s channel, oldest first, that no
-    other worker holds (PostgreSQL: ``SKIP LOCKED``; SQLite serializes writers)."""
+def _claim_more(delivery: WebhookDelivery, limit: int, claim: Claim) -> list[WebhookDelivery]:
+    """Claim up to ``limit`` deliveries of ``delivery``'s channel, oldest first, that no live
+    worker holds: pending ones, and those a dead worker's lapsed claim left in processing
+    (PostgreSQL: ``SKIP LOCKED``; SQLite serializes writers)."""
     now = timezone.now()
+    free = Q(status=WebhookDelivery.Status.PENDING) | takeable(now)
     with transaction.atomic():
         ids = list(
             WebhookDelivery.objects.select_for_update(skip_locked=True)
-            .filter(channel_id=delivery.channel_id, status=WebhookDelivery.Status.PENDING)
+            .filter(free, channel_id=delivery.channel_id)
             .order_by("pk")
             .values_list("pk", flat=True)[:limit]
         )
         if not ids:
             return []
-        WebhookDelivery.objects.filter(pk__in=ids, status=WebhookDelivery.Status.PENDING).update(
-            status=WebhookDelivery.Status.PROCESSING, claimed_at=now, attempts=F("attempts") + 1
+        WebhookDelivery.objects.filter(free, pk__in=ids).update(
+            **claim.values(now), attempts=F("attempts") + 1
         )
         more = list(
-            WebhookDelivery.objects.filter(
-                pk__in=ids, status=WebhookDelivery.Status.PROCESSING, claimed_at=now
-            ).order_by("pk")
+            WebhookDelivery.objects.filter(pk__in=ids, claim_token=claim.token).order_by("pk")
         )
     for other in more:
         other.channel = delivery.channel
+    claim.took(more)
     return more
 
 
-def _process_batch(channel: Channel, works: list[_Work]) -> None:
+class _ClaimLost(Exception):
+    """Raised inside a batch's transaction to roll it back: another worker took over some of
+    its deliveries."""
+
+    def __init__(self, held: set[int]) -> None:
+        super().__init__(sorted(held))
+        self.held = held
+
+
+def _process_batch(channel: Channel, works: list[_Work], claim: Claim) -> list[_Work]:
+    """The batch in one transaction; returns the works this worker finished (all of them,
+    unless another worker took some over)."""
+    held = claim.renew()  # outside the transaction: the others see it
+    works = [w for w in works if w.delivery.pk in held]
+    parsed = [list(w.errors) for w in works]
     try:
         with transaction.atomic():
             observed = _ingest_batch(channel, works)
+            still = claim.confirm_in_transaction()
+            if len(still) < len(works):
+                raise _ClaimLost(still)
+            counts = [(w.delivery.posts_count or 0) + w.created for w in works]
             WebhookDelivery.objects.bulk_update(  # one UPDATE for the batch's deliveries
                 [_finished(w.delivery, w.errors, w.created) for w in works], _FINISHED
             )
-    except DatabaseError:
-        # Only the commit itself can fail here (each event has its own savepoint, e.g. a
-        # deferred constraint): nothing was kept, so ingest event by event instead.
-        logger.exception(
-            "Deliveries %s failed as a batch; ingesting event by event",
-            [w.delivery.pk for w in works],
-        )
-        for work in works:
+            for work, count in zip(works, counts, strict=True):
+                work.delivery.posts_count = count
+    except (DatabaseError, _ClaimLost) as exc:
+        if isinstance(exc, _ClaimLost):
+            # Too slow: another worker took some of them over. Nothing of the batch was kept;
+            # those are its to ingest, the others are ingested here event by event.
+            claim.lose(claim.held - exc.held)
+        else:
+            # Only the commit itself can fail here (each event has its own savepoint, e.g. a
+            # deferred constraint): nothing was kept, so ingest event by event instead.
+            logger.exception(
+                "Deliveries %s failed as a batch; ingesting event by event",
+                [w.delivery.pk for w in works],
+            )
+        finished = []
+        for work, errors in zip(works, parsed, strict=True):
+            if work.delivery.pk not in claim.held:
+                continue
             work.delivery.refresh_from_db(fields=["posts_count"])  # as stored: rolled back
-            if work.events:
-                work.errors = []  # the batch's event errors were rolled back with it
-            work.created = _ingest_each(work.delivery, work.events, work.errors)
-            _finish(work.delivery, work.errors, work.created)
-        return
+            work.errors, work.created = list(errors), 0  # the batch's were rolled back with it
+            if _ingest_and_finish(work, claim):
+                finished.append(work)
+        return finished
     _watch_for_crisis(observed)
+    return works
 
 
-def _ingest_each(delivery: WebhookDelivery, events: Sequence[Event], errors: list[str]) -> int:
-    """Each event in its own transaction."""
+def _ingest_and_finish(work: _Work, claim: Claim) -> bool:
+    """A delivery's events each in its own transaction, then its finish; False when another
+    worker took it over meanwhile (it finishes it)."""
+    work.created += _ingest_each(work.delivery, work.events, work.errors, claim)
+    return _finish(work.delivery, work.errors, work.created, claim)
+
+
+def _ingest_each(
+    delivery: WebhookDelivery, events: Sequence[Event], errors: list[str], claim: Claim
+) -> int:
+    """Each event in its own transaction, renewing the claim's lease between them; stops when
+    another worker took the delivery over."""
     created = 0
     for event in events:
+        if delivery.pk not in claim.renew():
+            break
         try:
             with history.ingesting(delivery):
                 created += ingest(delivery.channel, event).created
@@ -298,13 +371,32 @@ def _finished(delivery: WebhookDelivery, errors: list[str], created: int) -> Web
     delivery.status = WebhookDelivery.Status.FAILED if errors else WebhookDelivery.Status.PROCESSED
     delivery.last_error = "\n".join(errors)[:10000]
     delivery.processed_at = timezone.now()
-    # The row was read after this worker claimed it: nobody else writes its count meanwhile.
-    delivery.posts_count = (delivery.posts_count or 0) + created
+    # Added to the count as stored: a worker that lost the delivery after committing some of its
+    # posts event by event added those (``_finish``); its successor found them stored.
+    delivery.posts_count = F("posts_count") + created
     return delivery
 
 
-def _finish(delivery: WebhookDelivery, errors: list[str], created: int) -> None:
-    _finished(delivery, errors, created).save(update_fields=_FINISHED)
+def _finish(delivery: WebhookDelivery, errors: list[str], created: int, claim: Claim) -> bool:
+    """Record the outcome if ``claim`` still holds the delivery; else (another worker took it
+    over) leave it to that worker, read it as it is, and return False."""
+    count = (delivery.posts_count or 0) + created
+    _finished(delivery, errors, created)
+    done = (
+        claim.mine()
+        .filter(pk=delivery.pk)
+        .update(**{name: getattr(delivery, name) for name in _FINISHED})
+    )
+    if not done:
+        claim.lose([delivery.pk])
+        if created:  # committed event by event before it was lost: its successor found them
+            WebhookDelivery.objects.filter(pk=delivery.pk).update(
+                posts_count=F("posts_count") + created
+            )
+        delivery.refresh_from_db()
+        return False
+    delivery.posts_count = count
+    return True
 
 
 def _event_id(event: Event) -> str:

@@ -13,7 +13,16 @@ from django.utils.module_loading import import_string
 
 from socialcare.conf import app_settings
 from socialcare.exceptions import SocialCareError
-from socialcare.models import Case, Incident, IncidentStep, Priority, ReplyTemplate, Team
+from socialcare.models import (
+    Case,
+    CaseEvent,
+    Incident,
+    IncidentStep,
+    Post,
+    Priority,
+    ReplyTemplate,
+    Team,
+)
 
 logger = logging.getLogger("socialcare.incidents")
 
@@ -27,6 +36,9 @@ class StepKind:
     #: It sends something customers read (a reply, a public note, a DM). The shipped playbooks
     #: install such steps manual; ``socialcare_playbooks`` lists those an admin made automatic.
     reaches_customers: ClassVar[bool] = False
+    #: Its automatic message goes once per customer whatever the thread (an incident's holding
+    #: reply), not once per customer and conversation (services.automatic_messages).
+    once_per_customer: ClassVar[bool] = False
 
     def check(self, incident: Incident, step: IncidentStep) -> str:
         return ""
@@ -39,6 +51,14 @@ class StepKind:
     def apply_to_case(self, incident: Incident, step: IncidentStep, case: Case, actor: Any) -> None:
         """Apply to one linked case (case-scoped kinds). Raise ``SocialCareError`` to report
         that this case could not take it."""
+
+    def send_automatic(
+        self, incident: Incident, step: IncidentStep, case: Case, actor: Any
+    ) -> Post | None:
+        """Send this kind's automatic message to ``case``'s customer, now (kinds that
+        ``reaches_customers`` and go through ``services.automatic_messages``); returns the post
+        sent, if any. Raise ``SocialCareError`` when it cannot go."""
+        raise SocialCareError(f"{self.label or type(self).__name__} sends no automatic message.")
 
 
 class Notify(StepKind):
@@ -121,6 +141,9 @@ class HoldingReply(StepKind):
     label = "Post a holding reply to every linked case"
     case_scoped = True
     reaches_customers = True
+    # One per customer and incident, whatever the thread: a burst's follow-ups that opened cases
+    # of their own (merged later) do not get it again.
+    once_per_customer = True
 
     def check(self, incident: Incident, step: IncidentStep) -> str:
         return (
@@ -128,12 +151,22 @@ class HoldingReply(StepKind):
         )
 
     def apply_to_case(self, incident: Incident, step: IncidentStep, case: Case, actor: Any) -> None:
+        from socialcare.services.automatic_messages import request
+
+        request(case, step, actor=actor)
+
+    def send_automatic(
+        self, incident: Incident, step: IncidentStep, case: Case, actor: Any
+    ) -> Post | None:
         from socialcare.services.replies import reply_target, send_reply
 
+        template = _template(step)
+        if template is None:
+            raise SocialCareError(self.check(incident, step))
         visibility = "public" if reply_target(case) is not None else "private"
         # The playbook's author approved this text in advance: it is not held for approval.
-        send_reply(
-            case, actor=actor, template=_template(step), visibility=visibility, preapproved=True
+        return send_reply(
+            case, actor=actor, template=template, visibility=visibility, preapproved=True
         )
 
 
@@ -151,13 +184,26 @@ class TakePrivate(StepKind):
     reaches_customers = True
 
     def apply_to_case(self, incident: Incident, step: IncidentStep, case: Case, actor: Any) -> None:
-        from socialcare.services.handoff import hand_off
+        from socialcare.services.automatic_messages import request
 
         if case.handed_off_to:
             return
+        # Once per customer and thread (services.automatic_messages): the hand-off note is
+        # public in the thread, so two cases of one thread get one.
+        request(case, step, actor=actor)
+
+    def send_automatic(
+        self, incident: Incident, step: IncidentStep, case: Case, actor: Any
+    ) -> Post | None:
+        from socialcare.services.handoff import hand_off
+
+        if case.handed_off_to:
+            raise SocialCareError(f"{case.reference} was already taken private.")
         hand_off(
             case, step.config.get("via", Case.HandOff.DIRECT_MESSAGE), actor=actor, preapproved=True
         )
+        event = case.events.filter(kind=CaseEvent.Kind.HANDED_OFF).order_by("-pk").first()
+        return event.post if event else None
 
 
 class HideMatching(StepKind):

@@ -29,7 +29,7 @@ from socialcare.platforms.base import (
     SendError,
     TransientSendError,
 )
-from socialcare.services import private_replies, reply_limits, send_pacing
+from socialcare.services import interrupted_replies, private_replies, reply_limits, send_pacing
 from socialcare.services.events import record_event
 from socialcare.services.reply_window import (
     META_PLATFORMS,
@@ -40,7 +40,7 @@ from socialcare.services.reply_window import (
     reply_window,
 )
 from socialcare.services.templates import check_length, render_reply_template
-from socialcare.transports import IDEMPOTENT_PLATFORMS, UnconfirmedSend
+from socialcare.transports import UnconfirmedSend
 
 logger = logging.getLogger("socialcare.replies")
 
@@ -378,9 +378,10 @@ def sweep_stale() -> tuple[int, int]:
     schedule). A reply still ``queued`` ``STALE_REPLY_AFTER`` after it was written, with no
     retry scheduled, is queued again: the claim in ``deliver_post`` sends it once even if its
     first task turns up after all. A reply still ``sending`` then had its worker die with the
-    request maybe out: on a platform with idempotent publishing it is queued again, elsewhere it
-    is failed as unconfirmed, for an agent to check (never sent twice). Returns (re-queued,
-    failed)."""
+    request maybe out: ``services.interrupted_replies`` looks on the platform (or re-sends with
+    the same idempotency key) and marks it sent or queues it again; where the platform cannot be
+    asked it is failed as unconfirmed, for an agent to check (never sent twice). Returns
+    (re-queued, failed)."""
     from socialcare import tasks
 
     cutoff = timezone.now() - app_settings.STALE_REPLY_AFTER
@@ -392,19 +393,12 @@ def sweep_stale() -> tuple[int, int]:
         if pk not in scheduled
     ]
     failed = 0
-    for post in stale.filter(send_status=Post.SendStatus.SENDING).select_related("case"):
-        if post.platform in IDEMPOTENT_PLATFORMS:
-            if Post.objects.filter(pk=post.pk, send_status=Post.SendStatus.SENDING).update(
-                send_status=Post.SendStatus.QUEUED
-            ):
-                requeue.append(post.pk)
-            continue
-        error = (
-            "The worker sending this reply stopped before the platform answered: the reply may "
-            "have been published. Check the platform before sending it again."
-        )
-        post = _fail(post, error, unconfirmed=True, only_from=Post.SendStatus.SENDING)
-        failed += post.send_status == Post.SendStatus.FAILED
+    sending = stale.filter(send_status=Post.SendStatus.SENDING)
+    for post in sending.select_related("case", "channel", "parent", "case__identity"):
+        outcome = interrupted_replies.settle_interrupted(post)  # looks on the platform first
+        if outcome == interrupted_replies.Outcome.REQUEUED:
+            requeue.append(post.pk)
+        failed += outcome == interrupted_replies.Outcome.FAILED
     for pk in requeue:
         tasks.enqueue_send_post(pk)
     if requeue or failed:

@@ -63,6 +63,8 @@ AGENT_PERMISSIONS = (
     "socialcare.change_incidentstep",
     "socialcare.view_playbook",
     "socialcare.view_playbookstep",
+    # What the playbooks sent customers by themselves (services.automatic_messages).
+    "socialcare.view_automaticmessage",
     # Hide (and unhide) an abusive comment on the platform; deleting is the supervisor's.
     "socialcare.hide_post",
 )

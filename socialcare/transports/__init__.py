@@ -5,7 +5,10 @@
 SentPost`` publishes a reply, ``moderate(channel, request) -> ModerationResult`` hides, unhides or
 deletes a customer's comment (docs/moderation.md). Both raise the errors of
 ``socialcare.platforms.base``; a transport written before moderation existed may lack
-``moderate``, and the moderation service then refuses with a clear message.
+``moderate``, and the moderation service then refuses with a clear message. An optional
+``find_published(channel, message, since) -> SentPost | None`` says whether a reply whose send
+was interrupted is on the platform (``socialcare.platforms.lookup``); without it the reply
+sweeper fails such a reply as "may have been published".
 """
 
 from __future__ import annotations

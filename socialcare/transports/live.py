@@ -3,6 +3,7 @@ channels."""
 
 from __future__ import annotations
 
+import datetime as dt
 import smtplib
 
 import httpx
@@ -12,6 +13,7 @@ from django.utils import timezone
 from socialcare.conf import app_settings
 from socialcare.models import Channel
 from socialcare.platforms.base import OutboundMessage, SendError, SentPost, TransientSendError
+from socialcare.platforms.lookup import CannotCheck
 from socialcare.platforms.moderation import (
     ModerationRefused,
     ModerationRequest,
@@ -103,6 +105,28 @@ class LiveTransport:
                     "the reply may have been published. Check the platform before sending it "
                     "again."
                 ) from exc
+
+    def find_published(
+        self, channel: Channel, message: OutboundMessage, since: dt.datetime
+    ) -> SentPost | None:
+        """Whether ``message``, whose send was interrupted, is on the platform: its ``SentPost``,
+        or None when the platform lists none since ``since``; raises ``CannotCheck`` where the
+        platform cannot be asked, or the adapter's errors when it did not answer
+        (``socialcare.platforms.lookup``)."""
+        from socialcare.services.ingest import channel_config
+
+        adapter = get_adapter(channel.platform) if channel.platform != "email" else None
+        look = getattr(adapter, "find_published", None)
+        if look is None:
+            raise CannotCheck(
+                f"socialcare cannot look for a published reply on {channel.platform}."
+            )
+        channel = _refreshed(channel)
+        with httpx.Client(timeout=app_settings.HTTP_TIMEOUT, follow_redirects=False) as client:
+            try:
+                return look(channel_config(channel), message, since, client)
+            except httpx.TransportError as exc:
+                raise TransientSendError(f"Could not reach {channel.platform}: {exc}") from exc
 
     def moderate(self, channel: Channel, request: ModerationRequest) -> ModerationResult:
         """Hide, unhide or delete a comment through the platform's API. Hiding is idempotent on

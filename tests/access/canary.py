@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from socialcare.conf import app_settings
 from socialcare.models import (
+    AutomaticMessage,
     Case,
     Channel,
     Detector,
@@ -274,6 +275,18 @@ def build_world(
     escalated = incident_services.open_incident_from_case(hidden, actor=carol, playbook=playbook)
     incident_services.link_cases(escalated, [mine], actor=carol, move=True)
     world.incidents["escalated"] = escalated
+    # The ledger of automatic messages (services.automatic_messages): a row on each team's case.
+    for name, conversation in (
+        ("mine", "x:VISIBLE-thread"),
+        ("hidden", canary("automatic-conversation")),
+    ):
+        AutomaticMessage.objects.create(
+            identity_id=world.cases[name].identity_id,
+            purpose=f"incident:{escalated.pk}:holding_reply",
+            conversation=conversation,
+            case=world.cases[name],
+            due_at=timezone.now(),
+        )
     customer_services.merge_customers(merged_customer, hidden_customer, actor=carol)
     verification_services.create_link(mine, actor=agent)
     export_customer(hidden_customer, actor=root)  # a privacy request to list

@@ -7,22 +7,20 @@ installs it.
 
 Every process runs in its own process group and is stopped (SIGTERM, then SIGKILL to the whole
 group) when the test ends, also when it fails, times out in one of its bounded waits, or pytest
-gets SIGTERM or Ctrl-C; an ``atexit`` hook kills whatever is left if pytest exits some other way.
+gets SIGTERM or Ctrl-C; an ``atexit`` hook kills whatever is left if pytest exits some other way
+(tests/processes.py, shared with tests/embedded).
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,22 +31,21 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-ROOT = Path(__file__).resolve().parent.parent.parent
+from tests.processes import (
+    ROOT,
+    STOP_TIMEOUT,
+    Process,
+    ProcessGroups,
+    free_port,
+    in_ci,
+    sigterm_as_interrupt,
+    stop_group,
+    tail,
+    track,
+)
+
 START_TIMEOUT = 60
-STOP_TIMEOUT = 20
-
-#: Process groups started by this module and not yet reaped: killed at interpreter exit.
-_GROUPS: set[int] = set()
-
-
-def _kill_groups() -> None:
-    for pgid in list(_GROUPS):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
-        _GROUPS.discard(pgid)
-
-
-atexit.register(_kill_groups)
+__all__ = ["ROOT", "STOP_TIMEOUT", "Process", "free_port", "in_ci", "stop_group", "tail"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -58,10 +55,6 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
 def unavailable(reason: str) -> None:
     """Skip locally; in CI the scale-out test must run, so a missing piece fails it."""
     if in_ci():
@@ -69,53 +62,9 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def skip_unless_postgres() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("the scale-out test runs on PostgreSQL (SOCIALCARE_TEST_DB=postgres)")
-
-
-def tail(path: Path, lines: int = 30) -> str:
-    text = path.read_text(errors="replace") if path.exists() else ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM to pytest unwinds like Ctrl-C, so the fixtures stop their processes (Python's
-    default for SIGTERM is to die on the spot)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum: int, frame: object) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def stop_group(popen: subprocess.Popen, timeout: float) -> None:
-    """SIGTERM to the process's group, SIGKILL to the group after ``timeout`` (and to whatever
-    of the group outlived its leader)."""
-    pgid = popen.pid
-    if popen.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            popen.wait(timeout=max(timeout, 0.1))
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, signal.SIGKILL)
-    popen.wait()
-    _GROUPS.discard(pgid)
 
 
 @pytest.fixture(scope="session")
@@ -142,7 +91,7 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )  # fmt: skip
-        _GROUPS.add(proc.pid)
+        track(proc)
         url = f"redis://127.0.0.1:{port}/0"
         client = redis.Redis.from_url(url, socket_connect_timeout=1)
         deadline = time.monotonic() + 20
@@ -166,60 +115,13 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @dataclass
-class Process:
-    name: str
-    popen: subprocess.Popen
-    log: Path
-    #: Killed on purpose by the test: not an error when found dead.
-    killed: bool = False
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def tail(self, lines: int = 30) -> str:
-        return tail(self.log, lines)
-
-
-@dataclass
-class Cluster:
+class Cluster(ProcessGroups):
     """The processes of one scale-out run and how to reach them."""
 
-    env: dict[str, str]
-    workdir: Path
-    redis_url: str
-    queue_name: str
+    redis_url: str = ""
+    queue_name: str = ""
     web_urls: dict[str, str] = field(default_factory=dict)
-    processes: list[Process] = field(default_factory=list)
     web_server: str = ""
-
-    def start(
-        self,
-        name: str,
-        args: list[str],
-        env: dict[str, str] | None = None,
-        pass_fds: tuple[int, ...] = (),
-    ) -> Process:
-        log = self.workdir / f"{name}.log"
-        handle = log.open("ab")  # O_APPEND: lines of forked workers never overwrite
-        try:
-            popen = subprocess.Popen(
-                args,
-                cwd=ROOT,
-                env={**self.env, **(env or {})},
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-                pass_fds=pass_fds,
-                start_new_session=True,  # its own process group: stopped with all its children
-            )
-        finally:
-            handle.close()
-        _GROUPS.add(popen.pid)
-        process = Process(name, popen, log)
-        self.processes.append(process)
-        return process
-
-    def process(self, name: str) -> Process:
-        return next(p for p in self.processes if p.name == name)
 
     def start_web(self, count: int, threads: int) -> None:
         """``count`` web servers, each as if on its own machine: gunicorn (one gthread worker
@@ -252,9 +154,6 @@ class Cluster:
 
     def start_worker(self, name: str) -> Process:
         return self.start(name, [sys.executable, "manage.py", "qcluster"])
-
-    def live(self, prefix: str) -> list[Process]:
-        return [p for p in self.processes if p.name.startswith(prefix) and not p.killed]
 
     def wait_ready(self, names: list[str] | None = None) -> None:
         """Every web server (of ``names``) answers its health check; as many clusters keep a
@@ -298,24 +197,10 @@ class Cluster:
         with redis.Redis.from_url(self.redis_url) as client:
             return len(client.keys(f"django_q:{self.queue_name}:cluster:*"))
 
-    def check_alive(self) -> None:
-        for process in self.processes:
-            if not process.killed and not process.alive():
-                raise AssertionError(
-                    f"{process.name} exited with code {process.popen.returncode}:\n{process.tail()}"
-                )
-
     @property
     def queue_key(self) -> str:
         """The Redis list django-q2's broker keeps the tasks in."""
         return f"django_q:{self.queue_name}:q"
-
-    def logs(self, prefix: str) -> list[str]:
-        lines = []
-        for process in self.processes:
-            if process.name.startswith(prefix) and process.log.exists():
-                lines += process.log.read_text(errors="replace").splitlines()
-        return lines
 
     def records(self, prefix: str) -> Iterator[dict]:
         """The JSON log records of the processes whose name starts with ``prefix``."""
@@ -338,14 +223,6 @@ class Cluster:
             ]
             found.append(f"{entry.get('logger')}: {entry.get('message')} {causes[-1:]}")
         return found[-limit:]
-
-    def tails(self, lines: int = 15) -> str:
-        """The last lines of every process's log, for a failure message."""
-        return "\n".join(
-            f"--- {p.name} ({'killed' if p.killed else 'exit ' + str(p.popen.poll())}"
-            f"{'' if p.popen.poll() is not None else ', running'}):\n{p.tail(lines)}"
-            for p in self.processes
-        )
 
     # Faults ---------------------------------------------------------------------------------
     def busy_worker(self, process: Process, timeout: float = 10) -> tuple[int | None, bool]:
@@ -381,23 +258,6 @@ class Cluster:
                         return ports[port], True
                 time.sleep(0.005)
         return fallback, False
-
-    def kill_group(self, process: Process) -> None:
-        """SIGKILL to the process and all its children: a machine lost."""
-        process.killed = True
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.popen.pid, signal.SIGKILL)
-        process.popen.wait(timeout=STOP_TIMEOUT)
-
-    def stop(self) -> None:
-        """SIGTERM (gunicorn and qcluster finish what they are doing), then SIGKILL."""
-        deadline = time.monotonic() + STOP_TIMEOUT
-        for process in self.processes:
-            if process.alive():
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.popen.pid, signal.SIGTERM)
-        for process in self.processes:
-            stop_group(process.popen, deadline - time.monotonic())
 
 
 def database_url() -> str:

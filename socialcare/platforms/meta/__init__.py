@@ -179,3 +179,11 @@ class MetaAdapter:
         self, channel: ChannelConfig, message: OutboundMessage, client: httpx.Client
     ) -> SentPost:
         return _send.send(channel, message, client)
+
+    def find_published(
+        self, channel: ChannelConfig, message: OutboundMessage, since: Any, client: httpx.Client
+    ) -> SentPost | None:
+        """An interrupted comment reply on Meta, or None: ``platforms.meta.lookup``."""
+        from socialcare.platforms.meta import lookup
+
+        return lookup.find_published(channel, message, since, client)
