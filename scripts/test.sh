@@ -21,8 +21,10 @@
 #   SOCIALCARE_HOST_SETTINGS="..."      host CRM shapes whose suite (tests/hosts) runs on SQLite
 #                                       (default: the three in tests/hosts; "" for none)
 #   SOCIALCARE_PG_HOST_SETTINGS="..."   host shapes also run on PostgreSQL (default: splitname, uuidpk)
-#   SOCIALCARE_HEAVY_SETTINGS="..."     settings whose runs include the tests marked heavy
-#                                       (default: tests.settings; the others add -m "not heavy")
+#   SOCIALCARE_HEAVY_SETTINGS="..."     settings whose runs include the tests marked heavy, each
+#                                       once: on PostgreSQL if also marked on_postgres, else on
+#                                       SQLite (default: tests.settings; the others add
+#                                       -m "not heavy")
 #   SOCIALCARE_TEST_WORKERS=N           pytest-xdist workers (default: 2 for a full run, 0 with args)
 #   SOCIALCARE_TEST_SUMMARY_FILE=path   also write the closing "tests: N passed, N failed" line there
 #   SOCIALCARE_JUNIT_DIR=dir            keep every run's JUnit XML there (.ci/run totals all stages)
@@ -190,12 +192,20 @@ suite_args() {
 }
 
 heavy_args() {
-    # -m "not heavy" for settings outside $HEAVY_SETTINGS, unless the caller chose markers.
+    # Which heavy tests run with settings $1 on database $2, unless the caller chose markers:
+    # none outside $HEAVY_SETTINGS; inside, each once: those marked on_postgres on PostgreSQL,
+    # the others on SQLite (all of them on SQLite when the PostgreSQL runs are skipped).
     local arg
     for arg in "${PYTEST_ARGS[@]}"; do
         [[ "$arg" == -m || "$arg" == -m* ]] && return 0
     done
-    [[ " $HEAVY_SETTINGS " == *" $1 "* ]] || printf '%s\n' -m "not heavy"
+    if [[ " $HEAVY_SETTINGS " != *" $1 "* ]]; then
+        printf '%s\n' -m "not heavy"
+    elif [[ "$2" == postgres ]]; then
+        printf '%s\n' -m "not heavy or on_postgres"
+    elif [[ "${SOCIALCARE_SKIP_POSTGRES:-0}" != 1 ]]; then
+        printf '%s\n' -m "not (heavy and on_postgres)"
+    fi
 }
 
 RUN_INDEX=0
@@ -208,7 +218,7 @@ run_pytest() {
     fi
     RUN_INDEX=$((RUN_INDEX + 1))
     mapfile -t xdist < <(xdist_args)
-    mapfile -t heavy < <(heavy_args "$settings")
+    mapfile -t heavy < <(heavy_args "$settings" "$db")
     args=("${heavy[@]}" "${args[@]}")
     note "pytest --ds=$settings${xdist[*]:+ ${xdist[*]}}${args[*]:+ ${args[*]}}"
     # The browser tests, the scale-out test and the embedded-default fault test run once each,

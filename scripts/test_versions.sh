@@ -9,6 +9,8 @@
 #   bash scripts/test_versions.sh django 6.1 --postgres  also pytest tests.settings on a private
 #                                               PostgreSQL cluster (scripts/lib/postgres.sh); the
 #                                               tests marked heavy then run there only, not on SQLite
+#   bash scripts/test_versions.sh django 6.0 --postgres-only  tests.settings on PostgreSQL instead
+#                                               of SQLite (the host shapes stay on SQLite)
 #   bash scripts/test_versions.sh django 6.1 -k merge    extra arguments go to pytest
 #
 # Each stage has its own virtualenv under .venvs/ (reused while pyproject.toml is unchanged),
@@ -44,11 +46,11 @@ case "$MODE" in
         exit 2
         ;;
 esac
-WITH_PG=0
-if [[ "${1:-}" == --postgres ]]; then
-    WITH_PG=1
-    shift
-fi
+WITH_PG=0  # 1: SQLite and PostgreSQL; 2: PostgreSQL instead of SQLite
+case "${1:-}" in
+    --postgres) WITH_PG=1 && shift ;;
+    --postgres-only) WITH_PG=2 && shift ;;
+esac
 PYTEST_ARGS=("$@")
 SETTINGS_MODULES="${SOCIALCARE_TEST_SETTINGS:-tests.settings tests.settings_swapped}"
 WORKERS="${SOCIALCARE_TEST_WORKERS:-2}"
@@ -236,9 +238,11 @@ run_suite() {
 # With PostgreSQL the heavy tests (minutes each: pyproject's markers) run there, once.
 sqlite_args=()
 [[ $WITH_PG -eq 1 ]] && sqlite_args=(-m "not heavy")
-for settings in $SETTINGS_MODULES; do
-    run_suite "$settings" sqlite "${sqlite_args[@]}"
-done
+if [[ $WITH_PG -ne 2 ]]; then
+    for settings in $SETTINGS_MODULES; do
+        run_suite "$settings" sqlite "${sqlite_args[@]}"
+    done
+fi
 names_paths=0
 for arg in "${PYTEST_ARGS[@]}"; do
     [[ -e "${arg%%::*}" ]] && names_paths=1
@@ -248,7 +252,7 @@ if [[ $names_paths -eq 0 ]]; then
         run_suite "$settings" sqlite -p no:xdist tests/hosts
     done
 fi
-if [[ $WITH_PG -eq 1 ]]; then
+if [[ $WITH_PG -ne 0 ]]; then
     printf '\n\033[1m==> %s: PostgreSQL\033[0m\n' "$LABEL"
     start_private_pg || die "could not install or start a private PostgreSQL cluster (see above)"
     # Over TCP on 127.0.0.1, which a chroot shares with this machine.

@@ -219,6 +219,8 @@ def run_operation(operation: Any, headers: dict[str, str], statuses: Counter) ->
 
 @pytest.mark.django_db
 @pytest.mark.heavy
+# On PostgreSQL: it refuses values SQLite takes (an offset beyond ±15:59 was a 500 there only).
+@pytest.mark.on_postgres
 def test_api_answers_every_generated_request_within_its_schema(
     api_headers: dict[str, str],
 ) -> None:

@@ -162,7 +162,8 @@ def x_post(n: int) -> Post:
 # The acceptance --------------------------------------------------------------------------------
 
 
-@pytest.mark.heavy  # about 30 s: CI runs it on SQLite and PostgreSQL with tests.settings
+@pytest.mark.heavy  # about 20 s: the full run takes it on PostgreSQL (on_postgres)
+@pytest.mark.on_postgres
 def test_a_backfill_of_2000_posts_from_the_past_year_pages_no_one_then_live_posts_do(
     defaults, targets, watchers, client, django_capture_on_commit_callbacks
 ):

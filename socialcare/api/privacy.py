@@ -23,6 +23,7 @@ from rest_framework.routers import BaseRouter
 from rest_framework.views import APIView
 
 from socialcare.api.base import ApiMixin, ReadOnlyViewSet
+from socialcare.api.filtering import DateTimeFilter
 from socialcare.api.pagination import NewestFirstPagination
 from socialcare.api.people_docs import errors
 from socialcare.api.permissions import KeyScope, StaffOnly
@@ -167,8 +168,8 @@ class CustomerEraseView(CustomerPrivacyView):
 
 
 class PrivacyRequestFilter(filters.FilterSet):
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = DateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = PrivacyRequest

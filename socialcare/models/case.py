@@ -126,10 +126,13 @@ class CaseQuerySet(models.QuerySet):
                 chunk = pks[start : start + 500]
                 _lock_rows(self.db, chunk)
                 first = allocate(len(chunk), using=self.db, floor=_largest_seq(self.db))
-                seq = models.Case(
-                    *(models.When(pk=pk, then=first + i) for i, pk in enumerate(chunk)),
-                    output_field=models.BigIntegerField(),
-                )
+                if len(chunk) == 1:  # the common case: one number, no CASE to build
+                    seq: Any = first
+                else:
+                    seq = models.Case(
+                        *(models.When(pk=pk, then=first + i) for i, pk in enumerate(chunk)),
+                        output_field=models.BigIntegerField(),
+                    )
                 updated += super(CaseQuerySet, self.filter(pk__in=chunk)).update(
                     change_seq=seq, **kwargs
                 )

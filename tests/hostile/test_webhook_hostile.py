@@ -220,6 +220,7 @@ def test_a_mixed_batch_keeps_every_valid_post(client, x_channel, robustness):
 
 
 @pytest.mark.heavy
+@pytest.mark.on_postgres  # bounded time and memory on the production database
 def test_a_10k_post_batch_is_ingested_completely_in_bounded_time_and_memory(
     client, x_channel, robustness
 ):
