@@ -34,7 +34,7 @@ TITLE = "App login outage"
 
 def record_holding_reply(builder: Any) -> None:
     """``builder``: the demo loader; Leila's X case has the outage holding reply."""
-    case: Case = builder._case("leila", "x")
+    case: Case = builder.case_of("leila", "x")
     reply = case.posts.outbound().order_by("posted_at", "pk").first()
     if reply is None:
         return

@@ -129,7 +129,7 @@ class _Builder:
         self._customers()
         for story in STORIES:
             self.cases.append((story, self._play(story)))
-        hide_demo_comment(self._case("hana", "instagram"), self.agents["sofia"])  # order number
+        hide_demo_comment(self.case_of("hana", "instagram"), self.agents["sofia"])  # order number
         self.cases += play_meta_stories(self)  # a private reply answered; a fetched mention
         self.cases += play_mastodon_stories(self)  # a complaint edited after it was polled
         self.cases += play_backfill_story(self)  # a channel's history: a case with no SLA clock
@@ -422,7 +422,8 @@ class _Builder:
         elif to == CLOSED:
             Case.objects.filter(pk=case.pk).update(closed_at=at)
 
-    def _case(self, who: str, platform: str) -> Case:
+    def case_of(self, who: str, platform: str) -> Case:
+        """The demo case of ``who`` on ``platform``."""
         return next(c for s, c in self.cases if (s.who, s.platform) == (who, platform))
 
     def _merge_duplicates(self) -> None:
@@ -433,9 +434,9 @@ class _Builder:
         merge = self.at_time(at, merge_customers, dup, jonas, actor=agent)
         CustomerMerge.objects.filter(pk=merge.pk).update(merged_at=at)
         at += dt.timedelta(minutes=1)
-        email_case = self._case("jonas_dup", "email")
+        email_case = self.case_of("jonas_dup", "email")
         self.at_time(
-            at, case_services.merge_cases, email_case, self._case("jonas", "x"), actor=agent
+            at, case_services.merge_cases, email_case, self.case_of("jonas", "x"), actor=agent
         )
         Case.objects.filter(pk=email_case.pk).update(resolved_at=at, closed_at=at)
 
