@@ -32,6 +32,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.opt_in import mark_or_leave_out
 from tests.processes import ROOT, ProcessGroups, free_port, sigterm_as_interrupt
 
 HERE = Path(__file__).resolve().parent
@@ -49,27 +50,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def _asked_for(config: pytest.Config) -> bool:
-    if os.environ.get("SOCIALCARE_EMBEDDED_TESTS") == "1":
-        return True
-    base = config.invocation_params.dir
-    for arg in config.invocation_params.args:
-        if arg.startswith("-"):
-            continue
-        path = (base / arg.split("::", 1)[0]).resolve()
-        if path == HERE or HERE in path.parents:
-            return True
-    return False
-
-
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark the embedded tests; leave them out of a run that did not ask for them."""
-    mine = [item for item in items if HERE in Path(str(item.path)).resolve().parents]
-    for item in mine:
-        item.add_marker(pytest.mark.embedded)
-    if mine and not _asked_for(config):
-        config.hook.pytest_deselected(items=mine)
-        items[:] = [item for item in items if item not in mine]
+    mark_or_leave_out(config, items, HERE, "SOCIALCARE_EMBEDDED_TESTS", "embedded")
 
 
 #: Whether the test's call phase failed: its processes' logs are then kept.
