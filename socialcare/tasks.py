@@ -122,18 +122,26 @@ def enqueue_delivery(delivery_id: int) -> None:
     async_task("socialcare.tasks.process_delivery", delivery_id, group="socialcare.ingest")
 
 
-def enqueue_send_post(post_id: int, delay: float = 0) -> None:
-    if delay <= 0:
-        async_task("socialcare.tasks.send_post", post_id, group="socialcare.replies")
+def _run_at(func: str, arg: int, at: dt.datetime, name: str, group: str) -> None:
+    """Run ``func(arg)`` now if ``at`` has come, else once at ``at`` (a one-off schedule:
+    django-q2's ``async_task`` has no delay)."""
+    if at <= timezone.now():
+        async_task(func, arg, group=group)
         return
     Schedule.objects.create(
-        name=f"socialcare: retry sending post {post_id} ({timezone.now():%H:%M:%S})",
-        func="socialcare.tasks.send_post",
-        args=repr((post_id,)),
+        name=f"{name} ({at:%H:%M:%S})",
+        func=func,
+        args=repr((arg,)),
         schedule_type=Schedule.ONCE,
         repeats=1,
-        next_run=timezone.now() + dt.timedelta(seconds=delay),
+        next_run=at,
     )
+
+
+def enqueue_send_post(post_id: int, delay: float = 0) -> None:
+    at = timezone.now() + dt.timedelta(seconds=max(delay, 0))
+    name = f"socialcare: retry sending post {post_id}"
+    _run_at("socialcare.tasks.send_post", post_id, at, name, "socialcare.replies")
 
 
 def scheduled_sends() -> set[int]:
@@ -168,18 +176,9 @@ def enqueue_fetch_mention(post_id: int, attempt: int = 1, delay: float = 0) -> N
 def enqueue_automatic_message(message_id: int, due_at: dt.datetime) -> None:
     """Send an automatic message at ``due_at``, when its settle window is over (a one-off
     schedule: django-q2's ``async_task`` has no delay)."""
-    if due_at <= timezone.now():
-        async_task(
-            "socialcare.tasks.send_automatic_message", message_id, group="socialcare.replies"
-        )
-        return
-    Schedule.objects.create(
-        name=f"socialcare: automatic message {message_id} ({due_at:%H:%M:%S})",
-        func="socialcare.tasks.send_automatic_message",
-        args=repr((message_id,)),
-        schedule_type=Schedule.ONCE,
-        repeats=1,
-        next_run=due_at,
+    name = f"socialcare: automatic message {message_id}"
+    _run_at(
+        "socialcare.tasks.send_automatic_message", message_id, due_at, name, "socialcare.replies"
     )
 
 

@@ -369,6 +369,24 @@ def test_bluesky_cannot_be_asked_so_the_old_rule_stays(channels, agent, monkeypa
     assert "cannot look for a published reply on bluesky" in post.send_error
 
 
+def test_one_sweep_settles_at_most_its_share_oldest_first(channels, agent, monkeypatch):
+    """A pile of interrupted replies is settled over several sweeps, oldest first, so one sweep
+    never outruns the broker's task timeout."""
+    from socialcare.services import interrupted_replies
+
+    monkeypatch.setattr(interrupted_replies, "LOOKUPS_PER_SWEEP", 3)
+    name = "bluesky/list_notifications.json"
+    channel = channel_for(channels, name)
+    process_delivery(accept_delivery(channel, fixture_bytes(name), {}, queue=False).pk)
+    case = Case.objects.filter(channel=channel).first()
+    posts = [interrupted(case, agent, monkeypatch, minutes=20 - i) for i in range(5)]
+    assert sweep_stale() == (0, 3)
+    status = {p.pk: p.send_status for p in Post.objects.filter(pk__in=[p.pk for p in posts])}
+    assert [status[p.pk] for p in posts] == ["failed"] * 3 + ["sending"] * 2
+    assert sweep_stale() == (0, 2)
+    assert not Post.objects.filter(pk__in=[p.pk for p in posts], send_status="sending").exists()
+
+
 # Instagram ------------------------------------------------------------------------------------
 IG_COMMENT = "17865799348089039"
 IG_ACCOUNT = "17841405309211844"

@@ -42,6 +42,12 @@ IDEMPOTENCY_KEY_LIFETIME = dt.timedelta(hours=1)
 #: Re-send only this long before the key may have expired (the first attempt came after writing).
 IDEMPOTENCY_KEY_MARGIN = dt.timedelta(minutes=5)
 
+#: One sweep settles at most this many interrupted replies, and starts none after
+#: ``SWEEP_BUDGET`` (each may read a few pages of the platform): the rest wait for the next sweep,
+#: oldest first, so a pile of them never outruns the broker's task timeout.
+LOOKUPS_PER_SWEEP = 20
+SWEEP_BUDGET = dt.timedelta(seconds=30)
+
 UNCONFIRMED = (
     "The worker sending this reply stopped before the platform answered: the reply may have "
     "been published. Check the platform before sending it again."

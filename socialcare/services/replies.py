@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from typing import Any
 
 from django.db import transaction
@@ -393,8 +394,12 @@ def sweep_stale() -> tuple[int, int]:
         if pk not in scheduled
     ]
     failed = 0
-    sending = stale.filter(send_status=Post.SendStatus.SENDING)
-    for post in sending.select_related("case", "channel", "parent", "case__identity"):
+    sending = stale.filter(send_status=Post.SendStatus.SENDING).order_by("posted_at", "pk")
+    sending = sending.select_related("case", "channel", "parent", "case__identity")
+    began = time.monotonic()
+    for post in sending[: interrupted_replies.LOOKUPS_PER_SWEEP]:
+        if time.monotonic() - began > interrupted_replies.SWEEP_BUDGET.total_seconds():
+            break  # the others at the next sweep
         outcome = interrupted_replies.settle_interrupted(post)  # looks on the platform first
         if outcome == interrupted_replies.Outcome.REQUEUED:
             requeue.append(post.pk)
