@@ -129,3 +129,10 @@ def identity(make_identity: Callable[..., SocialIdentity], customer: Any) -> Soc
 @pytest.fixture
 def case(channel: Channel, identity: SocialIdentity) -> Any:
     return case_services.open_case(channel=channel, identity=identity, subject="Refund please")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The tests marked heavy first: under xdist they start while the other worker runs the
+    rest, instead of one of them finishing the run alone (docs/development.md, "Heavy tests")."""
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)

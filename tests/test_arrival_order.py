@@ -10,7 +10,7 @@ come out the same: opened at the earliest post with its words as subject, first 
 response, last customer post, the SLA clock and due times, met/breached, the breach alerts that
 stand, priority, and which posts the case holds.
 
-``SOCIALCARE_ORDER_EXAMPLES`` sets how many threads are tried (200 on PostgreSQL, where the full
+``SOCIALCARE_ORDER_EXAMPLES`` sets how many threads are tried (100 on PostgreSQL, where the full
 run takes it, and 500 on SQLite, with a fixed seed; a longer local search: e.g. 5000).
 """
 
@@ -39,11 +39,11 @@ POST = f"{PAGE}_407298303721936"
 COMMENTER = "5522113344556677"
 MESSENGER = "3424692677644577"
 NOW = dt.datetime(2026, 12, 7, 12, 0, tzinfo=dt.UTC)
-#: 200 on PostgreSQL (the full run's, slower per example), 500 on SQLite.
+#: 100 on PostgreSQL (the full run's, slower per example), 500 on SQLite.
 EXAMPLES = int(
     os.environ.get(
         "SOCIALCARE_ORDER_EXAMPLES",
-        "200" if os.environ.get("SOCIALCARE_TEST_DB") == "postgres" else "500",
+        "100" if os.environ.get("SOCIALCARE_TEST_DB") == "postgres" else "500",
     )
 )
 
