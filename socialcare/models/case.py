@@ -155,7 +155,11 @@ def _lock_rows(using: str, pks: list[Any]) -> None:
     deadlock on these rows."""
     if pks and connections[using].features.has_select_for_update:
         rows = Case._base_manager.using(using).filter(pk__in=pks).order_by("pk")
-        list(rows.select_for_update().values_list("pk", flat=True))
+        # FOR NO KEY UPDATE, what the UPDATE itself takes: it does not wait for the key-share
+        # locks that inserting a post or an event of the case holds, so two writers that each
+        # inserted a child row and then update the case do not deadlock (PostgreSQL).
+        no_key = connections[using].features.has_select_for_no_key_update
+        list(rows.select_for_update(no_key=no_key).values_list("pk", flat=True))
 
 
 def _largest_seq(using: str) -> Any:

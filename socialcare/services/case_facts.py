@@ -32,6 +32,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 
 from socialcare.models import Case, CaseEvent, Post, SLAAlert
@@ -175,7 +176,9 @@ def settle(case: Case) -> Case:
     """Recompute ``case``'s conversation facts from its posts (module docstring); returns the
     case as stored. Runs inside the caller's transaction, with the case row locked."""
     locked = (
-        Case.objects.select_for_update(of=("self",))
+        Case.objects.select_for_update(
+            of=("self",), no_key=connection.features.has_select_for_no_key_update
+        )
         .select_related("sla_policy", "team")
         .get(pk=case.pk)
     )

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from socialcare import signals
@@ -51,7 +51,9 @@ def format_reference(pk: int) -> str:
 
 
 def _lock(case: Case) -> Case:
-    return Case.objects.select_for_update().get(pk=case.pk)
+    # NO KEY: serializes the case's writers without waiting for rows that only reference it.
+    no_key = connection.features.has_select_for_no_key_update
+    return Case.objects.select_for_update(no_key=no_key).get(pk=case.pk)
 
 
 def _sync(case: Case, locked: Case | None = None) -> Case:

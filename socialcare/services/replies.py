@@ -31,6 +31,7 @@ from socialcare.platforms.base import (
     TransientSendError,
 )
 from socialcare.services import interrupted_replies, private_replies, reply_limits, send_pacing
+from socialcare.services.db_retry import retry_on_deadlock
 from socialcare.services.events import record_event
 from socialcare.services.reply_window import (
     META_PLATFORMS,
@@ -49,6 +50,7 @@ logger = logging.getLogger("socialcare.replies")
 BACKOFF_BASE_SECONDS = 15
 
 
+@retry_on_deadlock
 @transaction.atomic
 def send_reply(
     case: Case,
