@@ -167,6 +167,14 @@ def takeable(now: dt.datetime) -> Q:
     return processing & lapsed
 
 
+def lapsed(delivery: WebhookDelivery, now: dt.datetime) -> bool:
+    """``takeable`` for a row in hand (the claiming UPDATE checks it again)."""
+    if delivery.lease_until is not None and delivery.lease_until < now:
+        return True
+    stale = now - app_settings.STALE_DELIVERY_AFTER
+    return delivery.claimed_at is not None and delivery.claimed_at < stale
+
+
 class Claim:
     """This worker's claim of some deliveries: one token for all it took together."""
 

@@ -42,7 +42,7 @@ from socialcare.services import (
     account_routing,
     history,
 )
-from socialcare.services.deliveries import Claim, holder_dead, takeable
+from socialcare.services.deliveries import Claim, holder_dead, lapsed, takeable
 from socialcare.services.identities import (
     write_seen,
 )
@@ -209,7 +209,7 @@ def _claim(delivery_id: int, claim: Claim) -> tuple[WebhookDelivery | None, bool
     now = timezone.now()
     if delivery.status in _CLAIMABLE:
         free = Q(status=delivery.status)
-    elif delivery.status == WebhookDelivery.Status.PROCESSING and _lapsed(delivery, now):
+    elif delivery.status == WebhookDelivery.Status.PROCESSING and lapsed(delivery, now):
         free = takeable(now)
     elif delivery.status == WebhookDelivery.Status.PROCESSING and holder_dead(delivery.claimed_by):
         free = Q(status=delivery.status, claim_token=delivery.claim_token)
@@ -236,14 +236,6 @@ def _claim(delivery_id: int, claim: Claim) -> tuple[WebhookDelivery | None, bool
     delivery.attempts += 1
     claim.took([delivery])
     return delivery, True
-
-
-def _lapsed(delivery: WebhookDelivery, now: dt.datetime) -> bool:
-    """``deliveries.takeable`` for a row in hand (the UPDATE checks it again)."""
-    if delivery.lease_until is not None and delivery.lease_until < now:
-        return True
-    stale = now - app_settings.STALE_DELIVERY_AFTER
-    return delivery.claimed_at is not None and delivery.claimed_at < stale
 
 
 def _parse(delivery: WebhookDelivery) -> _Work:
