@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
+from collections.abc import Iterator
 from io import StringIO
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import CommandError, call_command
+from django.core.management import call_command
+from django.db import transaction
 from django.db.models import Count
 
 from socialcare.conf import app_settings
@@ -46,9 +48,21 @@ pytestmark = pytest.mark.django_db
 NOW = dt.datetime(2026, 3, 11, 14, 30, tzinfo=dt.UTC)
 
 
+@pytest.fixture(scope="module")
+def loaded_demo(django_db_setup: None, django_db_blocker: Any) -> Iterator[dict[str, Any]]:
+    """The demo, loaded once per module and worker (seconds each) inside a transaction that is
+    rolled back at the end; each test runs in its own savepoint within it (pytest-django's
+    ``django_db``), so what a test changes is gone before the next. Every test of this module
+    starts from the loaded demo: those that need an empty database are in test_demo_command.py.
+    """
+    with django_db_blocker.unblock(), transaction.atomic():
+        yield load_demo_data(now=NOW)
+        transaction.set_rollback(True)
+
+
 @pytest.fixture
-def demo() -> dict[str, Any]:
-    return load_demo_data(now=NOW)
+def demo(loaded_demo: dict[str, Any], db: None) -> dict[str, Any]:
+    return loaded_demo
 
 
 def test_cases_in_every_status_and_priority(demo: dict[str, Any]) -> None:
@@ -225,53 +239,6 @@ def test_canned_replies_pass_the_tone_check(demo: dict[str, Any]) -> None:
     private = {t[1] for t in TEMPLATES if t[2] in ("", "private")}
     assert {f"{s}/public" for s in public} | {f"{s}/private" for s in private} == set(checked)
     assert checked["sorry-next-step/public"] >= 10
-
-
-def _password(output: str) -> str:
-    match = re.search(r"^\s*password\s+(\S+)", output, re.MULTILINE)
-    assert match, output
-    return match[1]
-
-
-def test_command_creates_the_admin_and_prints_its_password(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.delenv("SOCIALCARE_DEMO_PASSWORD", raising=False)
-    out = StringIO()
-    call_command("socialcare_demo", "--no-serve", stdout=out)
-    password = _password(out.getvalue())
-    admin = get_user_model().objects.get(username="admin")
-    assert admin.is_superuser and admin.is_staff and admin.check_password(password)
-    assert re.search(r"^\s+maya\s+Support agent, Social Care$", out.getvalue(), re.MULTILINE)
-    assert re.search(r"^\s+hannah\s+Support supervisor, Escalations$", out.getvalue(), re.MULTILINE)
-    for username in DEMO_LOGINS:
-        assert get_user_model().objects.get(username=username).check_password(password)
-    assert "created group Support agent" in out.getvalue()
-    assert Channel.objects.filter(name=MARKER_CHANNEL).exists()
-    assert "Loaded the Acme demo" in out.getvalue()
-
-
-def test_command_again_resets_the_password_and_keeps_the_data(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    call_command("socialcare_demo", "--no-serve", stdout=StringIO())
-    cases = Case.objects.count()
-    monkeypatch.setenv("SOCIALCARE_DEMO_PASSWORD", "let-me-in-demo")
-    out = StringIO()
-    call_command("socialcare_demo", "--no-serve", stdout=out)
-    assert _password(out.getvalue()) == "let-me-in-demo"
-    assert "(the same for all of them; from $SOCIALCARE_DEMO_PASSWORD)" in out.getvalue()
-    for username in ("admin", *DEMO_LOGINS):
-        assert get_user_model().objects.get(username=username).check_password("let-me-in-demo")
-    assert "group Support agent is up to date" in out.getvalue()
-    assert "already loaded" in out.getvalue()
-    assert Case.objects.count() == cases
-
-
-def test_command_refuses_a_bad_address_before_doing_anything() -> None:
-    with pytest.raises(CommandError, match="not a port"):
-        call_command("socialcare_demo", "--addrport", "localhost:http", stdout=StringIO())
-    assert not Channel.objects.exists()
 
 
 def test_the_brand_accounts_share_one_webhook_url_per_app(demo: dict[str, Any]) -> None:
