@@ -160,6 +160,20 @@ DEFAULTS: dict[str, Any] = {
     # Relations a customer merge leaves on the merged record ("app_label.Model" or
     # "app_label.Model.field"), e.g. a history app's rows that describe that record.
     "MERGE_LEAVE_RELATIONS": [],
+    # CSAT (docs/csat.md): how long after a case is resolved its survey goes (the agent may
+    # reopen meanwhile), how long a survey link works, and the site address a link starts with
+    # (e.g. "https://crm.example.com"; empty: channels asking by link send no survey).
+    "CSAT_DELAY": timedelta(minutes=10),
+    "CSAT_LINK_MAX_AGE": timedelta(days=7),
+    "CSAT_LINK_BASE_URL": "",
+    # Presence on the case page (docs/case-page.md, "Who else is here"): how often the page
+    # reports and asks, and how long a report counts as viewing / typing.
+    "PRESENCE_POLL_INTERVAL": timedelta(seconds=5),
+    "PRESENCE_TIMEOUT": timedelta(seconds=20),
+    "PRESENCE_TYPING_TIMEOUT": timedelta(seconds=8),
+    # Auto-assignment (docs/assignment.md): an online or away agent with no activity for this
+    # long goes offline (the routing scan, every minute).
+    "AGENT_IDLE_TIMEOUT": timedelta(minutes=30),
 }
 
 #: Settings whose value is a dotted path to import on first use.

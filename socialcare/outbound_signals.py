@@ -154,6 +154,15 @@ def on_sla_alert(sender: Any, *, alert: Any, case: Any, **kwargs: Any) -> None:
     )
 
 
+def on_csat_received(sender: Any, *, survey: Any, case: Any, **kwargs: Any) -> None:
+    from socialcare.services.csat import answers as csat_answers
+
+    _emit(
+        "case.csat_received",
+        lambda: {"case": payloads.case_data(case), "csat": csat_answers.survey_data(survey)},
+    )
+
+
 RECEIVERS = [
     (signals.case_opened, on_case_opened),
     (signals.case_status_changed, on_case_status_changed),
@@ -165,6 +174,7 @@ RECEIVERS = [
     (signals.incident_opened, on_incident_opened),
     (signals.incident_updated, on_incident_updated),
     (signals.sla_alert, on_sla_alert),
+    (signals.csat_received, on_csat_received),
 ]
 
 

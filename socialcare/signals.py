@@ -56,3 +56,7 @@ incident_updated = Signal()
 #: A customer proved they own a social identity by signing in with the platform.
 #: Arguments: identity, case, verification (IdentityVerification).
 identity_verified = Signal()
+
+#: A customer answered a case's CSAT survey (sent once the answer is committed).
+#: Arguments: survey (Survey), case.
+csat_received = Signal()

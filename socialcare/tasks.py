@@ -99,6 +99,25 @@ def send_automatic_message(message_id: int) -> None:
     send_pending(message_id)
 
 
+def acknowledge_out_of_hours(case_id: int, post_id: int) -> None:
+    from socialcare.services.out_of_hours import acknowledge
+
+    acknowledge(case_id, post_id)
+
+
+def send_csat_survey(case_id: int) -> None:
+    from socialcare.services.csat.sending import send_survey
+
+    send_survey(case_id)
+
+
+def scan_routing() -> None:
+    """Auto-assignment: idle agents go offline, queues drain, long waits are reported."""
+    from socialcare.services.routing.scan import scan
+
+    scan()
+
+
 def deliver_outbound(subscription_id: int) -> None:
     from socialcare.services.outbound import deliver_subscription
 
@@ -182,6 +201,19 @@ def enqueue_automatic_message(message_id: int, due_at: dt.datetime) -> None:
     )
 
 
+def enqueue_out_of_hours(case_id: int, post_id: int) -> None:
+    """Decide (and send) the out-of-hours acknowledgement of a customer post's case."""
+    async_task(
+        "socialcare.tasks.acknowledge_out_of_hours", case_id, post_id, group="socialcare.replies"
+    )
+
+
+def enqueue_csat_survey(case_id: int, at: dt.datetime) -> None:
+    """Send a resolved case's CSAT survey at ``at`` (``CSAT_DELAY`` after the resolution)."""
+    name = f"socialcare: CSAT survey of case {case_id}"
+    _run_at("socialcare.tasks.send_csat_survey", case_id, at, name, "socialcare.replies")
+
+
 def enqueue_sweep_claims(at: dt.datetime) -> None:
     """One extra run of the claims sweeper at ``at`` (a claim's lease lapses then); one per
     second however many workers ask."""
@@ -212,6 +244,7 @@ SCHEDULES: dict[str, tuple[str, int]] = {
     "socialcare: re-queue stuck replies": ("socialcare.tasks.sweep_replies", 5),
     "socialcare: send outbound webhooks": ("socialcare.tasks.deliver_outbound_due", 1),
     "socialcare: purge expired data": ("socialcare.tasks.purge_expired", 60),
+    "socialcare: auto-assignment scan": ("socialcare.tasks.scan_routing", 1),
 }
 
 

@@ -12,7 +12,7 @@ sign-in (``signin/<backend>/``) and the OAuth callback of every socialcare sign-
 from django.urls import include, path
 
 from socialcare import health, webhooks
-from socialcare.views import oauth, verify
+from socialcare.views import csat, oauth, verify
 
 app_name = "socialcare"
 
@@ -21,6 +21,7 @@ urlpatterns = [
     path("webhooks/<str:platform>/app/<slug:app_key>/", webhooks.app_webhook, name="app-webhook"),
     path("api/", include("socialcare.api.urls")),
     path("verify/<str:token>/", verify.verify, name="verify"),
+    path("csat/<str:token>/", csat.survey, name="csat"),
     path("signin/<str:backend>/", oauth.staff_begin, name="staff-signin"),
     path("oauth/complete/<str:backend>/", oauth.complete, name="oauth-complete"),
     path("health/", health.health, name="health"),

@@ -647,9 +647,16 @@ def test_teams(api: APIClient, team: Team, agent: Any, other_agent: Any) -> None
     rows = results(api.get(f"{V1}/teams/"))
     assert [row["name"] for row in rows] == ["Billing", "Care"]
     care = rows[1]
+    routing = {"capacity": 5, "languages": [], "platforms": [], "status": "offline"}  # #20
     assert care["members"] == [
-        {"user": agent.pk, "username": "alice", "name": "Alice Agent", "on_duty": True},
-        {"user": other_agent.pk, "username": "bob", "name": "Bob Backup", "on_duty": False},
+        {"user": agent.pk, "username": "alice", "name": "Alice Agent", "on_duty": True, **routing},
+        {
+            "user": other_agent.pk,
+            "username": "bob",
+            "name": "Bob Backup",
+            "on_duty": False,
+            **routing,
+        },
     ]
     assert api.get(f"{V1}/teams/{team.pk}/").json() == care
     assert ids(api.get(f"{V1}/teams/", {"search": "bill"})) == [rows[0]["id"]]

@@ -90,6 +90,7 @@ def stored_uris(channel: Channel) -> list[str]:
 
 
 # The thousand ----------------------------------------------------------------------------------
+@pytest.mark.heavy  # about 25 s: once per full run (scripts/test.sh; CI: with Django 6.1, SQLite)
 def test_a_thousand_mentions_late_ones_and_empty_pages_between_are_each_ingested_once(
     pds, bluesky, poll, clock, platform_server
 ):

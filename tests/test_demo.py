@@ -110,8 +110,12 @@ def test_timelines_are_complete_and_in_the_past(demo: dict[str, Any]) -> None:
     assert replies.exists()
     assert not replies.exclude(send_status=Post.SendStatus.SENT).exists()
     assert not replies.filter(sent_by__is_staff=False).exists()
+    # A person's reply is the first response; an out-of-hours acknowledgement is not.
+    answered = Case.objects.filter(
+        posts__direction=Post.Direction.OUTBOUND, posts__sent_by__isnull=False
+    )
     assert Case.objects.filter(first_responded_at__isnull=False).count() == (
-        Case.objects.filter(posts__direction=Post.Direction.OUTBOUND).distinct().count()
+        answered.distinct().count()
     )
     for kind in (CaseEvent.Kind.NOTE, CaseEvent.Kind.TAGS_CHANGED, CaseEvent.Kind.MERGED):
         assert CaseEvent.objects.filter(kind=kind).exists(), kind
@@ -333,3 +337,73 @@ def test_a_mastodon_complaint_edited_after_the_poll_keeps_its_old_text_on_the_ti
     page = admin_client.get(reverse("admin:socialcare_case_change", args=[case.pk]))
     html = page.content.decode()
     assert escape(post.text) in html and escape(f"Before: {old}") in html
+
+
+# Issue #20: who owns each conversation -----------------------------------------------------------
+
+
+def test_the_demo_has_statuses_skills_and_a_queued_case(demo: dict[str, Any]) -> None:
+    from socialcare.models import AgentStatus, AssignmentWait, Team, TeamMembership
+    from socialcare.services.routing.queue import waiting_cases
+
+    escalations = Team.objects.get(name="Escalations")
+    assert escalations.auto_assign
+    waiting = list(waiting_cases(escalations))
+    assert any(c.subject.startswith("reviewing the Acme Cam") for c in waiting)
+    assert AgentStatus.objects.filter(status="online").count() == 3
+    maya = TeamMembership.objects.get(user__username="maya")
+    assert maya.languages == ["en", "de"] and maya.capacity == 6
+    assert AssignmentWait.objects.filter(outcome="assigned").count() == 2
+
+
+def test_the_demo_has_a_channel_configured_and_a_case_acknowledged_at_night(
+    demo: dict[str, Any],
+) -> None:
+    from socialcare.models import AutomaticMessage
+
+    channel = Channel.objects.get(out_of_hours_ack=True)
+    assert channel.platform == "x" and channel.out_of_hours_template.language == "en"
+    [row] = AutomaticMessage.objects.filter(purpose__startswith="out_of_hours:")
+    assert row.status == AutomaticMessage.Status.SENT
+    case = row.case
+    assert case.team.name == "Billing" and case.first_responded_at is None
+    assert row.post.visibility == "private" and row.post.sent_by is None
+    # Saturday 7 March 23:10 in Berlin; Billing is back Monday 08:00, said in German.
+    assert "ab Montag 08:00 CET wieder" in row.post.text
+    assert case.events.filter(kind=CaseEvent.Kind.AUTOMATIC_MESSAGE, data__outcome="sent").exists()
+
+
+def test_the_demo_has_answered_and_pending_csat_surveys(demo: dict[str, Any]) -> None:
+    from socialcare.models import Survey
+
+    scores = {
+        (s.case.identity.handle.lower(), s.answered_via): s.score
+        for s in Survey.objects.select_related("case__identity")
+    }
+    assert sorted(v for v in scores.values() if v is not None) == [3, 4, 4, 5, 5]
+    assert list(scores.values()).count(None) == 1  # one customer has not answered yet
+    assert Survey.objects.filter(answered_via=Survey.Via.LINK, score=5).exists()
+
+
+def test_the_demo_offers_its_two_macros_by_team(demo: dict[str, Any]) -> None:
+    from socialcare.models import Macro
+    from socialcare.services import macros as macro_services
+
+    set_up_demo_staff("staff-pass-123")
+    users = get_user_model().objects
+    maya, priya = users.get(username="maya"), users.get(username="priya")  # Care, Billing
+    offered = macro_services.usable_macros
+    assert sorted(m.name for m in offered(maya)) == ["Escalate to billing", "Refund issued"]
+    assert [m.name for m in offered(priya)] == ["Refund issued"]
+    case = (
+        Case.objects.filter(team__name="Social Care", status="open", merged_into=None)
+        .order_by("pk")
+        .first()
+    )
+    result = macro_services.apply_macro(
+        case, Macro.objects.get(name="Escalate to billing"), actor=maya
+    )
+    case.refresh_from_db()
+    assert (case.team.name, case.priority, case.assignee) == ("Billing", "high", None)
+    assert "billing" in case.tags.values_list("name", flat=True)
+    assert result.event.data["actions"][-1] == "note added"

@@ -38,6 +38,9 @@ AGENT_DOC = {
     "view_slapolicy", "view_identityverification", "view_incident", "view_incidentevent", "view_incidentstep",
     "change_incidentstep", "view_playbook", "view_playbookstep", "hide_post",
     "view_automaticmessage",
+    "view_macro", "view_macroaction", "apply_macro",
+    "view_agentstatus",
+    "view_survey",
 }  # fmt: skip
 #: docs/roles.md, what a supervisor has on top (plus change on the customer model).
 SUPERVISOR_DOC = {

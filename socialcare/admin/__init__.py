@@ -23,9 +23,11 @@ from socialcare.admin.crisis import (
     PlaybookAdmin,
     SLAAlertAdmin,
 )
+from socialcare.admin.csat import SurveyAdmin
 from socialcare.admin.customers import CustomerAdmin, CustomerMergeAdmin, SocialIdentityAdmin
 from socialcare.admin.dashboard import SupportDashboardAdmin
 from socialcare.admin.inlines import CaseEventInline, PostInline, SocialIdentityInline
+from socialcare.admin.macros import MacroAdmin
 from socialcare.admin.outbound import OutboundDeliveryAdmin, WebhookSubscriptionAdmin
 from socialcare.admin.posts import CaseEventAdmin, PostAdmin
 from socialcare.admin.privacy import PrivacyRequestAdmin
@@ -46,6 +48,7 @@ __all__ = [
     "IdentityVerificationAdmin",
     "IncidentAdmin",
     "IncidentStepAdmin",
+    "MacroAdmin",
     "OutboundDeliveryAdmin",
     "PlaybookAdmin",
     "PostAdmin",
@@ -57,6 +60,7 @@ __all__ = [
     "SocialIdentityAdmin",
     "SocialIdentityInline",
     "SupportDashboardAdmin",
+    "SurveyAdmin",
     "TagAdmin",
     "TeamAdmin",
     "WebhookDeliveryAdmin",

@@ -5,6 +5,7 @@ survives a refusal as a draft kept in the session."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import redirect
 from django.urls import NoReverseMatch, path, reverse
+from django.utils import timezone
 
 from socialcare.admin.case_forms import (
     ADD_FIELDSETS,
@@ -24,6 +26,8 @@ from socialcare.admin.case_forms import (
     CaseForm,
     CaseHistoryFieldsMixin,
 )
+from socialcare.admin.case_presence import CasePresenceMixin, refuse_stale_reply, reply_since
+from socialcare.admin.macro_actions import CaseMacroMixin
 from socialcare.admin.moderation import CaseModerationMixin
 from socialcare.admin.viewer import ViewerAdminMixin, viewer_for
 from socialcare.models import Case, Playbook, Post, ReplyTemplate, Visibility
@@ -36,8 +40,14 @@ from socialcare.services.case_page import (
     customer_sentiment,
     load_case,
 )
+from socialcare.services.collision import (
+    ConversationChanged,
+    changes_since,
+    send_reply_if_unchanged,
+)
 from socialcare.services.handoff import hand_off
 from socialcare.services.incidents import open_incident_from_case
+from socialcare.services.presence import stop_typing
 from socialcare.services.templates import render_reply_template, text_limit
 from socialcare.services.tone import tone_warnings
 from socialcare.services.verification import create_link as create_verification_link
@@ -50,7 +60,12 @@ HELD_MESSAGE = (
 
 
 class CaseWorkspaceMixin(
-    CaseModerationMixin, CaseHistoryFieldsMixin, ViewerAdminMixin, admin.ModelAdmin
+    CasePresenceMixin,
+    CaseMacroMixin,
+    CaseModerationMixin,
+    CaseHistoryFieldsMixin,
+    ViewerAdminMixin,
+    admin.ModelAdmin,
 ):
     """The change view of ``CaseAdmin`` (the inbox lives in ``socialcare.admin.cases``)."""
 
@@ -136,6 +151,7 @@ class CaseWorkspaceMixin(
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def workspace_context(self, request: HttpRequest, obj: Case) -> dict[str, Any]:
+        now = timezone.now()  # before reading: the reply form's "seen at" (collision guard)
         case = load_case(obj.pk)
         try:
             limit = int(request.GET.get("timeline", TIMELINE_PAGE))
@@ -161,6 +177,8 @@ class CaseWorkspaceMixin(
             and bool(provider_for(case.identity.platform)),
             "sc_reply_limit": page.limits.get(draft.get("visibility") or Visibility.PUBLIC),
             "sc_moderation": self.moderation_context(request, page) if can_act else {},
+            **self.macro_context(request, can_act),
+            **self.presence_context(request, case, now),
         }
 
     # Actions -----------------------------------------------------------------------------------
@@ -186,7 +204,9 @@ class CaseWorkspaceMixin(
             action("reject", self._reject, "<int:post_id>/"),
             action("open-incident", self._open_incident),
             action("verify-link", self._verify_link),
+            action("macro", self._macro),
             *self.moderation_urls(action),
+            *self.presence_urls(),
         ]
         return urls + super().get_urls()
 
@@ -223,7 +243,11 @@ class CaseWorkspaceMixin(
 
     def _reply(self, request: HttpRequest, case: Case) -> HttpResponse | None:
         text = request.POST.get("text", "")
-        draft: dict[str, Any] = {"text": text, "visibility": request.POST.get("visibility", "")}
+        draft: dict[str, Any] = {
+            "text": text,
+            "visibility": request.POST.get("visibility", ""),
+            "seen_at": request.POST.get("seen_at", ""),
+        }
         try:
             return self._send(request, case, text, draft)
         except ValidationError:
@@ -240,21 +264,39 @@ class CaseWorkspaceMixin(
             text = draft["text"] = render_reply_template(template, load_case(case.pk), request.user)
         if not text.strip():
             raise ValidationError("Write a reply (or pick a canned one) first.")
+        since = reply_since(request.POST)
+        changes = changes_since(case, since, user=request.user) if since else None
         warnings = tone_warnings(text, sentiment=customer_sentiment(case), visibility=visibility)
         if warnings and not request.POST.get("send_anyway"):
             _keep_draft(
                 request, case, reply=True, **draft, warnings=[w.as_dict() for w in warnings]
             )
-            self.message_user(
-                request,
-                "Not sent yet: check the tone warnings below, edit the reply, or tick "
-                "“Send anyway” and send again.",
-                messages.WARNING,
-            )
+            if not changes:
+                self.message_user(
+                    request,
+                    "Not sent yet: check the tone warnings below, edit the reply, or tick "
+                    "“Send anyway” and send again.",
+                    messages.WARNING,
+                )
+        if changes:
+            keep = functools.partial(_keep_draft, request, case, reply=True, **draft)
+            refuse_stale_reply(self, request, changes, keep)
+        if changes or (warnings and not request.POST.get("send_anyway")):
             return redirect(self._case_url("page", case) + "#sc-reply-form")
-        post = reply_services.send_reply(
-            case, text, actor=request.user, visibility=visibility, template=template
-        )
+        try:
+            post = send_reply_if_unchanged(
+                case,
+                text,
+                since=since,
+                actor=request.user,
+                visibility=visibility,
+                template=template,
+            )
+        except ConversationChanged as changed:  # arrived between the check and the send
+            keep = functools.partial(_keep_draft, request, case, reply=True, **draft)
+            refuse_stale_reply(self, request, changed.changes, keep)
+            return redirect(self._case_url("page", case) + "#sc-reply-form")
+        stop_typing(case, request.user)
         if post.send_status == Post.SendStatus.AWAITING_APPROVAL:
             self.message_user(request, HELD_MESSAGE, messages.WARNING)
         else:
@@ -410,7 +452,16 @@ VERIFY_MESSAGE = (
     "soon): {url}"
 )
 
-ACTIONS = ("tone-check", "reply", "hand-off", "note", "work", "open-incident", "verify-link")
+ACTIONS = (
+    "tone-check",
+    "reply",
+    "hand-off",
+    "note",
+    "work",
+    "open-incident",
+    "verify-link",
+    "macro",
+)
 
 
 def _visibility(request: HttpRequest) -> str:

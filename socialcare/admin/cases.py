@@ -30,6 +30,7 @@ from socialcare.admin.deletion import TeamRuleDeletionMixin
 from socialcare.admin.inbox_actions import INBOX_ACTIONS
 from socialcare.admin.inbox_filters import INBOX_FILTERS
 from socialcare.admin.large_lists import BoundedPaginator, TwoStepChangeList
+from socialcare.admin.macro_actions import apply_macro_action
 from socialcare.admin.merge import merge_action
 from socialcare.conf import app_settings, platform_choices
 from socialcare.models import (
@@ -171,6 +172,7 @@ class CaseAdmin(TeamRuleDeletionMixin, CaseWorkspaceMixin, admin.ModelAdmin):
     )
     actions = [
         *INBOX_ACTIONS,
+        apply_macro_action,
         "merge_selected",
     ]
 

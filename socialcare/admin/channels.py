@@ -65,10 +65,14 @@ class _ChannelFormBase(forms.ModelForm):
             "can_reply_public",
             "can_message_private",
             "human_agent_tag",
+            "csat_mode",
             "default_team",
             "sla_policy",
             "is_active",
             "polling_enabled",
+            "out_of_hours_ack",
+            "out_of_hours_template",
+            "out_of_hours_public",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -82,6 +86,11 @@ class _ChannelFormBase(forms.ModelForm):
         if "app" in self.fields:
             platform = self.instance.platform if self.instance.pk else ""
             self.fields["app"].queryset = _apps_for(platform)
+        if "csat_mode" in self.fields:  # a form posted without it keeps the channel's choice
+            self.fields["csat_mode"].required = False
+
+    def clean_csat_mode(self) -> str:
+        return self.cleaned_data.get("csat_mode") or self.instance.csat_mode or "off"
 
     def save(self, commit: bool = True) -> Channel:
         channel = super().save(commit=False)
@@ -149,12 +158,22 @@ class ChannelAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
             main.insert(3, "app")
         if obj is None or is_polled(obj):  # a webhook channel has no polling to switch off
             main.append("polling_enabled")
-        replies = ["can_reply_public", "can_message_private", "default_team", "sla_policy"]
+        replies = [
+            "can_reply_public",
+            "can_message_private",
+            "default_team",
+            "sla_policy",
+            "csat_mode",
+        ]
         if obj is None or obj.platform in ("facebook", "instagram"):  # Meta's permission only
             replies.insert(2, "human_agent_tag")
         return [
             (None, {"fields": main}),
             ("Replies", {"fields": replies}),
+            (
+                "Out of hours (docs/out-of-hours.md)",
+                {"fields": ["out_of_hours_ack", "out_of_hours_template", "out_of_hours_public"]},
+            ),
             (
                 "Secrets (encrypted at rest)",
                 {

@@ -16,7 +16,7 @@ from socialcare.services.access import case_filter, visible_tags
 
 class TeamAdmin(TeamRuleDeletionMixin, admin.ModelAdmin):
     ordering = ["name", "pk"]  # its counts group rows: Meta.ordering no longer applies
-    list_display = ["name", "email", "member_count", "calendar"]
+    list_display = ["name", "email", "member_count", "calendar", "auto_assign"]
     search_fields = ["name"]
     inlines = [TeamMembershipInline]
     autocomplete_fields = ["calendar"]

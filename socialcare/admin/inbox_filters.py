@@ -11,6 +11,7 @@ from django.db.models.functions import Cast, RowNumber
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from socialcare.admin.availability import QueueFilter
 from socialcare.admin.viewer import viewer_for
 from socialcare.conf import platform_choices
 from socialcare.models import Case, Incident, Priority, Tag
@@ -268,4 +269,5 @@ INBOX_FILTERS = [
     PlatformFilter,
     IncidentFilter,
     TagFilter,
+    QueueFilter,
 ]

@@ -149,4 +149,4 @@ class TeamMembershipInline(admin.TabularInline):
     model = TeamMembership
     extra = 1
     raw_id_fields = ["user"]
-    fields = ["user", "on_duty"]
+    fields = ["user", "on_duty", "capacity", "languages", "platforms"]

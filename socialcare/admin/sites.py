@@ -19,6 +19,7 @@ from django.http import HttpRequest
 from socialcare.admin.apikeys import ApiKeyAdmin
 from socialcare.admin.apps_admin import PlatformAppAdmin
 from socialcare.admin.automatic_messages import AutomaticMessageAdmin
+from socialcare.admin.availability import AgentStatusAdmin
 from socialcare.admin.cases import CaseAdmin
 from socialcare.admin.channels import ChannelAdmin, WebhookDeliveryAdmin
 from socialcare.admin.config import (
@@ -35,14 +36,17 @@ from socialcare.admin.crisis import (
     PlaybookAdmin,
     SLAAlertAdmin,
 )
+from socialcare.admin.csat import SurveyAdmin
 from socialcare.admin.customers import CustomerAdmin, CustomerMergeAdmin, SocialIdentityAdmin
 from socialcare.admin.dashboard import SupportDashboardAdmin
+from socialcare.admin.macros import MacroAdmin
 from socialcare.admin.outbound import OutboundDeliveryAdmin, WebhookSubscriptionAdmin
 from socialcare.admin.posts import CaseEventAdmin, PostAdmin
 from socialcare.admin.privacy import PrivacyRequestAdmin
 from socialcare.admin.verification import IdentityVerificationAdmin
 from socialcare.conf import app_settings
 from socialcare.models import (
+    AgentStatus,
     ApiKey,
     AutomaticMessage,
     BusinessCalendar,
@@ -55,6 +59,7 @@ from socialcare.models import (
     IdentityVerification,
     Incident,
     IncidentStep,
+    Macro,
     OutboundDelivery,
     PlatformApp,
     Playbook,
@@ -65,6 +70,7 @@ from socialcare.models import (
     SLAPolicy,
     SocialIdentity,
     SupportDashboard,
+    Survey,
     Tag,
     Team,
     WebhookDelivery,
@@ -102,6 +108,9 @@ def model_admins() -> list[tuple[type[Model], type[ModelAdmin]]]:
         (IdentityVerification, IdentityVerificationAdmin),
         (PrivacyRequest, PrivacyRequestAdmin),
         (AutomaticMessage, AutomaticMessageAdmin),
+        (Macro, MacroAdmin),
+        (Survey, SurveyAdmin),
+        (AgentStatus, AgentStatusAdmin),
     ]
     if customer_model_name() == "socialcare.Customer":
         pairs.append((Customer, CustomerAdmin))

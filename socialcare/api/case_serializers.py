@@ -18,6 +18,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.settings import ISO_8601, api_settings
 
+from socialcare.api.csat_fields import CaseCsatSerializer, case_csat
 from socialcare.models import (
     Case,
     CaseEvent,
@@ -406,6 +407,10 @@ class CaseSerializer(serializers.ModelSerializer):
         help_text="Whether a private message may reach the customer now. Null in lists (it "
         "costs a query per case): read it on the case."
     )
+    csat = serializers.SerializerMethodField(
+        help_text="The case's satisfaction survey and answer (docs/csat.md); null when none "
+        "was sent."
+    )
 
     class Meta:
         model = Case
@@ -442,6 +447,7 @@ class CaseSerializer(serializers.ModelSerializer):
             "outbound_count",
             "note_count",
             "reply_window",
+            "csat",
             "created_at",
             "updated_at",
             "change_seq",
@@ -498,6 +504,11 @@ class CaseSerializer(serializers.ModelSerializer):
             return None
         return reference
 
+    @extend_schema_field(CaseCsatSerializer(allow_null=True))
+    def get_csat(self, case: Case) -> dict[str, Any] | None:
+        zone = _zone()
+        return case_csat(case, lambda at: _when(at, zone))
+
     def to_representation(self, case: Case) -> dict[str, Any]:
         """The fields above, rendered by hand (see "Hand-written rendering")."""
         zone = _zone()
@@ -534,6 +545,7 @@ class CaseSerializer(serializers.ModelSerializer):
             "outbound_count": _count(getattr(case, "outbound_count", None)),
             "note_count": _count(getattr(case, "note_count", None)),
             "reply_window": self.get_reply_window(case),
+            "csat": self.get_csat(case),
             "created_at": _when(case.created_at, zone),
             "updated_at": _when(case.updated_at, zone),
             "change_seq": case.change_seq,

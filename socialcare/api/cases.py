@@ -24,7 +24,7 @@ from rest_framework.routers import BaseRouter
 
 from socialcare.adapter import get_customer_adapter
 from socialcare.api import case_docs as docs
-from socialcare.api import verification
+from socialcare.api import collision, verification
 from socialcare.api.base import GenericViewSet, ReadOnlyViewSet
 from socialcare.api.case_filters import (
     CaseFilter,
@@ -43,11 +43,12 @@ from socialcare.api.case_serializers import (
     MergeSerializer,
     NoteSerializer,
     PostSerializer,
-    ReplySerializer,
     TimelineQuerySerializer,
 )
+from socialcare.api.csat_fields import case_csat_annotations
 from socialcare.api.pagination import SyncCursorPagination, TimelinePagination
 from socialcare.api.permissions import KeyScope, ModelPermissions, StaffOnly
+from socialcare.api.presence import CasePresenceActions
 from socialcare.api.schema import extend_schema
 from socialcare.api.verification import (
     CREATE as VERIFICATION_CREATE,
@@ -71,9 +72,9 @@ from socialcare.models import (
     get_customer_model,
 )
 from socialcare.services import cases as case_services
-from socialcare.services import replies as reply_services
 from socialcare.services import verification as verification_services
 from socialcare.services.access import merged_case_ids, visible_cases, visible_posts
+from socialcare.services.collision import ConversationChanged, send_reply_if_unchanged
 from socialcare.services.moderation_state import with_moderation
 from socialcare.services.timeline import timeline_events
 
@@ -225,6 +226,7 @@ def _case_annotations() -> dict[str, Any]:
         "inbound_count": _count(Post, "direction", Post.Direction.INBOUND.value),
         "outbound_count": _count(Post, "direction", Post.Direction.OUTBOUND.value),
         "note_count": _count(CaseEvent, "kind", CaseEvent.Kind.NOTE.value),
+        **case_csat_annotations(),
     }
 
 
@@ -363,7 +365,9 @@ class ActionPermissions(ModelPermissions):
         examples=[docs.CASE_EXAMPLE],
     ),
 )
-class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewSet):
+class CaseViewSet(
+    CasePresenceActions, mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewSet
+):
     queryset = Case.objects.all()
     serializer_class = CaseSerializer
     permission_classes = [StaffOnly, KeyScope, ActionPermissions]
@@ -483,22 +487,35 @@ class CaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericViewS
     @extend_schema(
         summary="Reply to the customer",
         description=docs.REPLY,
-        request=ReplySerializer,
-        responses={201: PostSerializer, **docs.error_responses(400, 401, 403, 404, 429)},
-        examples=[docs.REPLY_EXAMPLE, docs.POST_EXAMPLE],
+        request=collision.GuardedReplySerializer,
+        responses={
+            201: PostSerializer,
+            409: collision.CONFLICT_RESPONSE,
+            **docs.error_responses(400, 401, 403, 404, 429),
+        },
+        examples=[
+            docs.REPLY_EXAMPLE,
+            collision.GUARDED_REPLY_EXAMPLE,
+            docs.POST_EXAMPLE,
+            collision.CHANGED_EXAMPLE,
+        ],
     )
     @action(detail=True, methods=["post"], filter_backends=[])
     def replies(self, request: Request, pk: str | None = None) -> Response:
         case = self.get_object()
-        data = self._body(ReplySerializer, case=case)
-        post = reply_services.send_reply(
-            case,
-            data.get("text", ""),
-            actor=request.user,
-            visibility=data["visibility"],
-            in_reply_to=data.get("in_reply_to"),
-            template=data.get("template"),
-        )
+        data = self._body(collision.GuardedReplySerializer, case=case)
+        try:
+            post = send_reply_if_unchanged(
+                case,
+                data.get("text", ""),
+                since=data.get("if_unchanged_since"),
+                actor=request.user,
+                visibility=data["visibility"],
+                in_reply_to=data.get("in_reply_to"),
+                template=data.get("template"),
+            )
+        except ConversationChanged as changed:
+            return collision.conflict_response(changed.changes)
         post = post_queryset(Post.objects.filter(pk=post.pk)).get()
         return Response(PostSerializer(post).data, status=status.HTTP_201_CREATED)
 

@@ -273,7 +273,10 @@ class IdentityViewSet(
 class TeamViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, PeopleViewSet):
     queryset = Team.objects.prefetch_related(
         Prefetch(
-            "memberships", queryset=TeamMembership.objects.select_related("user").order_by("pk")
+            "memberships",
+            queryset=TeamMembership.objects.select_related(
+                "user", "user__socialcare_status"
+            ).order_by("pk"),
         )
     )
     serializer_class = TeamSerializer

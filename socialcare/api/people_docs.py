@@ -215,9 +215,29 @@ TEAM_EXAMPLE = {
     "name": "Care",
     "email": "care@example.com",
     "calendar": None,
+    "auto_assign": True,
+    "queue_wait_limit": "00:15:00",
     "members": [
-        {"user": 5, "username": "alice", "name": "Alice Agent", "on_duty": True},
-        {"user": 6, "username": "bob", "name": "Bob Backup", "on_duty": False},
+        {
+            "user": 5,
+            "username": "alice",
+            "name": "Alice Agent",
+            "on_duty": True,
+            "capacity": 5,
+            "languages": ["en", "fr"],
+            "platforms": [],
+            "status": "online",
+        },
+        {
+            "user": 6,
+            "username": "bob",
+            "name": "Bob Backup",
+            "on_duty": False,
+            "capacity": 3,
+            "languages": [],
+            "platforms": ["x"],
+            "status": "offline",
+        },
     ],
 }
 SLA_EXAMPLE = {

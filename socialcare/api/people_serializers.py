@@ -360,11 +360,18 @@ class HistoryCaseSerializer(serializers.ModelSerializer):
 class TeamMemberSerializer(serializers.ModelSerializer):
     username = serializers.SerializerMethodField()
     name = serializers.SerializerMethodField()
+    status = serializers.SerializerMethodField(help_text="online, away or offline.")
 
     class Meta:
         model = TeamMembership
-        fields = ["user", "username", "name", "on_duty"]
+        fields = [
+            "user", "username", "name", "on_duty", "capacity", "languages", "platforms", "status",
+        ]  # fmt: skip
         read_only_fields = fields
+
+    def get_status(self, membership: TeamMembership) -> str:
+        found = getattr(membership.user, "socialcare_status", None)
+        return found.status if found else "offline"
 
     def get_username(self, membership: TeamMembership) -> str:
         return membership.user.get_username()
@@ -379,7 +386,7 @@ class TeamSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Team
-        fields = ["id", "name", "email", "calendar", "members"]
+        fields = ["id", "name", "email", "calendar", "auto_assign", "queue_wait_limit", "members"]
         read_only_fields = fields
 
 

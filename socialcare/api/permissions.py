@@ -52,8 +52,17 @@ ROUTE_SCOPES: dict[str, tuple[str, str]] = {
     "api-key": ("api-keys:manage", "api-keys:manage"),
     # The ledger of automatic messages: what playbooks sent on cases (read-only, team rule).
     "automatic-message": ("cases:read", "cases:read"),
+    # CSAT surveys and answers of cases (read-only, team rule).
+    "csat-survey": ("cases:read", "cases:read"),
     # The event feed carries the cases and posts the case list and timelines do (read-only).
     "event-feed": ("cases:read", "cases:read"),
+    # Macros are case tools: listed with cases:read, run with cases:write (and replies:write
+    # when one sends a reply, checked by the view: socialcare.api.macros).
+    "macro": ("cases:read", "cases:write"),
+    "case-macro-apply": ("cases:read", "cases:write"),
+    # Auto-assignment: one's own status (setting it decides who gets cases) and the queue.
+    "agent-status": ("teams:read", "cases:write"),
+    "team-queue": ("cases:read", "cases:read"),
 }
 
 #: Actions that reach another resource than their route's: (route, action) → (scopes to read,
@@ -73,6 +82,10 @@ ACTION_SCOPES: dict[tuple[str, str], tuple[tuple[str, ...], tuple[str, ...]]] = 
     ("post-moderation", "hide"): (("posts:read",), ("cases:write", "posts:moderate")),
     ("post-moderation", "unhide"): (("posts:read",), ("cases:write", "posts:moderate")),
     ("post-moderation", "delete_on_platform"): (("posts:read",), ("cases:write", "posts:moderate")),
+    # Presence: saying one is looking at a case (or typing) changes nothing on it.
+    ("case", "presence"): (("cases:read",), ("cases:read",)),
+    # Running a macro on cases changes those cases.
+    ("macro", "apply"): (("cases:read",), ("cases:write",)),
 }
 
 #: Actions checked by their route's scopes, because they act on the route's own resource. Every

@@ -9,10 +9,13 @@ from rest_framework.routers import DefaultRouter
 from socialcare.api import (
     apikeys,
     automatic_messages,
+    availability,
     cases,
     channels,
     crisis,
+    csat,
     events,
+    macros,
     moderation,
     people,
     platform_apps,
@@ -29,12 +32,16 @@ crisis.register(router)
 privacy.register(router)
 apikeys.register(router)
 automatic_messages.register(router)
+csat.register(router)
+macros.register(router)
+availability.register(router)
 
 urlpatterns = [
     path("v1/", include(router.urls)),
     # Staff sessions only, not API keys: see socialcare.api.platform_apps and .channels.
     path("v1/", include(platform_apps.urlpatterns)),
     path("v1/", include(channels.urlpatterns)),
+    path("v1/", include(macros.urlpatterns)),
     path(
         "v1/customers/<str:pk>/export/",
         privacy.CustomerExportView.as_view(),
@@ -44,6 +51,7 @@ urlpatterns = [
         "v1/customers/<str:pk>/erase/", privacy.CustomerEraseView.as_view(), name="customer-erase"
     ),
     path("v1/events/", events.EventFeedView.as_view(), name="event-feed"),
+    path("v1/me/status/", availability.MyStatusView.as_view(), name="agent-status"),
     path("schema/", SchemaView.as_view(), name="api-schema"),
     path("docs/", SwaggerView.as_view(url_name="socialcare:api-schema"), name="api-docs"),
     path("redoc/", RedocView.as_view(url_name="socialcare:api-schema"), name="api-redoc"),

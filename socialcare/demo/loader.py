@@ -20,6 +20,7 @@ from socialcare import scoring
 from socialcare.demo import ids
 from socialcare.demo.automatic_story import record_holding_reply
 from socialcare.demo.backfill_story import play_backfill_story
+from socialcare.demo.csat_story import add_demo_surveys
 from socialcare.demo.data import (
     CHANNELS,
     CLOSED,
@@ -35,9 +36,12 @@ from socialcare.demo.data import (
     Identity,
     S,
 )
+from socialcare.demo.macro_story import add_demo_macros
 from socialcare.demo.mastodon_stories import play_mastodon_stories
 from socialcare.demo.meta_stories import play_meta_stories
+from socialcare.demo.out_of_hours_story import play_out_of_hours_story
 from socialcare.demo.platform_apps import add_platform_apps, hide_demo_comment
+from socialcare.demo.routing_story import play_routing_story
 from socialcare.demo.stories import STORIES, Story
 from socialcare.models import (
     BusinessCalendar,
@@ -126,14 +130,18 @@ class _Builder:
         add_platform_apps(self.channels, self.now)
         self._sla_policies(calendar)
         self._templates()
+        add_demo_macros(self)  # "Refund issued", "Escalate to billing" (issue #20)
         self._customers()
         for story in STORIES:
-            self.cases.append((story, self._play(story)))
+            self.cases.append((story, self.play(story)))
         hide_demo_comment(self.case_of("hana", "instagram"), self.agents["sofia"])  # order number
         self.cases += play_meta_stories(self)  # a private reply answered; a fetched mention
         self.cases += play_mastodon_stories(self)  # a complaint edited after it was polled
         self.cases += play_backfill_story(self)  # a channel's history: a case with no SLA clock
         record_holding_reply(self)  # an incident's holding reply, sent once (automatic_story)
+        self.cases += play_out_of_hours_story(self)  # a DM at night acknowledged (issue #20)
+        add_demo_surveys(self)  # CSAT: a few resolved cases surveyed and answered (issue #20)
+        self.cases += play_routing_story(self)  # statuses, capacities, a queued case (issue #20)
         self._merge_duplicates()
         self._privacy()
         self._touch()
@@ -223,13 +231,13 @@ class _Builder:
             customer = save_customer(name=name, email=email)  # through the customer adapter
             self.customers[key] = customer
             for spec in identities:
-                identity = self._identity(spec, owned=True)
+                identity = self.make_identity(spec, owned=True)
                 self.identities[key, spec[0]] = identity
                 link_identity(identity, customer)
         for key, spec in UNRESOLVED.items():
-            self.identities["?" + key, spec[0]] = self._identity(spec)
+            self.identities["?" + key, spec[0]] = self.make_identity(spec)
 
-    def _identity(self, spec: Identity, *, owned: bool = False) -> SocialIdentity:
+    def make_identity(self, spec: Identity, *, owned: bool = False) -> SocialIdentity:
         platform, handle, display_name, followers, verified, external_id = spec
         if followers is None:  # heavy-tailed, like real audiences: most small, a few large
             followers = min(int(25 * self.rng.paretovariate(0.8)), 45_000)
@@ -257,7 +265,7 @@ class _Builder:
 
     # Cases -------------------------------------------------------------------------------------
 
-    def _play(self, story: Story) -> Case:
+    def play(self, story: Story) -> Case:
         """Replay one story: the customer's post, the case, and what agents did, in order."""
         identity = self.identities[story.who, story.platform]
         agent = self.agents.get(story.agent)
@@ -325,7 +333,7 @@ class _Builder:
             else _kind(case, inbound=True, reply=bool(parent))
         )
         sentiment = story.sentiment if parent is None else story.follow_up_sentiment
-        post = self._post(
+        post = self.add_post(
             case,
             inbound=True,
             kind=kind,
@@ -354,7 +362,7 @@ class _Builder:
         text = render_reply_template(template, case, agent) if template else story.reply
         check_length(text, case.channel.platform, case.visibility)
         kind = _kind(case, inbound=False, reply=True)
-        post = self._post(
+        post = self.add_post(
             case,
             inbound=False,
             kind=kind,
@@ -378,7 +386,7 @@ class _Builder:
         note_response(case, at)
         return post
 
-    def _post(
+    def add_post(
         self,
         case: Case,
         *,

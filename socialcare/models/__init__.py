@@ -2,6 +2,7 @@
 
 from socialcare.models.apikey import ApiKey
 from socialcare.models.automatic_message import AutomaticMessage
+from socialcare.models.availability import AgentStatus, AssignmentWait
 from socialcare.models.case import Case, CustomerMerge, SupportDashboard, Tag
 from socialcare.models.change import ChangeCounter
 from socialcare.models.channel import SECRET_NAMES, Channel
@@ -17,6 +18,7 @@ from socialcare.models.crisis import (
     Severity,
     SLAAlert,
 )
+from socialcare.models.csat import Survey, SurveyMode
 from socialcare.models.customer import (
     AbstractCustomer,
     Customer,
@@ -28,6 +30,7 @@ from socialcare.models.customer import (
 from socialcare.models.delivery import WebhookDelivery
 from socialcare.models.event import CaseEvent
 from socialcare.models.identity import SocialIdentity
+from socialcare.models.macro import Macro, MacroAction
 from socialcare.models.outbound import (
     EVENT_TYPES,
     OutboundDelivery,
@@ -36,6 +39,7 @@ from socialcare.models.outbound import (
 )
 from socialcare.models.platform_app import APP_SECRET_NAMES, PlatformApp
 from socialcare.models.post import Post
+from socialcare.models.presence import CasePresence
 from socialcare.models.privacy import PrivacyRequest
 from socialcare.models.replay import DeliveryFingerprint
 from socialcare.models.sla import BusinessCalendar, BusinessHours, SLAPolicy
@@ -48,12 +52,15 @@ __all__ = [
     "EVENT_TYPES",
     "SECRET_NAMES",
     "AbstractCustomer",
+    "AgentStatus",
     "ApiKey",
+    "AssignmentWait",
     "AutomaticMessage",
     "BusinessCalendar",
     "BusinessHours",
     "Case",
     "CaseEvent",
+    "CasePresence",
     "ChangeCounter",
     "Channel",
     "Customer",
@@ -65,6 +72,8 @@ __all__ = [
     "Incident",
     "IncidentEvent",
     "IncidentStep",
+    "Macro",
+    "MacroAction",
     "OutboundDelivery",
     "OutboundEvent",
     "PlatformApp",
@@ -79,6 +88,8 @@ __all__ = [
     "Severity",
     "SocialIdentity",
     "SupportDashboard",
+    "Survey",
+    "SurveyMode",
     "Tag",
     "Team",
     "TeamMembership",

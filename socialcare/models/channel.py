@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from socialcare.models.csat import SurveyMode
 from socialcare.models.fields import EncryptedJSONField, PlatformField, redacted
 
 #: The secret slots a channel may hold, with the label an admin sees.
@@ -61,6 +62,49 @@ class Channel(models.Model):
             "may then answer a private message up to 7 days after the customer's last one (tag "
             "HUMAN_AGENT) instead of 24 hours. Turn it on only once Meta granted it: without it, "
             "Meta refuses such messages."
+        ),
+    )
+    csat_mode = models.CharField(
+        _("CSAT survey"),
+        max_length=8,
+        choices=SurveyMode.choices,
+        default=SurveyMode.OFF,
+        db_default=SurveyMode.OFF,
+        help_text=_(
+            "After a case is resolved, ask its customer once how we did: a 1–5 question they "
+            "answer in a private message, or a signed link to a small page (docs/csat.md)."
+        ),
+    )
+    # Out-of-hours acknowledgement (services/out_of_hours.py, docs/out-of-hours.md).
+    out_of_hours_ack = models.BooleanField(
+        _("acknowledge out of hours"),
+        default=False,
+        db_default=False,
+        help_text=_(
+            "When a customer writes while the team's business hours are closed and no agent of "
+            "the team is online, send one automatic message per case saying when a person will "
+            "answer (the template below)."
+        ),
+    )
+    out_of_hours_template = models.ForeignKey(
+        "socialcare.ReplyTemplate",
+        verbose_name=_("out-of-hours template"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text=_(
+            "The acknowledgement's text; {{ opens }} is when the team is back. Active templates "
+            "of the same name in other languages are used for customers writing in them."
+        ),
+    )
+    out_of_hours_public = models.BooleanField(
+        _("acknowledge public posts too"),
+        default=False,
+        db_default=False,
+        help_text=_(
+            "Off: only private messages are acknowledged (by private message). On: a public "
+            "post is acknowledged with a public reply."
         ),
     )
     default_team = models.ForeignKey(
@@ -121,6 +165,14 @@ class Channel(models.Model):
         Facebook Pages and Instagram accounts; other platforms have none. The admin form and
         the API both check it here."""
         super().clean()
+        if self.out_of_hours_ack and self.out_of_hours_template_id is None:
+            raise ValidationError(
+                {
+                    "out_of_hours_template": _(
+                        "Choose the reply template of the out-of-hours acknowledgement."
+                    )
+                }
+            )
         if self.app_id is None or not self.platform or self.platform in self.app.channel_platforms:
             return
         if self.platform not in {p for ps in self.app.CHANNEL_PLATFORMS.values() for p in ps}:

@@ -66,6 +66,7 @@ class CaseEvent(models.Model):
         VERIFICATION_FAILED = "verification_failed", _("Identity verification failed")
         MODERATED = "moderated", _("Moderated")
         AUTOMATIC_MESSAGE = "automatic_message", _("Automatic message")
+        MACRO_APPLIED = "macro_applied", _("Macro applied")
 
     case = models.ForeignKey(
         "socialcare.Case", on_delete=models.CASCADE, related_name="events", verbose_name=_("case")

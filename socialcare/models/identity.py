@@ -52,6 +52,12 @@ class SocialIdentity(models.Model):
         on_delete=models.SET_NULL,
         related_name="social_identities",
     )
+    csat_opt_out = models.BooleanField(
+        _("no satisfaction surveys"),
+        default=False,
+        db_default=False,
+        help_text=_("On: this account never gets a CSAT survey (the customer asked not to)."),
+    )
     first_seen_at = models.DateTimeField(_("first seen"), default=timezone.now)
     last_seen_at = models.DateTimeField(_("last seen"), default=timezone.now)
 

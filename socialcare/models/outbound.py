@@ -17,6 +17,7 @@ EVENT_TYPES: dict[str, str] = {
     "case.status_changed": _("A case changed status"),
     "case.sla_warning": _("A case's response or resolution is due soon"),
     "case.sla_breached": _("A case missed a response or resolution target"),
+    "case.csat_received": _("A customer answered a case's satisfaction survey"),
     "post.created": _("A customer post arrived"),
     "reply.sent": _("A reply reached the customer"),
     "post.moderated": _("A customer's comment was hidden, shown again or deleted on the platform"),

@@ -102,31 +102,8 @@ def request(
         once_per_customer = get_kind(step.kind).once_per_customer
         conversation = ANY_CONVERSATION if once_per_customer else conversation_key(case)
     settle = settle_seconds()
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            row = AutomaticMessage.objects.create(
-                identity_id=case.identity_id,
-                purpose=purpose,
-                conversation=conversation,
-                case=case,
-                incident_step=step,
-                created_at=now,
-                due_at=now + dt.timedelta(seconds=settle),
-            )
-    except IntegrityError:
-        other = (
-            AutomaticMessage.objects.filter(
-                identity_id=case.identity_id,
-                purpose=purpose,
-                conversation=conversation,
-                status__in=AutomaticMessage.HOLDING,
-            )
-            .select_related("case")
-            .first()
-        )
-        if other is None:  # the holder was cancelled since: a retry decides again
-            raise
+    row, other = _take_slot(case, purpose, conversation, step=step, settle=settle)
+    if other is not None:
         _skipped(case, step, other, actor)
         return None
     if settle <= 0:
@@ -307,3 +284,98 @@ def cases_merged(source: Case, target: Case, *, actor: Any = None) -> None:
                 f"{'got' if first.status == Status.SENT else 'is about to get'} it "
                 f"(message {first.pk})",
             )
+
+
+def _take_slot(
+    case: Case,
+    purpose: str,
+    conversation: str,
+    *,
+    step: IncidentStep | None = None,
+    settle: float = 0,
+) -> tuple[AutomaticMessage | None, AutomaticMessage | None]:
+    """Insert the ledger row of (``case``'s identity, ``purpose``, ``conversation``), due
+    ``settle`` seconds from now: ``(row, None)``; or, when the unique slot is held,
+    ``(None, holder)``. Raises the ``IntegrityError`` when the holder was cancelled since (a
+    retry decides again)."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            row = AutomaticMessage.objects.create(
+                identity_id=case.identity_id,
+                purpose=purpose,
+                conversation=conversation,
+                case=case,
+                incident_step=step,
+                created_at=now,
+                due_at=now + dt.timedelta(seconds=settle),
+            )
+        return row, None
+    except IntegrityError:
+        other = (
+            AutomaticMessage.objects.filter(
+                identity_id=case.identity_id,
+                purpose=purpose,
+                conversation=conversation,
+                status__in=AutomaticMessage.HOLDING,
+            )
+            .select_related("case")
+            .first()
+        )
+        if other is None:
+            raise
+        return None, other
+
+
+# Messages that are not a playbook step's (a CSAT survey): the caller sends at once ----------------
+
+
+def claim(
+    case: Case, purpose: str, *, conversation: str, label: str, actor: Any = None
+) -> AutomaticMessage | None:
+    """Take the (identity, ``purpose``, ``conversation``) slot for a message the caller sends
+    now, in its own transaction, then reports with ``mark_sent`` or ``release``. Returns the new
+    ledger row, or None when the customer already got (or is about to get) it: that is recorded
+    on ``case``'s timeline under ``label`` ("CSAT survey")."""
+    if not case.identity_id:
+        raise SocialCareError(f"{case.reference} has no customer identity to message.")
+    row, other = _take_slot(case, purpose, conversation)
+    if other is None:
+        return row
+    got = "got" if other.status == Status.SENT else "is about to get"
+    where = "this case" if other.case_id == case.pk else other.case.reference
+    record_event(
+        case,
+        CaseEvent.Kind.AUTOMATIC_MESSAGE,
+        actor=actor,
+        outcome="skipped",
+        purpose=purpose,
+        message=other.pk,
+        sent_on=other.case.reference,
+        text=f"{label}: not sent, the customer already {got} it on {where}.",
+    )
+    return None
+
+
+def mark_sent(row: AutomaticMessage, post: Post | None, *, label: str, actor: Any = None) -> None:
+    """``row``'s message went out as ``post``: the ledger and the case's timeline say so."""
+    AutomaticMessage.objects.filter(pk=row.pk).update(
+        status=Status.SENT, post=post, done_at=timezone.now()
+    )
+    row.status, row.post = Status.SENT, post
+    record_event(
+        row.case,
+        CaseEvent.Kind.AUTOMATIC_MESSAGE,
+        actor=actor,
+        post=post,
+        outcome="sent",
+        purpose=row.purpose,
+        message=row.pk,
+        text=f"{label}: sent.",
+    )
+
+
+def release(row: AutomaticMessage, reason: str) -> None:
+    """``row``'s message could not be sent: it is marked failed with ``reason`` (on the case's
+    timeline too), which frees its slot for a later attempt."""
+    _cancel(row, row.case, reason, status=Status.FAILED)

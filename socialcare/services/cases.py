@@ -161,7 +161,16 @@ def _open_case(
     )
     note_on_case(case, found)
     transaction.on_commit(lambda: signals.case_opened.send(Case, case=case, actor=actor))
+    _route(case, team_ids=(case.team_id,))
     return case
+
+
+def _route(case: Case, **kwargs: Any) -> None:
+    """Auto-assignment (``services.routing``) looks at the case once the change is committed."""
+    from socialcare.services.routing.assign import after_case_change  # it imports this module
+
+    case_id = case.pk
+    transaction.on_commit(lambda: after_case_change(case_id, **kwargs), robust=True)
 
 
 def allowed_transitions(case: Case) -> frozenset[str]:
@@ -227,6 +236,13 @@ def _set_status(case: Case, to: str, *, actor: Any, reason: str = "", **extra: A
             Case, case=case, actor=actor, from_status=previous, to_status=to
         )
     )
+    if to == Status.RESOLVED:  # its CSAT survey, when the channel asks (services.csat)
+        from socialcare.services.csat.sending import case_resolved
+
+        transaction.on_commit(lambda: case_resolved(case.pk))
+    if to in (Status.RESOLVED, Status.CLOSED) or (to == Status.OPEN and previous != Status.NEW):
+        reopened = previous in (Status.RESOLVED, Status.CLOSED)
+        _route(case, team_ids=(case.team_id,), reopened=reopened)
 
 
 @transaction.atomic
@@ -269,6 +285,7 @@ def assign_case(case: Case, assignee: Any, *, actor: Any = None) -> Case:
     transaction.on_commit(
         lambda: signals.case_assigned.send(Case, case=locked, actor=actor, previous=previous)
     )
+    _route(locked, team_ids=(locked.team_id,), drain=previous is not None or assignee is None)
     return _sync(case)
 
 
@@ -334,6 +351,7 @@ def set_team(case: Case, team: Team | None, *, actor: Any = None) -> Case:
         **{"from": str(previous or "")},
     )
     _announce(locked, actor, "team", previous.pk if previous else None, team.pk if team else None)
+    _route(locked, team_ids=(previous.pk if previous else None, team.pk if team else None))
     return _sync(case)
 
 

@@ -28,6 +28,8 @@ from django.utils import timezone
 from socialcare.conf import app_settings
 from socialcare.models import Case, Incident, Post, Team
 from socialcare.services.access import Viewer, case_filter, visible_posts
+from socialcare.services.csat.stats import csat_summary
+from socialcare.services.routing.queue import queue_figures
 from socialcare.services.sla_state import sla_state_filter
 
 RANGE_CHOICES = (7, 14, 30)
@@ -59,6 +61,8 @@ class Dashboard:
     active_incident_count: int
     incidents_opened: list[int]
     totals: dict[str, Any] = field(default_factory=dict)
+    #: CSAT answers per day, team and platform (``services.csat.stats``)
+    csat: Any = None
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
@@ -222,6 +226,7 @@ def build_dashboard(
             for i in range(len(dates))
         ],
         open_by_team=open_by_team,
+        csat=csat_summary(cases, dates, start, end, tz),
         active_incidents=shown,
         active_incident_count=active_count,
         incidents_opened=opened,
@@ -233,6 +238,8 @@ def build_dashboard(
             "p50": _round(percentile(all_minutes, 0.5)),
             "p90": _round(percentile(all_minutes, 0.9)),
             "open": sum(n for _, n in open_by_team),
+            # The team queue and time to assignment (services.routing).
+            **queue_figures(cases, start, end),
         },
     )
 

@@ -31,6 +31,7 @@ from socialcare.services import (
     sla,
 )
 from socialcare.services import cases as case_services
+from socialcare.services.csat import answers as csat_answers
 from socialcare.services.events import record_event, written_together
 from socialcare.services.identities import (
     upsert_identity,
@@ -186,6 +187,8 @@ def _ingest_new_post(
         Post.objects.filter(pk=parent.pk).update(case=case)
         record_post_events(case, [parent.pk])  # its "replied" event, at its time
     late = _after_inbound(case, post, priority, case_created)
+    if case.status == Case.Status.RESOLVED and post.visibility == "private":
+        csat_answers.record_from_post(post, case)  # the answer to its CSAT survey, if it is one
     if batch is not None:
         batch.stored(post)
         batch.caseless.discard(identity.pk if identity else None)
@@ -244,6 +247,9 @@ def _watch_for_crisis(posts: list[Post]) -> None:
             detectors.observe_posts(posts)
     except Exception:
         logger.exception("Detectors failed on posts %s", [p.pk for p in posts])
+    from socialcare.services.out_of_hours import posts_arrived
+
+    posts_arrived(posts)  # after the detectors: an incident they open gates it
 
 
 def _case_for(
@@ -346,6 +352,10 @@ def _usable(case: Case | None, item: InboundPost) -> Case | None:
     ended_at = case.closed_at if case.status == Case.Status.CLOSED else case.resolved_at
     if ended_at is not None and item.posted_at <= ended_at:
         return case  # a late delivery of something said before the case ended
+    if case.status == Case.Status.RESOLVED and csat_answers.answers_survey(
+        case, item.text, item.visibility, item.language
+    ):
+        return case  # a rating answering the case's CSAT survey joins it without reopening it
     if (
         case.status == Case.Status.RESOLVED
         and timezone.now() - case.resolved_at <= app_settings.REOPEN_WINDOW

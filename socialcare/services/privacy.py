@@ -34,6 +34,7 @@ from socialcare.models import (
     Post,
     PrivacyRequest,
     SocialIdentity,
+    Survey,
     WebhookDelivery,
     get_customer_model,
 )
@@ -357,6 +358,9 @@ def erase_customer(
             "case_subjects": Case.objects.filter(pk__in=case_ids)
             .exclude(subject="")
             .update(subject=""),
+            "csat_answers": Survey.objects.filter(case__in=case_ids)  # the words, not the score
+            .exclude(answer_text="")
+            .update(answer_text=""),
             "case_events": scrub_events(
                 CaseEvent.objects.filter(Q(case__in=case_ids) | Q(post__in=post_ids)), why
             ),

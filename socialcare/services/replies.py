@@ -30,7 +30,13 @@ from socialcare.platforms.base import (
     SendError,
     TransientSendError,
 )
-from socialcare.services import interrupted_replies, private_replies, reply_limits, send_pacing
+from socialcare.services import (
+    interrupted_replies,
+    out_of_hours,
+    private_replies,
+    reply_limits,
+    send_pacing,
+)
 from socialcare.services.db_retry import retry_on_deadlock
 from socialcare.services.events import record_event
 from socialcare.services.reply_window import (
@@ -318,7 +324,7 @@ def deliver_post(post_id: int) -> Post | None:
             **private_replies.sent_fields(post, sent),
         )
         post.refresh_from_db()
-        if post.case_id:
+        if post.case_id and out_of_hours.counts_as_response(post):  # not an acknowledgement
             note_response(post.case, post.posted_at)
         transaction.on_commit(lambda: signals.reply_sent.send(Post, post=post, case=post.case))
     return post

@@ -65,8 +65,16 @@ AGENT_PERMISSIONS = (
     "socialcare.view_playbookstep",
     # What the playbooks sent customers by themselves (services.automatic_messages).
     "socialcare.view_automaticmessage",
+    # Customers' satisfaction surveys and answers (services.csat).
+    "socialcare.view_survey",
     # Hide (and unhide) an abusive comment on the platform; deleting is the supervisor's.
     "socialcare.hide_post",
+    # Run macros (issue #20); only admins create and edit them.
+    "socialcare.view_macro",
+    "socialcare.view_macroaction",
+    "socialcare.apply_macro",
+    # Who is online, away or offline (auto-assignment, issue #20); one's own is set in the header.
+    "socialcare.view_agentstatus",
 )
 
 SUPERVISOR_PERMISSIONS = (

@@ -76,7 +76,7 @@ def closed_days(calendar: BusinessCalendar, year: int) -> set[dt.date]:
     return days
 
 
-def _open_windows(calendar: BusinessCalendar, start: dt.datetime):
+def open_windows(calendar: BusinessCalendar, start: dt.datetime):
     """The calendar's opening windows as (start, end) UTC instants, from ``start``'s local day on,
     or None when the calendar has no opening hours at all."""
     weekly: dict[int, list[tuple[dt.time, dt.time]]] = defaultdict(list)
@@ -116,7 +116,7 @@ def add_business_time(
     into real instants day by day, so DST changes shorten or lengthen that day's hours as they
     would for the team. A calendar with no opening hours counts as 24/7.
     """
-    windows = _open_windows(calendar, start) if calendar is not None else None
+    windows = open_windows(calendar, start) if calendar is not None else None
     if windows is None:
         return start + duration
     cursor = start.astimezone(UTC)
@@ -130,7 +130,7 @@ def add_business_time(
             return begin + remaining
         remaining -= available
         cursor = window_end
-    raise AssertionError("unreachable: _open_windows raises when it runs out")
+    raise AssertionError("unreachable: open_windows raises when it runs out")
 
 
 def business_time_between(
@@ -140,7 +140,7 @@ def business_time_between(
     ``end`` is not after ``start``."""
     if end <= start:
         return dt.timedelta(0)
-    windows = _open_windows(calendar, start) if calendar is not None else None
+    windows = open_windows(calendar, start) if calendar is not None else None
     if windows is None:
         return end - start
     total = dt.timedelta(0)

@@ -86,9 +86,12 @@ def customer_values(case: Case) -> dict[str, Any]:
     }
 
 
-def render_reply_template(template: ReplyTemplate, case: Case, agent: Any = None) -> str:
+def render_reply_template(
+    template: ReplyTemplate, case: Case, agent: Any = None, *, extra: dict[str, Any] | None = None
+) -> str:
     """The template's text for this case: ``{{ customer }}``, ``{{ agent }}``, ``{{ case }}``,
-    ``{{ handle }}`` and ``{{ brand }}``. Autoescaping is off: the result is plain text. No
+    ``{{ handle }}`` and ``{{ brand }}``, plus the caller's ``extra`` values (the out-of-hours
+    acknowledgement's ``{{ opens }}``). Autoescaping is off: the result is plain text. No
     value is ever rendered empty: see ``customer_values``; without an agent (an automatic
     reply) or a brand, the word and a signature dash before it ("– {{ agent }}") go."""
     agent_name = ""
@@ -100,6 +103,7 @@ def render_reply_template(template: ReplyTemplate, case: Case, agent: Any = None
         "agent": agent_name or _Missing(_NO_VALUE),
         "case": case,
         "brand": brand or _Missing(_NO_VALUE),
+        **(extra or {}),
     }
     text = Template(template.text).render(Context(context, autoescape=False))
     return _settle(text, (template.language or "en").split("-")[0].lower())

@@ -36,6 +36,7 @@ from socialcare.models import (
     Case,
     Channel,
     Detector,
+    Macro,
     PlatformApp,
     Playbook,
     PlaybookStep,
@@ -43,6 +44,7 @@ from socialcare.models import (
     ReplyTemplate,
     SLAPolicy,
     SocialIdentity,
+    Survey,
     Team,
     TeamMembership,
     WebhookSubscription,
@@ -286,6 +288,20 @@ def build_world(
             conversation=conversation,
             case=world.cases[name],
             due_at=timezone.now(),
+        )
+    # A macro (issue #20) every team may run: its routes have an object to read and apply.
+    macro = Macro.objects.create(name="VISIBLE-macro")
+    macro.actions.create(position=1, kind="note", text="VISIBLE-macro note")
+    # A CSAT survey (issue #20) on each team's case, the hidden one answered with a canary.
+    for name, answer in (("mine", "VISIBLE-csat"), ("hidden", canary("csat-answer"))):
+        Survey.objects.create(
+            case=world.cases[name],
+            identity_id=world.cases[name].identity_id,
+            platform=world.cases[name].channel.platform,
+            score=4,
+            answer_text=answer,
+            answered_at=timezone.now(),
+            answered_via="link",
         )
     customer_services.merge_customers(merged_customer, hidden_customer, actor=carol)
     verification_services.create_link(mine, actor=agent)
