@@ -9,9 +9,11 @@ import time
 
 import pytest
 from django.db import connection
+from django.db.models import Max
 from django.test.utils import CaptureQueriesContext
 
-from socialcare.models import Channel, Post, WebhookDelivery
+from socialcare.models import Case, Channel, Post, WebhookDelivery
+from socialcare.models.change import ChangeCounter
 from socialcare.services import ingest as ingest_services
 from socialcare.services import ingest_posts
 from socialcare.services.deliveries import accept_delivery
@@ -238,3 +240,24 @@ def test_events_of_a_block_that_fails_are_not_written():
             record_event(case, CaseEvent.Kind.NOTE, text="two")
         assert not CaseEvent.objects.filter(case=case).exists()
     assert [e.data["text"] for e in case.events.order_by("pk")] == ["one", "two"]
+
+
+def test_a_batch_takes_the_change_numbers_of_the_cases_it_changed_once_at_its_end():
+    """A batch bumps the cases its events changed once, when they are all written, not once per
+    event (four statements a bump); each case still has a change number of its own."""
+    targets = make_targets()[:1]
+    posts = generate(targets, 100, seed=5)
+    channel = Channel.objects.get(pk=targets[0].channel_id)
+    delivery = accept_delivery(channel, merged_body(posts), {}, queue=False)
+    before = Case.objects.aggregate(m=Max("change_seq"))["m"] or 0
+    with CaptureQueriesContext(connection) as queries:
+        assert process_delivery(delivery.pk).posts_count == 100
+    counter = ChangeCounter._meta.db_table
+    taken = [q for q in queries if q["sql"].startswith("UPDATE") and counter in q["sql"]]
+    cases = Case.objects.filter(change_seq__gt=before)
+    new_cases = cases.count()
+    assert new_cases == Case.objects.count() > 10
+    # 270 before (a bump per event besides each case UPDATE), 169 now: what remains is the
+    # UPDATE of each post's case (last_inbound_at, priority), the next set-based step (#21)
+    assert len(taken) < 2 * 100
+    assert len(set(cases.values_list("change_seq", flat=True))) == new_cases  # each its own

@@ -40,6 +40,7 @@ from socialcare.platforms.base import (
 from socialcare.platforms.registry import UnknownPlatform, get_adapter
 from socialcare.services import (
     account_routing,
+    change_seq,
     history,
 )
 from socialcare.services.deliveries import Claim, holder_dead, lapsed, takeable
@@ -115,7 +116,7 @@ def _ingest_events(channel: Channel, works: Sequence[_Work], *, isolate: bool) -
     """The batch's events in order; ``isolate``: each in its own savepoint (a failing one is
     recorded on its delivery), else the first failure propagates."""
     events = [e for w in works for e in w.events]
-    with _batched(channel, events) as batch:
+    with _batched(channel, events) as batch, change_seq.bumped_together():
         for work in works:
             with history.ingesting(work.delivery):
                 for event in sorted(work.events, key=_event_time):
