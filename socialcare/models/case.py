@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from socialcare.exceptions import CustomerDeleteRefused
-from socialcare.models.change import allocate
+from socialcare.models.change import allocate, deferred_bumps
 from socialcare.models.choices import Priority, Visibility
 from socialcare.models.customer import customer_display_name
 
@@ -116,9 +116,15 @@ class CaseQuerySet(models.QuerySet):
     # without a syncing client seeing it again.
 
     def update(self, **kwargs: Any) -> int:
-        """``QuerySet.update``, giving each updated case a new ``change_seq`` of its own."""
+        """``QuerySet.update``, giving each updated case a new ``change_seq`` of its own (inside
+        ``change_seq.bumped_together``: when that block ends, in the same transaction)."""
         if "change_seq" in kwargs:
             return super().update(**kwargs)
+        deferred = deferred_bumps.get()
+        if deferred is not None and self.db == router.db_for_write(Case):
+            pks = list(self.values_list("pk", flat=True))
+            deferred.update(pks)
+            return super(CaseQuerySet, self.filter(pk__in=pks)).update(**kwargs) if pks else 0
         with transaction.atomic(using=self.db, savepoint=False):
             pks = list(self.order_by("pk").values_list("pk", flat=True).distinct())
             updated = 0

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable
+from typing import Any
 
 from django.db import IntegrityError, connections, models, transaction
+
+#: Inside ``services.change_seq.bumped_together``: the ids of the cases to give new change
+#: numbers when the block ends (in the same transaction). ``CaseQuerySet.update`` then writes
+#: without taking numbers and adds its cases here.
+deferred_bumps: contextvars.ContextVar[set[Any] | None] = contextvars.ContextVar(
+    "socialcare_deferred_bumps", default=None
+)
 
 
 class ChangeCounter(models.Model):

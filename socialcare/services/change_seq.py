@@ -9,7 +9,6 @@ a merge, an identity link, a customer edit) calls :func:`bump` for the cases it 
 
 from __future__ import annotations
 
-import contextvars
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -18,12 +17,8 @@ from django.db import router, transaction
 from django.utils import timezone
 
 from socialcare.models import Case
+from socialcare.models.change import deferred_bumps
 from socialcare.models.fields import has_field
-
-#: Inside ``bumped_together``: the ids of the cases to bump when the block ends.
-_deferred: contextvars.ContextVar[set[Any] | None] = contextvars.ContextVar(
-    "socialcare_deferred_bumps", default=None
-)
 
 
 def bump(case_ids: Iterable[Any], *, using: str | None = None) -> int:
@@ -32,7 +27,7 @@ def bump(case_ids: Iterable[Any], *, using: str | None = None) -> int:
     ids = sorted({pk for pk in case_ids if pk is not None})
     if not ids:
         return 0
-    deferred = _deferred.get()
+    deferred = deferred_bumps.get()
     if deferred is not None and using is None:
         deferred.update(ids)
         return len(ids)
@@ -46,15 +41,15 @@ def bumped_together() -> Iterator[None]:
     for all of them, not a round of four statements per change), still inside the caller's
     transaction: the numbers become visible at its commit, as before. For an ingest batch,
     whose posts each bump their case a few times. If the block raises, nothing is bumped."""
-    if _deferred.get() is not None:  # an enclosing block bumps them
+    if deferred_bumps.get() is not None:  # an enclosing block bumps them
         yield
         return
     ids: set[Any] = set()
-    token = _deferred.set(ids)
+    token = deferred_bumps.set(ids)
     try:
         yield
     finally:
-        _deferred.reset(token)
+        deferred_bumps.reset(token)
     bump(ids)
 
 
