@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from socialcare.models import (
     Case,
@@ -21,9 +20,9 @@ from socialcare.models import (
 )
 from socialcare.services import cases as case_services
 from socialcare.services import macros as macro_services
-from socialcare.services.apikeys import create_api_key
 from socialcare.services.incidents import open_incident_from_case
 from socialcare.services.roles import ADMIN, AGENT
+from tests.test_api_cases import client_for as client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -300,20 +299,8 @@ def test_roles_limit_who_is_offered_a_macro(alice, refund, make_user):
 
 
 @pytest.fixture
-def key_for():
-    def make(user, **options):
-        _, plain = create_api_key(user, "tests", **options)
-        client = APIClient()
-        client.default_format = "json"
-        client.credentials(HTTP_AUTHORIZATION=f"Api-Key {plain}")
-        return client
-
-    return make
-
-
-@pytest.fixture
-def api(alice, key_for):
-    return key_for(alice)
+def api(alice, client_for):
+    return client_for(alice)
 
 
 def test_api_lists_the_macros_offered_with_filters(api, refund, billing_only, template):
@@ -347,7 +334,9 @@ def test_api_applies_a_macro_to_a_case(api, alice, case, refund):
     assert case.status == "resolved"
 
 
-def test_api_refusals_are_4xx_with_nothing_changed(api, key_for, alice, case, refund, billing_only):
+def test_api_refusals_are_4xx_with_nothing_changed(
+    api, client_for, alice, case, refund, billing_only
+):
     refused = api.post(f"{API}/cases/{case.pk}/macros/{refund.pk}/apply/")  # no post to answer
     assert refused.status_code == 400
     assert refused.json()["code"] == "macro_refused" and "Step 1" in refused.json()["detail"]
@@ -355,10 +344,10 @@ def test_api_refusals_are_4xx_with_nothing_changed(api, key_for, alice, case, re
     assert api.post(f"{API}/cases/{case.pk}/macros/999999/apply/").status_code == 404
     assert api.post(f"{API}/cases/999999/macros/{refund.pk}/apply/").status_code == 404
     assert api.get(f"{API}/cases/{case.pk}/macros/{refund.pk}/apply/").status_code == 405
-    no_reply = key_for(alice, scopes=["cases:read", "cases:write"])
+    no_reply = client_for(alice, scopes=["cases:read", "cases:write"])
     lacking = no_reply.post(f"{API}/cases/{case.pk}/macros/{refund.pk}/apply/")
     assert lacking.status_code == 403 and "replies:write" in lacking.json()["detail"]
-    reader = key_for(alice, scopes=["cases:read"])
+    reader = client_for(alice, scopes=["cases:read"])
     assert reader.get(f"{API}/macros/").status_code == 200
     assert reader.post(f"{API}/cases/{case.pk}/macros/{refund.pk}/apply/").status_code == 403
     assert api.post(f"{API}/macros/abc/apply/", {"cases": [case.pk]}).status_code == 404
