@@ -148,20 +148,7 @@ def _send(row: AutomaticMessage, case: Case, actor: Any) -> None:
     if step is None:
         raise SocialCareError("The playbook step of this automatic message is gone.")
     post = get_kind(step.kind).send_automatic(step.incident, step, case, actor)
-    AutomaticMessage.objects.filter(pk=row.pk).update(
-        status=Status.SENT, post=post, case=case, done_at=timezone.now()
-    )
-    row.status, row.post, row.case = Status.SENT, post, case
-    record_event(
-        case,
-        CaseEvent.Kind.AUTOMATIC_MESSAGE,
-        actor=actor,
-        post=post,
-        outcome="sent",
-        purpose=row.purpose,
-        message=row.pk,
-        text=f"{step.title}: sent.",
-    )
+    mark_sent(row, post, label=step.title, actor=actor, case=case)
 
 
 def _cancel(
@@ -357,14 +344,24 @@ def claim(
     return None
 
 
-def mark_sent(row: AutomaticMessage, post: Post | None, *, label: str, actor: Any = None) -> None:
-    """``row``'s message went out as ``post``: the ledger and the case's timeline say so."""
+def mark_sent(
+    row: AutomaticMessage,
+    post: Post | None,
+    *,
+    label: str,
+    actor: Any = None,
+    case: Case | None = None,
+) -> None:
+    """``row``'s message went out as ``post`` on ``case`` (default: the row's; a held step's
+    message goes out on the case its thread lives on now): the ledger and that case's timeline
+    say so."""
+    case = case or row.case
     AutomaticMessage.objects.filter(pk=row.pk).update(
-        status=Status.SENT, post=post, done_at=timezone.now()
+        status=Status.SENT, post=post, case=case, done_at=timezone.now()
     )
-    row.status, row.post = Status.SENT, post
+    row.status, row.post, row.case = Status.SENT, post, case
     record_event(
-        row.case,
+        case,
         CaseEvent.Kind.AUTOMATIC_MESSAGE,
         actor=actor,
         post=post,
