@@ -144,6 +144,15 @@ class CaseQuerySet(models.QuerySet):
                 )
         return updated
 
+    def update_by_pk(self, pk: Any, **kwargs: Any) -> int:
+        """``filter(pk=pk).update(**kwargs)`` for a case whose key the caller knows: inside
+        ``change_seq.bumped_together`` one UPDATE, without reading the keys it updates first."""
+        deferred = deferred_bumps.get()
+        if deferred is None or "change_seq" in kwargs or self.db != router.db_for_write(Case):
+            return self.filter(pk=pk).update(**kwargs)
+        deferred.add(pk)
+        return super(CaseQuerySet, self.filter(pk=pk)).update(**kwargs)
+
     def bulk_create(self, objs: Iterable[Any], *args: Any, **kwargs: Any) -> list[Any]:
         objs = list(objs)
         if not objs:
@@ -369,6 +378,12 @@ class Case(models.Model):
         if kwargs.get("update_fields") is not None and not kwargs["update_fields"]:
             return super().save(*args, **kwargs)  # saves nothing
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        deferred = deferred_bumps.get()
+        if deferred is not None and using == router.db_for_write(Case):
+            # Inside ``change_seq.bumped_together``: the block gives it its number when it ends.
+            super().save(*args, **kwargs)
+            deferred.add(self.pk)
+            return None
         with transaction.atomic(using=using, savepoint=False):
             if self.pk is not None and not self._state.adding:
                 _lock_rows(using, [self.pk])

@@ -230,7 +230,7 @@ def settle(case: Case) -> Case:
         changes["next_response_due_at"] = _next_response_due(locked, found, first, last_out)
     changes = {k: v for k, v in changes.items() if before[k] != v}
     if changes:
-        Case.objects.filter(pk=locked.pk).update(**changes, updated_at=timezone.now())
+        Case.objects.update_by_pk(locked.pk, **changes, updated_at=timezone.now())
         for name, value in changes.items():
             setattr(locked, name, value)
     withdraw_breaches(locked, rows)

@@ -146,7 +146,7 @@ def _open_case(
     sla.apply_policy(case, start=case.sla_started_at)
     case.save()
     case.reference = format_reference(case.pk)
-    Case.objects.filter(pk=case.pk).update(reference=case.reference)
+    Case.objects.update_by_pk(case.pk, reference=case.reference)
     record_event(
         case,
         CaseEvent.Kind.CREATED,
@@ -167,10 +167,9 @@ def _open_case(
 
 def _route(case: Case, **kwargs: Any) -> None:
     """Auto-assignment (``services.routing``) looks at the case once the change is committed."""
-    from socialcare.services.routing.assign import after_case_change  # it imports this module
+    from socialcare.services.routing.after_commit import route
 
-    case_id = case.pk
-    transaction.on_commit(lambda: after_case_change(case_id, **kwargs), robust=True)
+    route(case.pk, **kwargs)
 
 
 def allowed_transitions(case: Case) -> frozenset[str]:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from django.db import connections, router
 from django.utils import timezone
 
 from socialcare.models import Case, CaseEvent, Post
@@ -67,22 +68,56 @@ def record_customer_change(
 
 
 @contextmanager
-def written_together() -> Iterator[None]:
+def written_together(*, until_read: bool = False) -> Iterator[None]:
     """Store the events recorded inside the block in one INSERT when it ends (in the order
-    they were recorded), not one each. For a short block of writes that reads no events back;
-    if the block raises, its events are dropped with the rest of its work."""
+    they were recorded), not one each. If the block raises, its events are dropped with the
+    rest of its work.
+
+    Without ``until_read``, for a short block of writes that reads no events back. With it, for
+    a long one (an ingest batch): any SQL statement of the block that touches the events table
+    (a read, an update, a delete, another insert) first stores the events recorded so far, so
+    every statement sees the timeline as if each event had been stored when recorded."""
     if _pending.get() is not None:  # an enclosing block writes them
         yield
         return
     pending: list[CaseEvent] = []
     token = _pending.set(pending)
     try:
-        yield
+        if until_read:
+            connection = connections[router.db_for_write(CaseEvent)]
+            with connection.execute_wrapper(_StoreBeforeRead(pending)):
+                yield
+        else:
+            yield
     finally:
         _pending.reset(token)
+    _store(pending)
+
+
+def _store(pending: list[CaseEvent]) -> None:
     if pending:
-        CaseEvent.objects.bulk_create(pending)
-        change_seq.bump(event.case_id for event in pending)
+        events = list(pending)
+        pending.clear()
+        CaseEvent.objects.bulk_create(events)
+        change_seq.bump(event.case_id for event in events)
+
+
+class _StoreBeforeRead:
+    """A database execute wrapper: stores the pending events before a statement on their table."""
+
+    def __init__(self, pending: list[CaseEvent]) -> None:
+        self.pending = pending
+        self.table = CaseEvent._meta.db_table
+        self.storing = False
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        if self.pending and not self.storing and self.table in sql:
+            self.storing = True
+            try:
+                _store(self.pending)
+            finally:
+                self.storing = False
+        return execute(sql, params, many, context)
 
 
 def user_label(user: Any) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from django.db import DatabaseError, transaction
@@ -44,6 +45,7 @@ from socialcare.services import (
     history,
 )
 from socialcare.services.deliveries import Claim, holder_dead, lapsed, takeable
+from socialcare.services.events import written_together
 from socialcare.services.identities import (
     write_seen,
 )
@@ -60,6 +62,7 @@ from socialcare.services.ingest_posts import (  # noqa: F401 (their public home 
     ingest_post,
 )
 from socialcare.services.platform_sessions import ChannelSessionStore
+from socialcare.services.routing.after_commit import routed_together
 
 logger = logging.getLogger("socialcare.ingest")
 
@@ -116,7 +119,14 @@ def _ingest_events(channel: Channel, works: Sequence[_Work], *, isolate: bool) -
     """The batch's events in order; ``isolate``: each in its own savepoint (a failing one is
     recorded on its delivery), else the first failure propagates."""
     events = [e for w in works for e in w.events]
-    with _batched(channel, events) as batch, change_seq.bumped_together():
+    # Optimistic (``isolate`` false): the batch's events are stored together when it ends or
+    # when a statement touches their table; with a savepoint per event, each event's own.
+    with (
+        _batched(channel, events) as batch,
+        change_seq.bumped_together(),
+        routed_together() as routed,
+        written_together(until_read=True) if not isolate else nullcontext(),
+    ):
         for work in works:
             with history.ingesting(work.delivery):
                 for event in sorted(work.events, key=_event_time):
@@ -126,6 +136,7 @@ def _ingest_events(channel: Channel, works: Sequence[_Work], *, isolate: bool) -
                         batch.settled(event, key)
                         continue
                     observed, seen = len(batch.observed), dict(batch.identities.seen)
+                    changed = len(routed)
                     try:
                         with transaction.atomic():
                             work.created += ingest(channel, event).created
@@ -137,6 +148,7 @@ def _ingest_events(channel: Channel, works: Sequence[_Work], *, isolate: bool) -
                         )
                         work.errors.append(f"{_event_id(event)}: {type(exc).__name__}: {exc}")
                         del batch.observed[observed:]
+                        del routed[changed:]
                         batch.identities.seen = seen
                         batch.forget()
                     else:

@@ -8,6 +8,7 @@ import contextvars
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.db.models import Q
 
@@ -46,14 +47,38 @@ class _Batch:
     quiet: set[tuple[str, str]] = field(default_factory=set)
     #: Identity ids known to have no case that is open, resolved or waiting (not merged).
     caseless: set[int] = field(default_factory=set)
+    #: (platform, conversation id, identity id): that author has no stored post on a case in
+    #: that conversation (read for the batch's known authors; see :meth:`silent_in`).
+    silent: set[tuple[str, str, int]] = field(default_factory=set)
+    #: The same, for posts this batch stored: these authors have spoken there since.
+    spoke: set[tuple[str, str, int]] = field(default_factory=set)
+    #: (platform, conversation id) with no stored brand's post without a case (no early echo).
+    echoless: set[tuple[str, str]] = field(default_factory=set)
     #: Committed inbound posts to show the detectors once the batch commits, in order.
     observed: list[Post] = field(default_factory=list)
 
     def forget(self) -> None:
         """Stop trusting what was read (a rolled-back savepoint undid writes it accounted for)."""
         self.identities.clear()
-        for known in (self.absent, self.no_post, self.childless, self.quiet, self.caseless):
+        for known in (
+            self.absent,
+            self.no_post,
+            self.childless,
+            self.quiet,
+            self.caseless,
+            self.silent,
+            self.spoke,
+            self.echoless,
+        ):
             known.clear()
+
+    def silent_in(self, platform: str, conversation_id: str, identity_id: int) -> bool:
+        """Whether the author is known to have no stored post on a case in the conversation: none
+        was read for the batch, or the batch created the identity, and the batch stored none."""
+        key = (platform, conversation_id, identity_id)
+        return key not in self.spoke and (
+            key in self.silent or identity_id in self.identities.created
+        )
 
     def settled(self, event: Event, key: tuple[str, str]) -> None:
         """Keep the sets true after ``event`` (whose post is ``key``) was ingested."""
@@ -70,6 +95,10 @@ class _Batch:
             self.childless.discard((post.platform, post.in_reply_to_external_id))
         if post.conversation_id:
             self.quiet.discard((post.platform, post.conversation_id))
+            if post.author_id and post.case_id:
+                self.spoke.add((post.platform, post.conversation_id, post.author_id))
+            if post.direction == Post.Direction.OUTBOUND and not post.case_id:
+                self.echoless.discard((post.platform, post.conversation_id))
 
 
 _batch: contextvars.ContextVar[_Batch | None] = contextvars.ContextVar(
@@ -83,8 +112,8 @@ def _event_posts(events: Sequence[Event]) -> list[InboundPost]:
     ]
 
 
-def _by_platform(keys: set[tuple[str, str]]) -> dict[str, list[str]]:
-    grouped: dict[str, list[str]] = {}
+def _by_platform(keys: set[tuple[str, Any]]) -> dict[str, list[Any]]:
+    grouped: dict[str, list[Any]] = {}
     for platform, value in keys:
         grouped.setdefault(platform, []).append(value)
     return grouped
@@ -147,6 +176,21 @@ def _batched(channel: Channel, events: Sequence[Event]) -> Iterator[_Batch]:
         if known
         else []
     )
+    spoken = conversations & talked
+    silent, echoless = _silent_authors(items, identities, spoken), set()
+    private = {(i.platform, i.conversation_id) for i in items if i.visibility == "private"}
+    for platform, ids in _by_platform(private & spoken).items():
+        echoed = set(
+            Post.objects.filter(
+                platform=platform,
+                conversation_id__in=ids,
+                direction=Post.Direction.OUTBOUND,
+                case__isnull=True,
+            )
+            .values_list("conversation_id", flat=True)
+            .distinct()
+        )
+        echoless |= {(platform, c) for c in ids if c not in echoed}
     batch = _Batch(
         channel_id=channel.pk,
         identities=identities,
@@ -155,6 +199,8 @@ def _batched(channel: Channel, events: Sequence[Event]) -> Iterator[_Batch]:
         childless=own_refs - replied,
         quiet=conversations - talked,
         caseless=known - with_cases,
+        silent=silent,
+        echoless=echoless | (private - spoken),
     )
     token = _batch.set(batch)
     try:
@@ -162,6 +208,28 @@ def _batched(channel: Channel, events: Sequence[Event]) -> Iterator[_Batch]:
             yield batch
     finally:
         _batch.reset(token)
+
+
+def _silent_authors(
+    items: Sequence[InboundPost], identities: IdentityCache, spoken: set[tuple[str, str]]
+) -> set[tuple[str, str, int]]:
+    """(platform, conversation, identity id) of the batch's posts, in conversations that have
+    stored posts, whose (already stored) author has no post on a case there."""
+    wanted: set[tuple[str, str, int]] = set()
+    for item in items:
+        identity = identities.get((item.author.platform, item.author.external_id))
+        if identity is not None and (item.platform, item.conversation_id) in spoken:
+            wanted.add((item.platform, item.conversation_id, identity.pk))
+    spoke: set[tuple[str, str, int]] = set()
+    for platform, keys in _by_platform({(p, (c, a)) for p, c, a in wanted}).items():
+        rows = Post.objects.filter(
+            platform=platform,
+            conversation_id__in={c for c, _ in keys},
+            author_id__in={a for _, a in keys},
+            case__isnull=False,
+        ).values_list("conversation_id", "author_id")
+        spoke |= {(platform, c, a) for c, a in rows.distinct()}
+    return wanted - spoke
 
 
 def _known_absent(platform: str, external_id: str) -> bool:
@@ -184,6 +252,12 @@ def _lock_channel(channel: Channel) -> None:
     # the channel row when another transaction (an agent's reply, a webhook accept) inserts a row
     # pointing at it. Plain FOR UPDATE deadlocked against replies (found by tests/scaleout).
     Channel.objects.select_for_update(no_key=True).filter(pk=channel.pk).values_list("pk").first()
+
+
+def _silent(platform: str, conversation_id: str, identity_id: int) -> bool:
+    """Whether the running batch knows the author has no post on a case in the conversation."""
+    batch = _batch.get()
+    return batch is not None and batch.silent_in(platform, conversation_id, identity_id)
 
 
 def _childless(platform: str, refs: list[str]) -> bool:

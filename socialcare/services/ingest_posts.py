@@ -25,6 +25,7 @@ from socialcare.platforms.base import (
 )
 from socialcare.services import (
     case_facts,
+    change_seq,
     history,
     private_replies,
     private_threads,
@@ -42,7 +43,9 @@ from socialcare.services.ingest_batch import (
     _known,
     _known_absent,
     _lock_channel,
+    _silent,
 )
+from socialcare.services.routing.after_commit import routed_together
 from socialcare.services.timeline import record_post_event, record_post_events
 
 logger = logging.getLogger("socialcare.ingest")
@@ -197,7 +200,8 @@ def _ingest_new_post(
     elif not old:
         transaction.on_commit(lambda: _watch_for_crisis([post]))
     adopted = _adopt_children(channel, post, case)
-    if (talked and private_threads.adopt_echoes(post, case)) or adopted or late:
+    echoes = talked and not _known("echoless", (post.platform, post.conversation_id))
+    if (echoes and private_threads.adopt_echoes(post, case)) or adopted or late:
         case_facts.settle(_live(case))  # arrived out of order: what an in-order pass gives
     from socialcare.services.mention_details import after_ingest
 
@@ -243,7 +247,14 @@ def _watch_for_crisis(posts: list[Post]) -> None:
     if not posts:
         return
     try:
-        with transaction.atomic(), sla.policies_cached():
+        # The cases the detectors and the playbooks' steps change take their change numbers
+        # once, at the end, and auto-assignment looks at them together after the commit.
+        with (
+            transaction.atomic(),
+            sla.policies_cached(),
+            change_seq.bumped_together(),
+            routed_together(),
+        ):
             detectors.observe_posts(posts)
     except Exception:
         logger.exception("Detectors failed on posts %s", [p.pk for p in posts])
@@ -313,7 +324,11 @@ def _candidate_cases(
     )
     if child is not None:
         yield mine(child.case)
-    if item.conversation_id and not _known("quiet", (item.platform, item.conversation_id)):
+    if (
+        item.conversation_id
+        and not _known("quiet", (item.platform, item.conversation_id))
+        and not _silent(item.platform, item.conversation_id, identity.pk)
+    ):
         sibling = (
             Post.objects.filter(
                 platform=item.platform,
@@ -390,7 +405,7 @@ def _after_inbound(case: Case, post: Post, priority: str, case_created: bool) ->
                 post.posted_at, dt.timedelta(minutes=policy.next_response_minutes), calendar
             )
     if updates:
-        Case.objects.filter(pk=case.pk).update(**updates, updated_at=timezone.now())
+        Case.objects.update_by_pk(case.pk, **updates, updated_at=timezone.now())
         for name, value in updates.items():
             setattr(case, name, value)
     if (
