@@ -100,8 +100,17 @@ class InboxChangeList(TwoStepChangeList):
     """The inbox's list: bounded count, two-step page (``large_lists``), and what the count
     and pagination templates show."""
 
+    #: Each filter as a dropdown of the inbox's filter bar (summary: its title and choice).
+    filter_template = "socialcare/admin/case/filter.html"
+
     def page_queryset(self, queryset: QuerySet) -> QuerySet:
         return super().page_queryset(with_last_post(queryset))
+
+    def get_filters(self, request: HttpRequest, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
+        found = super().get_filters(request, *args, **kwargs)
+        for spec in found[0]:
+            spec.template = self.filter_template
+        return found
 
     def get_results(self, request: HttpRequest) -> None:
         super().get_results(request)
@@ -111,6 +120,11 @@ class InboxChangeList(TwoStepChangeList):
         self.result_count_label = label or number_format(self.result_count)
         limit = getattr(self.paginator, "limit", None)
         self.count_limit = number_format(limit, force_grouping=True) if limit else ""
+        self.active_filter_count = sum(
+            1
+            for spec in self.filter_specs
+            if any(name in self.params for name in spec.expected_parameters())
+        )
 
 
 def duration(delta: dt.timedelta) -> str:
@@ -358,7 +372,11 @@ class CaseAdmin(TeamRuleDeletionMixin, CaseWorkspaceMixin, admin.ModelAdmin):
                 label,
                 f"{score:+.2f}",
             )
-        return format_html('{}<br><span class="sc-reach" title="reach">{}</span>', mood, reach)
+        return format_html(
+            '<span class="sc-pair">{} <span class="sc-reach" title="reach">{}</span></span>',
+            mood,
+            reach,
+        )
 
     @admin.display(description="priority", ordering="priority_rank")
     def priority_column(self, obj: Case) -> str:
@@ -370,9 +388,15 @@ class CaseAdmin(TeamRuleDeletionMixin, CaseWorkspaceMixin, admin.ModelAdmin):
 
     @admin.display(description="assignee · team", ordering="assignee__username")
     def assignee_column(self, obj: Case) -> str:
-        who = user_label(obj.assignee) if obj.assignee_id else "—"
+        who = user_label(obj.assignee) if obj.assignee_id else "unassigned"
         team = obj.team.name if obj.team_id else "no team"
-        return format_html('{}<br><span class="sc-muted">{}</span>', who, team)
+        return format_html(
+            '<span class="sc-pair"><span class="sc-assignee{}">{}</span> '
+            '<span class="sc-team sc-muted">{}</span></span>',
+            "" if obj.assignee_id else " sc-muted",
+            who,
+            team,
+        )
 
     @admin.display(description="SLA", ordering=F("response_due").asc(nulls_last=True))
     def sla(self, obj: Case) -> str:
@@ -397,7 +421,7 @@ class CaseAdmin(TeamRuleDeletionMixin, CaseWorkspaceMixin, admin.ModelAdmin):
         if state in ("met", "missed") and obj.is_open and next_due:
             overdue = " sc-next-due--overdue" if next_due < now else ""
             return format_html(
-                '{}<br><small class="sc-next-due{}">next reply {}</small>',
+                '{} <small class="sc-next-due{}">next reply {}</small>',
                 span,
                 overdue,
                 countdown(next_due, now),

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from django.db import models
@@ -40,7 +41,7 @@ from django.db.models import (
     When,
 )
 
-from socialcare.models import Case, CaseEvent, Post
+from socialcare.models import Case, CaseEvent, Post, Priority
 from socialcare.services.events import record_event, written_together
 
 if TYPE_CHECKING:
@@ -189,6 +190,127 @@ class Timeline:
     @property
     def older_limit(self) -> int:
         return min(self.limit + TIMELINE_PAGE, TIMELINE_MAX)
+
+    @cached_property
+    def groups(self) -> list[TimelineGroup]:
+        """:attr:`items` with system events of the same minute folded (:func:`fold_system_events`)."""
+        return fold_system_events(self.items)
+
+
+# Folding system events ---------------------------------------------------------------------------
+
+K = CaseEvent.Kind
+#: What the case page folds together when several happen in the same minute: changes to the case
+#: itself, never what someone wrote (posts, replies, notes), moderation or a hand-off.
+SYSTEM_EVENTS = frozenset(
+    {
+        K.CREATED,
+        K.STATUS_CHANGED,
+        K.PRIORITY_CHANGED,
+        K.ASSIGNEE_CHANGED,
+        K.TEAM_CHANGED,
+        K.TAGS_CHANGED,
+        K.CUSTOMER_CHANGED,
+        K.SLA_BREACHED,
+        K.SLA_WITHDRAWN,
+        K.ESCALATED,
+        K.INCIDENT_LINKED,
+        K.MACRO_APPLIED,
+    }
+)
+
+
+@dataclass
+class TimelineGroup:
+    """One line of the case page: a single entry, or system events of one minute folded."""
+
+    items: list[TimelineItem] = field(default_factory=list)
+
+    @property
+    def folded(self) -> bool:
+        return len(self.items) > 1
+
+    @property
+    def item(self) -> TimelineItem:
+        return self.items[0]
+
+    @property
+    def at(self) -> dt.datetime:
+        return self.items[0].at
+
+    @property
+    def summary(self) -> str:
+        """ "Opened · assigned to Maya Okafor · status Open · tagged billing"."""
+        labels = [fold_label(item.event) for item in self.items if item.event is not None]
+        line = " · ".join(labels)
+        return line[:1].upper() + line[1:]
+
+    @property
+    def actors(self) -> str:
+        """Who did them, each once, in order ("system", "aiko")."""
+        names: list[str] = []
+        for item in self.items:
+            name = item.event.actor_label if item.event is not None else ""
+            if name and name not in names:
+                names.append(name)
+        return ", ".join(names)
+
+
+def is_system_event(item: TimelineItem) -> bool:
+    """Whether ``item`` may be folded with others of its minute (:data:`SYSTEM_EVENTS`)."""
+    return item.kind == "event" and item.event is not None and item.event.kind in SYSTEM_EVENTS
+
+
+def fold_system_events(items: Iterable[TimelineItem]) -> list[TimelineGroup]:
+    """``items`` (in timeline order) as groups: neighbouring system events of the same minute
+    become one group, everything else (posts, replies, notes, other events, a system event alone
+    in its minute) a group of one. The order never changes; nothing is read from the database."""
+    groups: list[TimelineGroup] = []
+    for item in items:
+        last = groups[-1] if groups else None
+        if (
+            last is not None
+            and is_system_event(item)
+            and is_system_event(last.items[-1])
+            and _minute(last.items[-1].at) == _minute(item.at)
+        ):
+            last.items.append(item)
+        else:
+            groups.append(TimelineGroup([item]))
+    return groups
+
+
+def _minute(at: dt.datetime) -> dt.datetime:
+    return at.replace(second=0, microsecond=0)
+
+
+def fold_label(event: CaseEvent) -> str:
+    """A few words for ``event`` in a folded line ("assigned to Maya", "status Open")."""
+    d = event.data or {}
+    match event.kind:
+        case K.CREATED:
+            return "opened"
+        case K.ASSIGNEE_CHANGED:
+            return f"assigned to {d['to']}" if d.get("to") else "unassigned"
+        case K.TEAM_CHANGED:
+            return f"team {d['to']}" if d.get("to") else "no team"
+        case K.STATUS_CHANGED:
+            return f"status {_label(Case.Status, d.get('to'))}"
+        case K.PRIORITY_CHANGED:
+            return f"priority {_label(Priority, d.get('to'))}"
+        case K.TAGS_CHANGED:
+            tags = d.get("to") or []
+            return f"tagged {', '.join(tags)}" if tags else "tags removed"
+        case _:
+            shown = getattr(event, "shown_summary", "") or event.get_kind_display()
+            return shown[:1].lower() + shown[1:] if shown[1:2].islower() else shown
+
+
+def _label(choices: Any, value: Any) -> str:
+    try:
+        return str(choices(value).label)
+    except ValueError:
+        return str(value)
 
 
 #: What the page reads of a post (not its raw payload or HTML).

@@ -46,6 +46,13 @@ CHROMIUM_FLAGS = [
     "--disable-quic",
     "--no-first-run",
 ]
+#: Issue #22's screens, (width, height): a laptop, a desktop, a wide screen and a phone.
+VIEWPORTS = {
+    "laptop": (1280, 800),
+    "desktop": (1440, 900),
+    "wide": (1920, 1080),
+    "phone": (390, 844),
+}
 #: Seconds the server and the worker get to start, and to stop before they are killed.
 START_TIMEOUT = 60
 STOP_TIMEOUT = 15
@@ -249,6 +256,7 @@ class Browser:
     server: DemoServer
     dialogs: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    theme_changed: bool = False
 
     def log_in(self, username: str, next_url: str = "/admin/") -> None:
         self.page.context.clear_cookies()
@@ -258,6 +266,25 @@ class Browser:
         with self.page.expect_navigation():
             self.page.click("input[type=submit]")
         assert "/admin/login/" not in self.page.url, f"{username} could not log in"
+
+    def resize(self, width: int, height: int) -> None:
+        """This tab's viewport (the shared context starts at 1400×900); see ``VIEWPORTS``."""
+        self.page.set_viewport_size({"width": width, "height": height})
+
+    def set_theme(self, theme: str) -> None:
+        """The admin's colour theme as its toggle stores it ("dark", "light" or "auto"), then
+        reload; the ``browser`` fixture puts "auto" back after the test."""
+        self.page.evaluate("theme => localStorage.setItem('theme', theme)", theme)
+        self.theme_changed = True
+        self.page.reload()
+
+    def in_viewport(self, locator: Any) -> bool:
+        """Whether the element's whole box (not empty) is inside the viewport."""
+        return locator.evaluate(
+            """el => { const r = el.getBoundingClientRect();
+                return r.width > 0 && r.height > 0 && r.left >= 0 && r.top >= 0
+                    && r.right <= innerWidth + 0.5 && r.bottom <= innerHeight + 0.5; }"""
+        )
 
     def shot(self, name: str) -> Path:
         path = self.server.artifacts / f"{name}.png"
@@ -279,5 +306,7 @@ def browser(browser_context: Any, demo_server: DemoServer) -> Iterator[Browser]:
     try:
         yield seen
     finally:
+        if seen.theme_changed:  # the context (and its localStorage) is shared by the session
+            page.evaluate("() => localStorage.setItem('theme', 'auto')")
         page.close()
         demo_server.check_alive()

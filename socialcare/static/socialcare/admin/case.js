@@ -1,6 +1,7 @@
 /* The case page (socialcare admin): canned replies, live character count, debounced tone check,
-   SLA countdowns. Everything here is an aid: the forms post and are checked on the server without
-   JavaScript too. No dependencies. */
+   SLA countdowns, the latest entries of a long conversation in view, keyboard shortcuts (through
+   shortcuts.js, included before this file). Everything here is an aid: the forms post and are
+   checked on the server without JavaScript too. No dependencies. */
 (function () {
   "use strict";
 
@@ -144,6 +145,129 @@
     });
   }
 
+  /* A conversation taller than its box (wide screens, case.css) opens on its latest entries,
+     unless the address asks for the top of the timeline ("Show older"). */
+  function showLatest() {
+    var timeline = document.getElementById("sc-timeline");
+    if (!timeline || window.location.hash === "#sc-timeline") {
+      return;
+    }
+    if (timeline.scrollHeight > timeline.clientHeight) {
+      timeline.scrollTop = timeline.scrollHeight;
+      timeline.tabIndex = 0; // a scrolling box: reachable and scrollable by keyboard
+    }
+  }
+
+  /* Case page keys (docs/case-page.md, "Keyboard shortcuts"). "a" and "e" submit the Work form,
+     exactly as choosing in it and pressing Save does. */
+  function focusField(id) {
+    var field = document.getElementById(id);
+    if (!field) {
+      return false;
+    }
+    field.scrollIntoView({ block: "center" });
+    field.focus({ preventScroll: true });
+    return true;
+  }
+
+  function announce(text) {
+    var live = document.getElementById("sc-shortcut-status");
+    if (!live) {
+      live = document.createElement("p");
+      live.id = "sc-shortcut-status";
+      live.className = "sc-notice";
+      live.setAttribute("role", "status");
+      var main = document.querySelector(".sc-case__main") || document.body;
+      main.insertBefore(live, main.firstChild);
+    }
+    live.textContent = text;
+  }
+
+  function submitWork(select, value, already, refusal) {
+    var form = document.getElementById("sc-work-form");
+    var field = form && form.querySelector(select);
+    if (!field) {
+      return false;
+    }
+    var options = Array.prototype.slice.call(field.options);
+    var saved = options.filter(function (option) {
+      return option.defaultSelected;
+    })[0];
+    if (saved && saved.value === value) {
+      announce(already);
+      return true;
+    }
+    if (!value || !options.some(function (option) { return option.value === value; })) {
+      announce(refusal);
+      return true;
+    }
+    field.value = value;
+    var save = form.querySelector("#sc-save-work");
+    if (form.requestSubmit) {
+      form.requestSubmit(save || undefined);
+    } else {
+      form.submit();
+    }
+    return true;
+  }
+
+  function caseShortcuts() {
+    var work = document.getElementById("sc-work-form");
+    var me = work ? work.getAttribute("data-me") : "";
+    return {
+      keys: {
+        r: function () {
+          return focusField("sc-reply-text");
+        },
+        n: function () {
+          return focusField("sc-note-text");
+        },
+        p: function () {
+          return focusField("sc-handoff-via") || focusField("sc-handoff-panel");
+        },
+        e: function () {
+          return submitWork(
+            "#sc-work-status",
+            "resolved",
+            "This case is already resolved.",
+            "This case cannot be resolved from its status."
+          );
+        },
+        a: function () {
+          return submitWork(
+            "#sc-work-assignee",
+            me || "",
+            "This case is already assigned to you.",
+            "You cannot be assigned this case."
+          );
+        },
+      },
+      help: [
+        ["r", "Reply: go to the reply box"],
+        ["n", "Note: go to the internal note box"],
+        ["p", "Take it private: go to that form"],
+        ["e", "Resolve the case (saves the Work form)"],
+        ["a", "Assign the case to me (saves the Work form)"],
+      ],
+    };
+  }
+
+  function setupShortcuts() {
+    var shortcuts = window.socialcareShortcuts;
+    if (!shortcuts || !document.getElementById("sc-case")) {
+      return;
+    }
+    var mine = caseShortcuts();
+    shortcuts.register(mine.keys, mine.help, { title: "Case page" });
+    var button = document.getElementById("sc-shortcuts-button");
+    if (button) {
+      button.hidden = false;
+      button.addEventListener("click", function () {
+        shortcuts.show();
+      });
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("sc-reply-form");
     if (form) {
@@ -152,5 +276,7 @@
     if (document.querySelector(".sc-countdown[data-due]")) {
       window.setInterval(tickCountdowns, 30000);
     }
+    showLatest();
+    setupShortcuts();
   });
 })();
