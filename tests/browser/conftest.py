@@ -58,6 +58,31 @@ START_TIMEOUT = 60
 STOP_TIMEOUT = 15
 
 
+#: The WCAG contrast ratio of an element's paint on the first opaque background behind it:
+#: ``locator.evaluate(CONTRAST)`` for its text ``color``, ``evaluate(CONTRAST, "fill")`` (or
+#: ``"stroke"``) for an SVG shape. Returns ``{ratio, paint, bg}``.
+CONTRAST = """(el, prop) => {
+    const rgb = s => (s.match(/[\\d.]+/g) || []).map(Number);
+    const lum = c => {
+        const [r, g, b] = c.slice(0, 3).map(v => {
+            v /= 255;
+            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+        });
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+    };
+    let node = el, bg = null;
+    while (node && node.nodeType === 1) {
+        const c = rgb(getComputedStyle(node).backgroundColor);
+        if (c.length === 3 || (c.length > 3 && c[3] > 0.5)) { bg = c; break; }
+        node = node.parentElement;
+    }
+    bg = bg || [255, 255, 255];
+    const paint = getComputedStyle(el)[prop || "color"];
+    const [a, b] = [lum(rgb(paint)), lum(bg)].sort((x, y) => y - x);
+    return {ratio: (a + 0.05) / (b + 0.05), paint, bg: bg.join(",")};
+}"""
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "browser: drives Chromium against the demo server (tests/browser)"

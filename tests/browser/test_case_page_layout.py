@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.browser.conftest import Browser
+from tests.browser.conftest import CONTRAST, Browser
 
 try:
     from playwright.sync_api import expect
@@ -29,24 +29,6 @@ REPLY = "Thanks for telling us, and sorry about this! We'll check it and DM you 
 PRIVATE_REPLY = "Thanks! Could you send us your order number here? We'll sort it out today."
 #: Nothing wider than the window (a page that scrolls sideways on a phone is broken).
 NO_OVERFLOW = "document.documentElement.scrollWidth <= window.innerWidth"
-#: The WCAG contrast ratio of an element's text on its (first opaque) background.
-CONTRAST = """el => {
-  const rgb = c => (c.match(/[\\d.]+/g) || []).map(Number);
-  const lum = ([r, g, b]) => {
-    const f = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4); };
-    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
-  };
-  let node = el, bg = null;
-  while (node && node.nodeType === 1) {
-    const c = rgb(getComputedStyle(node).backgroundColor);
-    if (c.length >= 3 && (c.length === 3 || c[3] > 0.5)) { bg = c; break; }
-    node = node.parentElement;
-  }
-  bg = bg || [255, 255, 255];
-  const fg = rgb(getComputedStyle(el).color);
-  const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
-  return (a + 0.05) / (b + 0.05);
-}"""
 
 
 def no_errors(browser: Browser) -> None:
@@ -293,7 +275,7 @@ def test_badges_and_sla_box_are_readable_in_dark_mode(browser: Browser):
                 ".sc-sla__rows dd",
                 "#sc-timeline .sc-tag",
             ):
-                ratio = page.locator(selector).first.evaluate(CONTRAST)
+                ratio = page.locator(selector).first.evaluate(CONTRAST)["ratio"]
                 assert ratio >= 4.5, f"{selector} in {theme} mode: contrast {ratio:.2f}"
             browser.shot(f"22-case-{theme}-1280x800")
     finally:

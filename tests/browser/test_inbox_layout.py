@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import VIEWPORTS, Browser
+from tests.browser.conftest import CONTRAST, VIEWPORTS, Browser
 
 try:
     from playwright.sync_api import expect
@@ -31,27 +31,6 @@ VISIBLE_ROWS = """sel => [...document.querySelectorAll(sel)].filter(row => {
     const r = row.getBoundingClientRect();
     return r.height > 0 && r.top >= 0 && r.bottom <= innerHeight;
 }).length"""
-#: The contrast ratio (WCAG) of an element's text on the first opaque background behind it.
-CONTRAST = """el => {
-    const rgb = s => s.match(/[\\d.]+/g).map(Number);
-    const lum = c => {
-        const [r, g, b] = c.slice(0, 3).map(v => {
-            v /= 255;
-            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
-        });
-        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-    };
-    let node = el, bg = null;
-    while (node && node.nodeType === 1) {
-        const c = rgb(getComputedStyle(node).backgroundColor);
-        if (c.length < 4 || c[3] > 0) { bg = c; break; }
-        node = node.parentElement;
-    }
-    bg = bg || [255, 255, 255];
-    const fg = rgb(getComputedStyle(el).color);
-    const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
-    return {ratio: (a + 0.05) / (b + 0.05), fg: getComputedStyle(el).color, bg: bg.join(",")};
-}"""
 
 
 def open_inbox(browser: Browser, size: tuple[int, int], query: str = "") -> Any:

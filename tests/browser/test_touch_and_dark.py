@@ -15,9 +15,8 @@ import re
 import time
 from typing import Any
 
-from tests.browser.conftest import VIEWPORTS, Browser
+from tests.browser.conftest import CONTRAST, VIEWPORTS, Browser
 from tests.browser.seed import APPROVAL_INCIDENT, APPROVAL_REPLY
-from tests.browser.test_inbox_layout import CONTRAST
 
 try:
     from playwright.sync_api import expect
@@ -34,28 +33,6 @@ TAP = 44
 SEND_TIMEOUT = 30
 #: The page is no wider than the window (no sideways scrolling).
 NO_OVERFLOW = "() => document.documentElement.scrollWidth <= window.innerWidth"
-#: The WCAG contrast of an SVG shape's ``fill`` or ``stroke`` on the first opaque background
-#: behind it (CONTRAST measures an element's text ``color``).
-PAINT_CONTRAST = """(el, prop) => {
-    const rgb = s => s.match(/[\\d.]+/g).map(Number);
-    const lum = c => {
-        const [r, g, b] = c.slice(0, 3).map(v => {
-            v /= 255;
-            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
-        });
-        return 0.2126 * r + 0.7152 * g + 0.0722 * b;
-    };
-    let node = el, bg = null;
-    while (node && node.nodeType === 1) {
-        const c = rgb(getComputedStyle(node).backgroundColor);
-        if (c.length < 4 || c[3] > 0) { bg = c; break; }
-        node = node.parentElement;
-    }
-    bg = bg || [255, 255, 255];
-    const paint = getComputedStyle(el)[prop];
-    const [a, b] = [lum(rgb(paint)), lum(bg)].sort((x, y) => y - x);
-    return {ratio: (a + 0.05) / (b + 0.05), paint, bg: bg.join(",")};
-}"""
 
 
 def seeded(browser: Browser, name: str) -> int:
@@ -197,12 +174,12 @@ def test_dashboard_charts_readable_in_both_themes(browser: Browser) -> None:
             texts = chart.locator("svg text")
             assert texts.count(), f"{name} has no axis or label text"
             for i in range(texts.count()):
-                seen = texts.nth(i).evaluate(PAINT_CONTRAST, "fill")
+                seen = texts.nth(i).evaluate(CONTRAST, "fill")
                 assert seen["ratio"] >= 4.5, f"{name}'s text {i}, {theme}: {seen}"
             # Series (bars and points) keep 3:1 against the card: non-text contrast.
             shapes = chart.locator("svg rect, svg circle")
             for i in range(shapes.count()):
-                seen = shapes.nth(i).evaluate(PAINT_CONTRAST, "fill")
+                seen = shapes.nth(i).evaluate(CONTRAST, "fill")
                 assert seen["ratio"] >= 3, f"{name}'s series {i}, {theme}: {seen}"
         if theme == "dark":
             browser.shot(f"22-dashboard-dark-{width}x{height}")
