@@ -53,6 +53,16 @@ VIEWPORTS = {
     "wide": (1920, 1080),
     "phone": (390, 844),
 }
+try:
+    from playwright.sync_api import expect
+except ImportError:  # the ``chromium`` fixture says so: a skip, or a failure in CI
+    expect = None
+else:
+    expect.set_options(timeout=10_000)
+
+#: The demo's agent and supervisor (their password is the server's), and the inbox.
+AGENT, SUPERVISOR = "maya", "hannah"
+INBOX = "/admin/socialcare/case/"
 #: Seconds the server and the worker get to start, and to stop before they are killed.
 START_TIMEOUT = 60
 STOP_TIMEOUT = 15

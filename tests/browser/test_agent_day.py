@@ -10,18 +10,9 @@ from __future__ import annotations
 import re
 import time
 
-from tests.browser.conftest import Browser
+from tests.browser.conftest import AGENT, INBOX, SUPERVISOR, Browser, expect
 from tests.browser.seed import XSS_HANDLE, XSS_NAME
 
-try:
-    from playwright.sync_api import expect
-except ImportError:  # the ``chromium`` fixture says so: a skip, or a failure in CI
-    expect = None
-else:
-    expect.set_options(timeout=10_000)
-
-AGENT, SUPERVISOR = "maya", "hannah"
-INBOX = "/admin/socialcare/case/"
 CHARTS = {"volume", "first_response", "sla_compliance", "sentiment", "open_by_team", "incidents"}
 #: True when the customer's <script> made it into the page as an element.
 SCRIPT_INJECTED = "[...document.scripts].some(s => s.textContent.includes(\"alert('post')\"))"

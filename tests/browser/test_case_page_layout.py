@@ -11,17 +11,8 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.browser.conftest import CONTRAST, Browser
+from tests.browser.conftest import AGENT, CONTRAST, INBOX, Browser, expect
 
-try:
-    from playwright.sync_api import expect
-except ImportError:  # the ``chromium`` fixture says so: a skip, or a failure in CI
-    expect = None
-else:
-    expect.set_options(timeout=10_000)
-
-AGENT = "maya"
-INBOX = "/admin/socialcare/case/"
 CASE_LINKS = "#result_list a[href*='/admin/socialcare/case/'][href*='/change/']"
 #: Cases of the inbox to look through for one that fits a test.
 CANDIDATES = 20

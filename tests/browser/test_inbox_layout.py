@@ -10,17 +10,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import CONTRAST, VIEWPORTS, Browser
+from tests.browser.conftest import AGENT, CONTRAST, INBOX, VIEWPORTS, Browser, expect
 
-try:
-    from playwright.sync_api import expect
-except ImportError:  # the ``chromium`` fixture says so: a skip, or a failure in CI
-    expect = None
-else:
-    expect.set_options(timeout=10_000)
-
-AGENT = "maya"
-INBOX = "/admin/socialcare/case/"
 SIDEBAR_KEY = "django.admin.navSidebarIsOpen"
 #: Cases a screen must show whole, below the demo's header and its DEBUG banner.
 MIN_ROWS = {"laptop": 12, "desktop": 14, "wide": 20}

@@ -15,15 +15,8 @@ import re
 import time
 from typing import Any
 
-from tests.browser.conftest import CONTRAST, VIEWPORTS, Browser
+from tests.browser.conftest import CONTRAST, VIEWPORTS, Browser, expect
 from tests.browser.seed import APPROVAL_INCIDENT, APPROVAL_REPLY
-
-try:
-    from playwright.sync_api import expect
-except ImportError:  # the ``chromium`` fixture says so: a skip, or a failure in CI
-    expect = None
-else:
-    expect.set_options(timeout=10_000)
 
 SUPERVISOR = "hannah"
 DASHBOARD = "/admin/socialcare/supportdashboard/"

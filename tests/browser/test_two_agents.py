@@ -10,16 +10,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.browser.conftest import Browser
+from tests.browser.conftest import INBOX, Browser, expect
 
-try:
-    from playwright.sync_api import expect
-except ImportError:  # the ``chromium`` fixture says so: a skip, or a failure in CI
-    expect = None
-else:
+if expect is not None:  # its two tabs wait on each other
     expect.set_options(timeout=15_000)
 
-INBOX = "/admin/socialcare/case/"
 MAYA_REPLY = "Thanks for your patience, and sorry about this! We'll DM you within the hour."
 HANNAH_REPLY = "Thanks for flagging this, and sorry! We'll check your order and DM you today."
 #: Cases to try, in inbox order, for one that takes a public reply.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 
-from tests.browser.conftest import Browser
+from tests.browser.conftest import AGENT, INBOX, SUPERVISOR, Browser, expect
 from tests.browser.seed import (
     XSS_CUSTOMER,
     XSS_HANDLE,
@@ -17,15 +17,6 @@ from tests.browser.seed import (
     XSS_TEXT,
 )
 
-try:
-    from playwright.sync_api import expect
-except ImportError:  # the ``chromium`` fixture says so: a skip, or a failure in CI
-    expect = None
-else:
-    expect.set_options(timeout=10_000)
-
-AGENT, SUPERVISOR = "maya", "hannah"
-INBOX = "/admin/socialcare/case/"
 #: The payloads seeded (seed.py): each would open a dialog if its markup became live.
 PAYLOADS = [XSS_TEXT, XSS_NAME, XSS_CUSTOMER, XSS_TEMPLATE_NAME, "incident title", "template"]
 #: Elements the payloads would create if their markup were parsed, and scripts they would add.
