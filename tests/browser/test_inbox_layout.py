@@ -263,3 +263,26 @@ def test_badges_readable_in_dark_mode(browser: Browser) -> None:
     assert seen["ratio"] >= 4.5, seen
     browser.shot("22-inbox-dark-390x844")
     no_errors(browser)
+
+
+def test_a_click_on_a_long_posts_row_opens_its_case(browser: Browser) -> None:
+    """Pressing the mouse on a row's link changes nothing under the pointer (the row does not
+    grow when it takes the focus), so the click opens the case."""
+    page = open_inbox(browser, VIEWPORTS["laptop"])
+    page.wait_for_function("() => window.socialcareShortcuts !== undefined")
+    rows = page.locator(ROWS)
+    cut = rows.evaluate_all(
+        "rows => rows.findIndex(r => { const p = r.querySelector('.sc-post');"
+        " return p && p.scrollWidth > p.clientWidth + 1; })"
+    )
+    assert cut >= 0, "no row of the demo inbox has a post cut by an ellipsis"
+    link = rows.nth(cut).locator("th.field-reference a")
+    href = link.get_attribute("href")
+    before = link.bounding_box()
+    page.mouse.move(before["x"] + before["width"] / 2, before["y"] + before["height"] / 2)
+    page.mouse.down()
+    after = link.bounding_box()
+    page.mouse.up()
+    assert after == before, (before, after)
+    expect(page).to_have_url(re.compile(re.escape(href) + "$"))
+    no_errors(browser)
