@@ -120,8 +120,8 @@ class CaseQuerySet(models.QuerySet):
         ``change_seq.bumped_together``: when that block ends, in the same transaction)."""
         if "change_seq" in kwargs:
             return super().update(**kwargs)
-        deferred = deferred_bumps.get()
-        if deferred is not None and self.db == router.db_for_write(Case):
+        deferred = _deferring(self.db)
+        if deferred is not None:
             pks = list(self.values_list("pk", flat=True))
             deferred.update(pks)
             return super(CaseQuerySet, self.filter(pk__in=pks)).update(**kwargs) if pks else 0
@@ -147,8 +147,8 @@ class CaseQuerySet(models.QuerySet):
     def update_by_pk(self, pk: Any, **kwargs: Any) -> int:
         """``filter(pk=pk).update(**kwargs)`` for a case whose key the caller knows: inside
         ``change_seq.bumped_together`` one UPDATE, without reading the keys it updates first."""
-        deferred = deferred_bumps.get()
-        if deferred is None or "change_seq" in kwargs or self.db != router.db_for_write(Case):
+        deferred = _deferring(self.db)
+        if deferred is None or "change_seq" in kwargs:
             return self.filter(pk=pk).update(**kwargs)
         deferred.add(pk)
         return super(CaseQuerySet, self.filter(pk=pk)).update(**kwargs)
@@ -162,6 +162,13 @@ class CaseQuerySet(models.QuerySet):
             for i, obj in enumerate(objs):
                 obj.change_seq = first + i
             return super().bulk_create(objs, *args, **kwargs)
+
+
+def _deferring(using: str) -> set[Any] | None:
+    """The cases waiting for their change numbers, when a write of cases on ``using`` runs
+    inside ``change_seq.bumped_together`` (which bumps the write database's cases only)."""
+    deferred = deferred_bumps.get()
+    return deferred if deferred is not None and using == router.db_for_write(Case) else None
 
 
 def _lock_rows(using: str, pks: list[Any]) -> None:
@@ -378,8 +385,8 @@ class Case(models.Model):
         if kwargs.get("update_fields") is not None and not kwargs["update_fields"]:
             return super().save(*args, **kwargs)  # saves nothing
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
-        deferred = deferred_bumps.get()
-        if deferred is not None and using == router.db_for_write(Case):
+        deferred = _deferring(using)
+        if deferred is not None:
             # Inside ``change_seq.bumped_together``: the block gives it its number when it ends.
             super().save(*args, **kwargs)
             deferred.add(self.pk)

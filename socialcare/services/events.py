@@ -95,6 +95,8 @@ def written_together(*, until_read: bool = False) -> Iterator[None]:
 
 
 def _store(pending: list[CaseEvent]) -> None:
+    """INSERT the pending events; the list is emptied first, so the INSERT, met by
+    :class:`_StoreBeforeRead`, finds nothing left to store."""
     if pending:
         events = list(pending)
         pending.clear()
@@ -108,15 +110,10 @@ class _StoreBeforeRead:
     def __init__(self, pending: list[CaseEvent]) -> None:
         self.pending = pending
         self.table = CaseEvent._meta.db_table
-        self.storing = False
 
     def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        if self.pending and not self.storing and self.table in sql:
-            self.storing = True
-            try:
-                _store(self.pending)
-            finally:
-                self.storing = False
+        if self.pending and self.table in sql:
+            _store(self.pending)
         return execute(sql, params, many, context)
 
 

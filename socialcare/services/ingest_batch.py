@@ -176,10 +176,9 @@ def _batched(channel: Channel, events: Sequence[Event]) -> Iterator[_Batch]:
         if known
         else []
     )
-    spoken = conversations & talked
-    silent, echoless = _silent_authors(items, identities, spoken), set()
+    silent, echoless = _silent_authors(items, identities, talked), set()
     private = {(i.platform, i.conversation_id) for i in items if i.visibility == "private"}
-    for platform, ids in _by_platform(private & spoken).items():
+    for platform, ids in _by_platform(private & talked).items():
         echoed = set(
             Post.objects.filter(
                 platform=platform,
@@ -200,7 +199,7 @@ def _batched(channel: Channel, events: Sequence[Event]) -> Iterator[_Batch]:
         quiet=conversations - talked,
         caseless=known - with_cases,
         silent=silent,
-        echoless=echoless | (private - spoken),
+        echoless=echoless | (private - talked),
     )
     token = _batch.set(batch)
     try:
@@ -211,14 +210,14 @@ def _batched(channel: Channel, events: Sequence[Event]) -> Iterator[_Batch]:
 
 
 def _silent_authors(
-    items: Sequence[InboundPost], identities: IdentityCache, spoken: set[tuple[str, str]]
+    items: Sequence[InboundPost], identities: IdentityCache, talked: set[tuple[str, str]]
 ) -> set[tuple[str, str, int]]:
     """(platform, conversation, identity id) of the batch's posts, in conversations that have
     stored posts, whose (already stored) author has no post on a case there."""
     wanted: set[tuple[str, str, int]] = set()
     for item in items:
         identity = identities.get((item.author.platform, item.author.external_id))
-        if identity is not None and (item.platform, item.conversation_id) in spoken:
+        if identity is not None and (item.platform, item.conversation_id) in talked:
             wanted.add((item.platform, item.conversation_id, identity.pk))
     spoke: set[tuple[str, str, int]] = set()
     for platform, keys in _by_platform({(p, (c, a)) for p, c, a in wanted}).items():

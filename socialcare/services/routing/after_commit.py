@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
 
 logger = logging.getLogger("socialcare.routing")
 
@@ -55,15 +54,10 @@ def routed_together() -> Iterator[list[_Change]]:
 def route_all(changes: list[_Change]) -> None:
     """Route changed cases, in order; one query when none of their teams auto-assigns and none
     of them waits in a queue (nothing to do)."""
-    from socialcare.models import Team
+    from socialcare.services.routing.assign import teams_to_route
 
-    teams = {t for _, kwargs in changes for t in kwargs.get("team_ids", ()) if t}
-    case_ids = {case_id for case_id, _ in changes}
-    involved = Team.objects.filter(
-        Q(pk__in=teams, auto_assign=True)
-        | Q(assignment_waits__case_id__in=case_ids, assignment_waits__ended_at__isnull=True)
-    )
-    if not involved.exists():
+    teams = {t for _, kwargs in changes for t in kwargs.get("team_ids", ())}
+    if not teams_to_route(teams, {case_id for case_id, _ in changes}).exists():
         return
     for case_id, kwargs in changes:
         try:

@@ -11,11 +11,12 @@ team take turns, so nobody is ever given more than their capacity.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from socialcare.conf import app_settings
@@ -197,6 +198,15 @@ def drain_team(team: Team, *, case_id: int | None = None, reopened: bool = False
     return assigned
 
 
+def teams_to_route(team_ids: Iterable[int | None], case_ids: Iterable[int]) -> QuerySet[Team]:
+    """The teams that have work when these cases changed: those of ``team_ids`` that
+    auto-assign, and those in whose queue one of the cases waits."""
+    return Team.objects.filter(
+        Q(pk__in=[t for t in team_ids if t], auto_assign=True)
+        | Q(assignment_waits__case_id__in=list(case_ids), assignment_waits__ended_at__isnull=True)
+    )
+
+
 def after_case_change(
     case_id: int,
     *,
@@ -215,16 +225,7 @@ def after_case_change(
         taker = Case.objects.filter(pk=case_id).values("assignee")[:1]
         open_waits.update(ended_at=now, outcome=Outcome.TAKEN, assignee=Subquery(taker))
         return
-    wanted = [t for t in team_ids if t]
-    teams = (
-        Team.objects.filter(
-            Q(pk__in=wanted, auto_assign=True)
-            | Q(assignment_waits__case_id=case_id, assignment_waits__ended_at__isnull=True)
-        )
-        .distinct()
-        .order_by("pk")
-    )
-    for team in teams:
+    for team in teams_to_route(team_ids, [case_id]).distinct().order_by("pk"):
         if team.auto_assign:
             drain_team(team, case_id=case_id, reopened=reopened)
         else:  # the team stopped auto-assigning: its queue is gone
