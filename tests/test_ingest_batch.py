@@ -68,6 +68,14 @@ def by_channel(posts: list[SimPost]) -> dict[int, list[SimPost]]:
     return groups
 
 
+def one_delivery(count: int, seed: int) -> tuple[list[SimPost], WebhookDelivery]:
+    """``count`` posts of one channel (X) accepted as one pending delivery."""
+    targets = make_targets()[:1]
+    posts = generate(targets, count, seed=seed)
+    channel = Channel.objects.get(pk=targets[0].channel_id)
+    return posts, accept_delivery(channel, merged_body(posts), {}, queue=False)
+
+
 def deliver_batched(posts: list[SimPost]) -> list[WebhookDelivery]:
     done = []
     for channel_id, group in by_channel(posts).items():
@@ -104,10 +112,7 @@ def test_a_100_post_delivery_ends_as_the_same_posts_one_by_one():
 
 
 def test_the_batch_uses_fewer_queries_than_one_by_one():
-    targets = make_targets()[:1]
-    posts = generate(targets, 100, seed=5)
-    channel = Channel.objects.get(pk=targets[0].channel_id)
-    delivery = accept_delivery(channel, merged_body(posts), {}, queue=False)
+    posts, delivery = one_delivery(100, seed=5)
     with CaptureQueriesContext(connection) as batched:
         assert process_delivery(delivery.pk).posts_count == 100
     wipe()
@@ -246,10 +251,7 @@ def test_a_batch_takes_the_change_numbers_of_the_cases_it_changed_once_at_its_en
     """A batch gives the cases it changed their new change numbers once, when its events are all
     written, not at every event and every update of a case (four statements each); each case
     still has a number of its own."""
-    targets = make_targets()[:1]
-    posts = generate(targets, 100, seed=5)
-    channel = Channel.objects.get(pk=targets[0].channel_id)
-    delivery = accept_delivery(channel, merged_body(posts), {}, queue=False)
+    _, delivery = one_delivery(100, seed=5)
     before = Case.objects.aggregate(m=Max("change_seq"))["m"] or 0
     with CaptureQueriesContext(connection) as queries:
         assert process_delivery(delivery.pk).posts_count == 100
@@ -269,10 +271,7 @@ def test_a_batch_stores_its_timeline_events_together_and_reads_see_them():
     """The batch's events are one INSERT at its end, unless a statement of the batch touches the
     events table first (it then sees every event recorded before it); the timeline is the one
     of the same posts one by one (``test_a_100_post_delivery_ends_as_the_same_posts_one_by_one``)."""
-    targets = make_targets()[:1]
-    posts = generate(targets, 100, seed=5)
-    channel = Channel.objects.get(pk=targets[0].channel_id)
-    delivery = accept_delivery(channel, merged_body(posts), {}, queue=False)
+    _, delivery = one_delivery(100, seed=5)
     with CaptureQueriesContext(connection) as queries:
         assert process_delivery(delivery.pk).posts_count == 100
     table = CaseEvent._meta.db_table
@@ -306,10 +305,7 @@ def test_a_batch_routes_its_cases_with_one_query_when_no_team_auto_assigns(
 ):
     """Auto-assignment looks at the batch's new cases together after the commit: one query finds
     that none of their teams auto-assigns and none of them waits in a queue."""
-    targets = make_targets()[:1]
-    posts = generate(targets, 50, seed=5)
-    channel = Channel.objects.get(pk=targets[0].channel_id)
-    delivery = accept_delivery(channel, merged_body(posts), {}, queue=False)
+    _, delivery = one_delivery(50, seed=5)
     with (
         CaptureQueriesContext(connection) as queries,
         django_capture_on_commit_callbacks(execute=True),
